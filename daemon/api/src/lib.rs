@@ -1,0 +1,131 @@
+//! The stockd JSON-RPC contract, defined once: method names, parameters,
+//! result shapes and error codes. The daemon implements the generated
+//! `*Server` traits; stockctl and the tests call the generated `*Client`
+//! traits. Nothing else in the workspace spells a method name.
+//!
+//! Data methods return large row documents. The traits are generic over those
+//! result types so the daemon can write rows straight to JSON text
+//! (`Box<RawValue>`) while clients decode them into the typed structs of
+//! [`types`] — one contract, no second hand-written copy.
+
+pub mod error;
+pub mod types;
+
+pub use error::{AppError, ErrorKind};
+pub use types::*;
+
+use jsonrpsee::core::RpcResult;
+use jsonrpsee::proc_macros::rpc;
+
+/// Every method name the daemon serves, in the order of the contract table.
+/// A drift test compares this with the server's registered methods.
+pub const METHODS: &[&str] = &[
+    "market.info",
+    "market.dates",
+    "stock.get",
+    "stock.many",
+    "stock.history",
+    "stock.top",
+];
+
+/// Market-wide methods.
+#[rpc(server, client)]
+pub trait Market {
+    /// What the store holds: dates, stocks, rows, columns, source, generation.
+    #[method(name = "market.info")]
+    fn info(&self) -> RpcResult<MarketInfo>;
+
+    /// Trading dates held, ascending, as `YYYY-MM-DD`.
+    #[method(name = "market.dates")]
+    fn dates(&self) -> RpcResult<Vec<String>>;
+}
+
+/// Per-stock data methods. Generic over the result documents (see the crate
+/// docs): clients use [`StockRow`], [`StockMany`], [`StockHistory`] and
+/// `Vec<StockRow>`.
+#[rpc(
+    server,
+    client,
+    server_bounds(
+        Row: serde::Serialize + Send + Sync + Clone + 'static,
+        Many: serde::Serialize + Send + Sync + Clone + 'static,
+        History: serde::Serialize + Send + Sync + Clone + 'static,
+        Top: serde::Serialize + Send + Sync + Clone + 'static
+    ),
+    client_bounds(
+        Row: serde::de::DeserializeOwned,
+        Many: serde::de::DeserializeOwned,
+        History: serde::de::DeserializeOwned,
+        Top: serde::de::DeserializeOwned
+    )
+)]
+pub trait Stock<Row, Many, History, Top> {
+    /// One row: `code` on `date` (default: the stock's latest date held).
+    #[method(name = "stock.get", param_kind = map)]
+    fn get(
+        &self,
+        code: String,
+        date: Option<String>,
+        fields: Option<Vec<String>>,
+    ) -> RpcResult<Row>;
+
+    /// Up to [`limits::MAX_CODES`] rows at once; codes with no row are listed
+    /// in `missing`.
+    #[method(name = "stock.many", param_kind = map)]
+    fn many(
+        &self,
+        codes: Vec<String>,
+        date: Option<String>,
+        fields: Option<Vec<String>>,
+    ) -> RpcResult<Many>;
+
+    /// One stock over a date range (default: the whole window), column-wise.
+    #[method(name = "stock.history", param_kind = map)]
+    fn history(
+        &self,
+        code: String,
+        from: Option<String>,
+        to: Option<String>,
+        fields: Option<Vec<String>>,
+    ) -> RpcResult<History>;
+
+    /// The `n` rows of one date ranked by a numeric column; NULL and NaN are
+    /// never ranked; ties are broken by code.
+    #[method(name = "stock.top", param_kind = map)]
+    fn top(
+        &self,
+        by: String,
+        n: Option<u64>,
+        order: Option<String>,
+        date: Option<String>,
+        industry: Option<String>,
+        fields: Option<Vec<String>>,
+    ) -> RpcResult<Top>;
+}
+
+/// The typed client of [`Stock`].
+pub trait TypedStockClient:
+    StockClient<StockRow, StockMany, StockHistory, Vec<StockRow>>
+{
+}
+impl<T> TypedStockClient for T where
+    T: StockClient<StockRow, StockMany, StockHistory, Vec<StockRow>>
+{
+}
+
+/// Limits every request is held to (defaults; the server config may lower
+/// the body and connection limits).
+pub mod limits {
+    /// Most codes in one `stock.many`.
+    pub const MAX_CODES: usize = 1000;
+    /// Largest `n` in `stock.top`.
+    pub const MAX_TOP_N: u64 = 500;
+    /// Default `n` in `stock.top`.
+    pub const DEFAULT_TOP_N: u64 = 20;
+    /// Most calls in one JSON-RPC batch.
+    pub const MAX_BATCH: u32 = 100;
+    /// Most entries in `fields`.
+    pub const MAX_FIELDS: usize = 1024;
+    /// Longest string accepted as a code, date, column or industry.
+    pub const MAX_NAME_LEN: usize = 128;
+}

@@ -1,0 +1,1 @@
+fn main() { println!("stockctl {}", env!("CARGO_PKG_VERSION")); }
