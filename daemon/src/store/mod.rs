@@ -1,1 +1,583 @@
+//! The columnar store: one typed buffer per column, a dense (code, date) →
+//! row index, and per-date row lists for ranking without touching other
+//! dates. A store is immutable once built; a new one is built off to the side
+//! ([`StoreBuilder`]) and swapped in whole by the caller.
+
+pub mod column;
+pub mod copy;
+pub mod json;
+pub mod numeric;
 pub mod schema;
+pub mod time;
+
+use column::{Bitmap, Column, ColumnBuilder, ColumnData, DecodeError};
+use schema::{ColumnKind, ColumnSpec};
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+/// Marks "no row" in the dense index.
+const NONE: u32 = u32::MAX;
+
+/// Most rows one store may hold (the index is u32).
+pub const MAX_ROWS: usize = (u32::MAX - 1) as usize;
+
+/// Where a store's data came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provenance {
+    /// `demo` or `postgres`.
+    pub kind: &'static str,
+    /// The table, or a description of the demo data set.
+    pub detail: String,
+    /// Trading days the window was asked to hold (0 = all).
+    pub window_days: u32,
+    /// Columns of the table not loaded, with their SQL type.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// Facts about one load, fixed when the store is built.
+#[derive(Debug, Clone)]
+pub struct LoadInfo {
+    pub generation: u64,
+    pub loaded_at: SystemTime,
+    pub load_ms: u64,
+    pub provenance: Provenance,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("key column '{name}' is missing from the table; columns are: {known}")]
+    MissingKey { name: String, known: String },
+    #[error("key column '{name}' has type {ty}; it must be {want}")]
+    KeyType {
+        name: String,
+        ty: String,
+        want: &'static str,
+    },
+    #[error("row {row}, column '{column}': {source}")]
+    Decode {
+        row: usize,
+        column: String,
+        source: DecodeError,
+    },
+    #[error("row {row} has {got} fields, the table has {want}")]
+    FieldCount { row: usize, got: usize, want: usize },
+    #[error("more than {MAX_ROWS} rows")]
+    TooManyRows,
+    #[error("malformed COPY stream: {0}")]
+    Copy(&'static str),
+}
+
+/// Accumulates rows, then freezes them into a [`Store`].
+pub struct StoreBuilder {
+    specs: Vec<ColumnSpec>,
+    builders: Vec<ColumnBuilder>,
+    nulls: Vec<Option<Bitmap>>,
+    rows: usize,
+    code_col: usize,
+    date_col: usize,
+}
+
+fn find_key(specs: &[ColumnSpec], name: &str, want: ColumnKind) -> Result<usize, StoreError> {
+    let idx = specs
+        .iter()
+        .position(|s| s.name == name)
+        .ok_or_else(|| StoreError::MissingKey {
+            name: name.to_string(),
+            known: specs
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    if specs[idx].kind != want {
+        return Err(StoreError::KeyType {
+            name: name.to_string(),
+            ty: specs[idx].pg_type.clone(),
+            want: if want == ColumnKind::Date {
+                "date"
+            } else {
+                "text, varchar or char"
+            },
+        });
+    }
+    Ok(idx)
+}
+
+impl StoreBuilder {
+    /// `code` and `date` name the key columns (text and date).
+    /// `capacity` pre-sizes the buffers (an estimate is fine; capped).
+    pub fn new(
+        specs: Vec<ColumnSpec>,
+        code: &str,
+        date: &str,
+        capacity: usize,
+    ) -> Result<StoreBuilder, StoreError> {
+        let code_col = find_key(&specs, code, ColumnKind::Text)?;
+        let date_col = find_key(&specs, date, ColumnKind::Date)?;
+        let capacity = capacity.min(16 << 20);
+        Ok(StoreBuilder {
+            builders: specs
+                .iter()
+                .map(|s| ColumnBuilder::new(s.kind, capacity))
+                .collect(),
+            nulls: vec![None; specs.len()],
+            specs,
+            rows: 0,
+            code_col,
+            date_col,
+        })
+    }
+
+    pub fn columns(&self) -> usize {
+        self.specs.len()
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Bytes the builder holds so far.
+    pub fn heap_bytes(&self) -> usize {
+        self.builders.iter().map(ColumnBuilder::heap_bytes).sum::<usize>()
+            + self.nulls.iter().flatten().map(Bitmap::heap_bytes).sum::<usize>()
+    }
+
+    /// Appends one row of binary fields, one per column, in column order.
+    /// On error the builder must be discarded (the row may be half pushed).
+    pub fn push_row<'a>(
+        &mut self,
+        fields: impl IntoIterator<Item = Option<&'a [u8]>>,
+    ) -> Result<(), StoreError> {
+        if self.rows >= MAX_ROWS {
+            return Err(StoreError::TooManyRows);
+        }
+        let mut n = 0;
+        for (i, field) in fields.into_iter().enumerate() {
+            if i >= self.builders.len() {
+                return Err(StoreError::FieldCount {
+                    row: self.rows,
+                    got: i + 1,
+                    want: self.builders.len(),
+                });
+            }
+            self.builders[i]
+                .push(field)
+                .map_err(|source| StoreError::Decode {
+                    row: self.rows,
+                    column: self.specs[i].name.clone(),
+                    source,
+                })?;
+            match (&mut self.nulls[i], field.is_none()) {
+                (Some(bits), is_null) => bits.push(is_null),
+                (slot @ None, true) => {
+                    let mut bits = Bitmap::with_capacity(self.rows + 1);
+                    for _ in 0..self.rows {
+                        bits.push(false);
+                    }
+                    bits.push(true);
+                    *slot = Some(bits);
+                }
+                (None, false) => {}
+            }
+            n = i + 1;
+        }
+        if n != self.builders.len() {
+            return Err(StoreError::FieldCount {
+                row: self.rows,
+                got: n,
+                want: self.builders.len(),
+            });
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Freezes the columns and builds the indexes.
+    pub fn finish(self, info: LoadInfo) -> Store {
+        let rows = self.rows;
+        let columns: Vec<Column> = self
+            .builders
+            .into_iter()
+            .zip(self.nulls)
+            .map(|(b, nulls)| Column {
+                data: b.finish(),
+                nulls: nulls.map(|mut bits| {
+                    while bits.len() < rows {
+                        bits.push(false);
+                    }
+                    bits
+                }),
+            })
+            .collect();
+        Store::index(self.specs, columns, rows, self.code_col, self.date_col, info)
+    }
+}
+
+/// An immutable, fully indexed store.
+pub struct Store {
+    specs: Vec<ColumnSpec>,
+    columns: Vec<Column>,
+    rows: usize,
+    code_col: usize,
+    date_col: usize,
+    by_name: HashMap<String, usize>,
+    /// Pre-escaped `"name":` object keys, one per column.
+    json_keys: Vec<String>,
+    /// Trading dates held, ascending (PostgreSQL days).
+    dates: Vec<i32>,
+    /// `date_slot[d - dates[0]]` = index into `dates`, or NONE.
+    date_slot: Vec<u32>,
+    /// Rows of date i are `date_rows[date_off[i]..date_off[i+1]]`, by code.
+    date_off: Vec<u32>,
+    date_rows: Vec<u32>,
+    /// Code string → code id (the code column's dictionary id).
+    code_ids: HashMap<Box<str>, u32>,
+    /// Code ids that have at least one row, sorted by code.
+    code_order: Vec<u32>,
+    /// `matrix[code_id * dates.len() + date_idx]` = row, or NONE.
+    matrix: Vec<u32>,
+    /// Latest row of each code id, or NONE.
+    latest: Vec<u32>,
+    /// Rows dropped from the index: NULL key, or a repeated (code, date).
+    unindexed: usize,
+    pub info: LoadInfo,
+}
+
+impl Store {
+    fn index(
+        specs: Vec<ColumnSpec>,
+        columns: Vec<Column>,
+        rows: usize,
+        code_col: usize,
+        date_col: usize,
+        info: LoadInfo,
+    ) -> Store {
+        let (code_dict_len, code_of): (usize, Box<dyn Fn(usize) -> u32>) =
+            match &columns[code_col].data {
+                ColumnData::Text { dict, codes } => (dict.len(), Box::new(|r| codes.get(r))),
+                _ => (0, Box::new(|_| NONE)),
+            };
+        let date_of = |r: usize| match &columns[date_col].data {
+            ColumnData::Date(v) => v[r],
+            _ => 0,
+        };
+        let valid = |r: usize| {
+            !columns[code_col].is_null(r)
+                && !columns[date_col].is_null(r)
+                && !matches!(date_of(r), i32::MIN | i32::MAX)
+        };
+
+        let mut dates: Vec<i32> = (0..rows).filter(|&r| valid(r)).map(date_of).collect();
+        dates.sort_unstable();
+        dates.dedup();
+        dates.shrink_to_fit();
+        let first = dates.first().copied().unwrap_or(0);
+        let span = dates.last().map_or(0, |&l| (l as i64 - first as i64 + 1) as usize);
+        let mut date_slot = vec![NONE; span];
+        for (i, &d) in dates.iter().enumerate() {
+            date_slot[(d - first) as usize] = i as u32;
+        }
+
+        let nd = dates.len();
+        let mut matrix = vec![NONE; code_dict_len * nd];
+        let mut unindexed = 0;
+        for r in 0..rows {
+            if !valid(r) {
+                unindexed += 1;
+                continue;
+            }
+            let di = date_slot[(date_of(r) - first) as usize] as usize;
+            let cell = &mut matrix[code_of(r) as usize * nd + di];
+            if *cell != NONE {
+                unindexed += 1; // a repeated (code, date): the later row wins
+            }
+            *cell = r as u32;
+        }
+        drop(code_of);
+
+        let (code_ids, code_order) = match &columns[code_col].data {
+            ColumnData::Text { dict, .. } => {
+                let mut ids = HashMap::with_capacity(dict.len());
+                let mut order: Vec<u32> = Vec::with_capacity(dict.len());
+                for c in 0..dict.len() {
+                    if matrix[c * nd..(c + 1) * nd].iter().any(|&r| r != NONE) {
+                        ids.insert(Box::from(dict.get(c)), c as u32);
+                        order.push(c as u32);
+                    }
+                }
+                order.sort_unstable_by(|&a, &b| dict.get(a as usize).cmp(dict.get(b as usize)));
+                (ids, order)
+            }
+            _ => (HashMap::new(), Vec::new()),
+        };
+
+        let mut date_off = Vec::with_capacity(nd + 1);
+        let mut date_rows = Vec::with_capacity(rows - unindexed);
+        date_off.push(0u32);
+        for di in 0..nd {
+            for &c in &code_order {
+                let r = matrix[c as usize * nd + di];
+                if r != NONE {
+                    date_rows.push(r);
+                }
+            }
+            date_off.push(date_rows.len() as u32);
+        }
+        let latest = (0..code_dict_len)
+            .map(|c| {
+                matrix[c * nd..(c + 1) * nd]
+                    .iter()
+                    .rev()
+                    .copied()
+                    .find(|&r| r != NONE)
+                    .unwrap_or(NONE)
+            })
+            .collect();
+
+        let by_name = specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
+        let json_keys = specs
+            .iter()
+            .map(|s| {
+                let mut k = String::with_capacity(s.name.len() + 3);
+                json::write_str(&mut k, &s.name);
+                k.push(':');
+                k
+            })
+            .collect();
+        Store {
+            specs,
+            columns,
+            rows,
+            code_col,
+            date_col,
+            by_name,
+            json_keys,
+            dates,
+            date_slot,
+            date_off,
+            date_rows,
+            code_ids,
+            code_order,
+            matrix,
+            latest,
+            unindexed,
+            info,
+        }
+    }
+
+    /// An empty store of the given columns (before the first load).
+    pub fn empty(
+        specs: Vec<ColumnSpec>,
+        code: &str,
+        date: &str,
+        info: LoadInfo,
+    ) -> Result<Store, StoreError> {
+        Ok(StoreBuilder::new(specs, code, date, 0)?.finish(info))
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn specs(&self) -> &[ColumnSpec] {
+        &self.specs
+    }
+
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    pub fn column(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    pub fn code_column(&self) -> usize {
+        self.code_col
+    }
+
+    pub fn date_column(&self) -> usize {
+        self.date_col
+    }
+
+    pub fn dates(&self) -> &[i32] {
+        &self.dates
+    }
+
+    pub fn stocks(&self) -> usize {
+        self.code_order.len()
+    }
+
+    /// Rows loaded but not reachable by (code, date): NULL keys or repeats.
+    pub fn unindexed_rows(&self) -> usize {
+        self.unindexed
+    }
+
+    /// Codes held, sorted.
+    pub fn codes(&self) -> impl Iterator<Item = &str> + '_ {
+        self.code_order.iter().map(|&c| self.code_str(c))
+    }
+
+    fn code_str(&self, id: u32) -> &str {
+        match &self.columns[self.code_col].data {
+            ColumnData::Text { dict, .. } => dict.get(id as usize),
+            _ => "",
+        }
+    }
+
+    pub fn code_id(&self, code: &str) -> Option<u32> {
+        self.code_ids.get(code).copied()
+    }
+
+    /// Index of `date` among the dates held.
+    pub fn date_index(&self, date: i32) -> Option<usize> {
+        let first = *self.dates.first()?;
+        let off = usize::try_from(date as i64 - first as i64).ok()?;
+        match self.date_slot.get(off) {
+            Some(&i) if i != NONE => Some(i as usize),
+            _ => None,
+        }
+    }
+
+    /// The row of (code id, date index), O(1).
+    #[inline]
+    pub fn row(&self, code_id: u32, date_idx: usize) -> Option<usize> {
+        let r = *self
+            .matrix
+            .get(code_id as usize * self.dates.len() + date_idx)?;
+        (r != NONE).then_some(r as usize)
+    }
+
+    /// The latest row of a code id.
+    pub fn latest_row(&self, code_id: u32) -> Option<usize> {
+        let r = *self.latest.get(code_id as usize)?;
+        (r != NONE).then_some(r as usize)
+    }
+
+    /// Rows of one date, in code order.
+    pub fn rows_on(&self, date_idx: usize) -> &[u32] {
+        match (self.date_off.get(date_idx), self.date_off.get(date_idx + 1)) {
+            (Some(&a), Some(&b)) => &self.date_rows[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+
+    /// The code of a row.
+    pub fn row_code(&self, row: usize) -> &str {
+        match &self.columns[self.code_col].data {
+            ColumnData::Text { dict, codes } => dict.get(codes.get(row) as usize),
+            _ => "",
+        }
+    }
+
+    /// The date of a row (PostgreSQL days).
+    pub fn row_date(&self, row: usize) -> i32 {
+        match &self.columns[self.date_col].data {
+            ColumnData::Date(v) => v[row],
+            _ => 0,
+        }
+    }
+
+    /// The pre-escaped `"name":` key of a column.
+    pub fn json_key(&self, col: usize) -> &str {
+        &self.json_keys[col]
+    }
+
+    /// Bytes of all column buffers and indexes (what the store costs).
+    pub fn heap_bytes(&self) -> usize {
+        let cols: usize = self.columns.iter().map(Column::heap_bytes).sum();
+        let index = self.matrix.capacity() * 4
+            + self.latest.capacity() * 4
+            + self.date_rows.capacity() * 4
+            + self.date_off.capacity() * 4
+            + self.date_slot.capacity() * 4
+            + self.dates.capacity() * 4
+            + self.code_order.capacity() * 4
+            + self.code_ids.capacity() * 40
+            + self.code_ids.keys().map(|k| k.len()).sum::<usize>()
+            + self.json_keys.iter().map(|k| k.capacity() + 24).sum::<usize>()
+            + self.by_name.capacity() * 40;
+        cols + index
+    }
+
+    /// Bytes of the column buffers alone.
+    pub fn column_bytes(&self) -> usize {
+        self.columns.iter().map(Column::heap_bytes).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> LoadInfo {
+        LoadInfo {
+            generation: 1,
+            loaded_at: SystemTime::UNIX_EPOCH,
+            load_ms: 0,
+            provenance: Provenance {
+                kind: "demo",
+                detail: "test".into(),
+                window_days: 0,
+                skipped: vec![],
+            },
+        }
+    }
+
+    fn specs() -> Vec<ColumnSpec> {
+        vec![
+            ColumnSpec::new("code", ColumnKind::Text, false),
+            ColumnSpec::new("d", ColumnKind::Date, false),
+            ColumnSpec::new("x", ColumnKind::Int4, true),
+        ]
+    }
+
+    #[test]
+    fn indexes_by_code_and_date() {
+        let mut b = StoreBuilder::new(specs(), "code", "d", 4).unwrap();
+        let rows: [(&str, i32, Option<i32>); 5] = [
+            ("B", 10, Some(1)),
+            ("A", 10, None),
+            ("A", 12, Some(3)),
+            ("B", 12, Some(4)),
+            ("C", 10, Some(5)),
+        ];
+        for (c, d, x) in rows {
+            let d = d.to_be_bytes();
+            let x = x.map(i32::to_be_bytes);
+            b.push_row([Some(c.as_bytes()), Some(&d[..]), x.as_ref().map(|v| &v[..])])
+                .unwrap();
+        }
+        let s = b.finish(info());
+        assert_eq!(s.dates(), &[10, 12]);
+        assert_eq!(s.stocks(), 3);
+        let a = s.code_id("A").unwrap();
+        assert_eq!(s.row(a, 1), Some(2));
+        assert_eq!(s.latest_row(s.code_id("C").unwrap()), Some(4));
+        assert_eq!(s.row(s.code_id("C").unwrap(), 1), None);
+        assert_eq!(s.date_index(11), None);
+        let on_10: Vec<&str> = s.rows_on(0).iter().map(|&r| s.row_code(r as usize)).collect();
+        assert_eq!(on_10, ["A", "B", "C"]);
+        assert!(s.columns()[2].is_null(1));
+        assert!(!s.columns()[2].is_null(0));
+        assert_eq!(s.codes().collect::<Vec<_>>(), ["A", "B", "C"]);
+    }
+
+    #[test]
+    fn key_columns_are_checked() {
+        let e = StoreBuilder::new(specs(), "nope", "d", 0).err().unwrap();
+        assert!(e.to_string().contains("'nope'"), "{e}");
+        let e = StoreBuilder::new(specs(), "code", "x", 0).err().unwrap();
+        assert!(e.to_string().contains("must be date"), "{e}");
+    }
+
+    #[test]
+    fn wrong_field_count_is_an_error() {
+        let mut b = StoreBuilder::new(specs(), "code", "d", 1).unwrap();
+        let e = b.push_row([Some(&b"A"[..])]).err().unwrap();
+        assert!(matches!(e, StoreError::FieldCount { got: 1, want: 3, .. }));
+    }
+}

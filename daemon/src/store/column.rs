@@ -1,0 +1,586 @@
+//! Typed column buffers, each no wider than its PostgreSQL type needs:
+//! smallint is 2 bytes, numeric(p,s) a scaled integer of the narrowest width
+//! that holds the loaded values, text a dictionary code of 1, 2 or 4 bytes,
+//! booleans and NULLs bitmaps. Values are written back out exactly as
+//! PostgreSQL holds them (see [`super::json`]).
+
+use std::collections::HashMap;
+
+/// A fixed-length bit set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bitmap {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl Bitmap {
+    pub fn with_capacity(bits: usize) -> Bitmap {
+        Bitmap {
+            words: Vec::with_capacity(bits.div_ceil(64)),
+            len: 0,
+        }
+    }
+
+    pub fn push(&mut self, bit: bool) {
+        if self.len % 64 == 0 {
+            self.words.push(0);
+        }
+        if bit {
+            self.words[self.len / 64] |= 1 << (self.len % 64);
+        }
+        self.len += 1;
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> bool {
+        self.words[i / 64] >> (i % 64) & 1 == 1
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn count_ones(&self) -> usize {
+        self.words.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.words.capacity() * 8
+    }
+
+    fn shrink(&mut self) {
+        self.words.shrink_to_fit();
+    }
+}
+
+/// Strings stored back to back in one buffer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StrArena {
+    bytes: String,
+    ends: Vec<u32>,
+}
+
+impl StrArena {
+    pub fn push(&mut self, s: &str) -> u32 {
+        self.bytes.push_str(s);
+        self.ends.push(self.bytes.len() as u32);
+        (self.ends.len() - 1) as u32
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.bytes[start..self.ends[i] as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.ends.capacity() * 4
+    }
+
+    fn shrink(&mut self) {
+        self.bytes.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
+/// Dictionary codes, as narrow as the dictionary allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Codes {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Codes {
+    #[inline]
+    pub fn get(&self, i: usize) -> u32 {
+        match self {
+            Codes::U8(v) => v[i] as u32,
+            Codes::U16(v) => v[i] as u32,
+            Codes::U32(v) => v[i],
+        }
+    }
+
+    fn narrow(wide: Vec<u32>, distinct: usize) -> Codes {
+        if distinct <= 1 << 8 {
+            Codes::U8(wide.into_iter().map(|c| c as u8).collect())
+        } else if distinct <= 1 << 16 {
+            Codes::U16(wide.into_iter().map(|c| c as u16).collect())
+        } else {
+            let mut wide = wide;
+            wide.shrink_to_fit();
+            Codes::U32(wide)
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Codes::U8(v) => v.capacity(),
+            Codes::U16(v) => v.capacity() * 2,
+            Codes::U32(v) => v.capacity() * 4,
+        }
+    }
+}
+
+/// Scaled decimal mantissas. The minimum of each width is the NaN sentinel:
+/// `numeric(p,s)` never reaches it, since p digits fit with room to spare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decimals {
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    I128(Vec<i128>),
+}
+
+impl Decimals {
+    /// The mantissa, or `None` for NaN.
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<i128> {
+        match self {
+            Decimals::I16(v) => (v[i] != i16::MIN).then_some(v[i] as i128),
+            Decimals::I32(v) => (v[i] != i32::MIN).then_some(v[i] as i128),
+            Decimals::I64(v) => (v[i] != i64::MIN).then_some(v[i] as i128),
+            Decimals::I128(v) => (v[i] != i128::MIN).then_some(v[i]),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Decimals::I16(v) => v.capacity() * 2,
+            Decimals::I32(v) => v.capacity() * 4,
+            Decimals::I64(v) => v.capacity() * 8,
+            Decimals::I128(v) => v.capacity() * 16,
+        }
+    }
+
+    /// Re-encodes into the narrowest width that holds every loaded mantissa.
+    fn narrow(wide: Vec<i128>) -> Decimals {
+        let (mut lo, mut hi) = (0i128, 0i128);
+        for &m in wide.iter().filter(|&&m| m != i128::MIN) {
+            lo = lo.min(m);
+            hi = hi.max(m);
+        }
+        let fits = |min: i128, max: i128| lo > min && hi <= max;
+        let nan = |m: i128, sentinel: i128| if m == i128::MIN { sentinel } else { m };
+        if fits(i16::MIN as i128, i16::MAX as i128) {
+            Decimals::I16(
+                wide.into_iter()
+                    .map(|m| nan(m, i16::MIN as i128) as i16)
+                    .collect(),
+            )
+        } else if fits(i32::MIN as i128, i32::MAX as i128) {
+            Decimals::I32(
+                wide.into_iter()
+                    .map(|m| nan(m, i32::MIN as i128) as i32)
+                    .collect(),
+            )
+        } else if fits(i64::MIN as i128, i64::MAX as i128) {
+            Decimals::I64(
+                wide.into_iter()
+                    .map(|m| nan(m, i64::MIN as i128) as i64)
+                    .collect(),
+            )
+        } else {
+            let mut wide = wide;
+            wide.shrink_to_fit();
+            Decimals::I128(wide)
+        }
+    }
+}
+
+/// One column's values. A NULL row holds a zero/empty placeholder; the
+/// column's null bitmap says which rows are NULL.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnData {
+    Int2(Vec<i16>),
+    Int4(Vec<i32>),
+    Int8(Vec<i64>),
+    Float4(Vec<f32>),
+    Float8(Vec<f64>),
+    /// `numeric(p,s)` with s ≤ 38 digits of mantissa: value = mantissa / 10^scale.
+    Decimal {
+        scale: u16,
+        values: Decimals,
+    },
+    /// Unconstrained or very wide numeric: exact canonical decimal text
+    /// (`NaN`, `Infinity` and `-Infinity` included).
+    DecimalText(StrArena),
+    Bool(Bitmap),
+    /// Days since 2000-01-01 (PostgreSQL's epoch); i32::MIN/MAX = -infinity/infinity.
+    Date(Vec<i32>),
+    /// Microseconds since 2000-01-01 00:00:00; i64::MIN/MAX = -infinity/infinity.
+    Timestamp(Vec<i64>),
+    /// Microseconds since 2000-01-01 00:00:00 UTC.
+    TimestampTz(Vec<i64>),
+    /// Dictionary-encoded text.
+    Text {
+        dict: StrArena,
+        codes: Codes,
+    },
+}
+
+impl ColumnData {
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            ColumnData::Int2(v) => v.capacity() * 2,
+            ColumnData::Int4(v) | ColumnData::Date(v) => v.capacity() * 4,
+            ColumnData::Int8(v) | ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) => {
+                v.capacity() * 8
+            }
+            ColumnData::Float4(v) => v.capacity() * 4,
+            ColumnData::Float8(v) => v.capacity() * 8,
+            ColumnData::Decimal { values, .. } => values.heap_bytes(),
+            ColumnData::DecimalText(a) => a.heap_bytes(),
+            ColumnData::Bool(b) => b.heap_bytes(),
+            ColumnData::Text { dict, codes } => dict.heap_bytes() + codes.heap_bytes(),
+        }
+    }
+
+    /// A short name of the physical layout, for `admin.status` and docs.
+    pub fn layout(&self) -> &'static str {
+        match self {
+            ColumnData::Int2(_) => "i16",
+            ColumnData::Int4(_) => "i32",
+            ColumnData::Int8(_) => "i64",
+            ColumnData::Float4(_) => "f32",
+            ColumnData::Float8(_) => "f64",
+            ColumnData::Decimal { values, .. } => match values {
+                Decimals::I16(_) => "decimal-i16",
+                Decimals::I32(_) => "decimal-i32",
+                Decimals::I64(_) => "decimal-i64",
+                Decimals::I128(_) => "decimal-i128",
+            },
+            ColumnData::DecimalText(_) => "decimal-text",
+            ColumnData::Bool(_) => "bitmap",
+            ColumnData::Date(_) => "date-i32",
+            ColumnData::Timestamp(_) | ColumnData::TimestampTz(_) => "timestamp-i64",
+            ColumnData::Text { codes, .. } => match codes {
+                Codes::U8(_) => "dict-u8",
+                Codes::U16(_) => "dict-u16",
+                Codes::U32(_) => "dict-u32",
+            },
+        }
+    }
+}
+
+/// A finished column: its values and, if any row is NULL, a null bitmap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    pub data: ColumnData,
+    /// Bit set = NULL. `None` when the column holds no NULL.
+    pub nulls: Option<Bitmap>,
+}
+
+impl Column {
+    #[inline]
+    pub fn is_null(&self, row: usize) -> bool {
+        self.nulls.as_ref().is_some_and(|n| n.get(row))
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.data.heap_bytes() + self.nulls.as_ref().map_or(0, Bitmap::heap_bytes)
+    }
+}
+
+/// Why a field could not be decoded; the loader names the column and row.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("expected {expected} bytes for {kind}, got {got}")]
+    Length {
+        kind: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error("malformed numeric: {0}")]
+    Numeric(&'static str),
+    #[error("numeric value does not fit numeric({precision},{scale})")]
+    NumericOverflow { precision: u16, scale: u16 },
+    #[error("text is not valid UTF-8")]
+    Utf8,
+    #[error("text dictionary exceeds 4 GiB")]
+    TooLarge,
+}
+
+/// Accumulates one column's binary COPY fields.
+pub enum ColumnBuilder {
+    Int2(Vec<i16>),
+    Int4(Vec<i32>),
+    Int8(Vec<i64>),
+    Float4(Vec<f32>),
+    Float8(Vec<f64>),
+    Decimal {
+        precision: u16,
+        scale: u16,
+        values: Vec<i128>,
+    },
+    DecimalText(StrArena),
+    Bool(Bitmap),
+    Date(Vec<i32>),
+    Timestamp(Vec<i64>),
+    TimestampTz(Vec<i64>),
+    Text {
+        dict: StrArena,
+        lookup: HashMap<Box<str>, u32>,
+        codes: Vec<u32>,
+    },
+}
+
+/// Field bytes of a fixed-width type, checked.
+fn fixed<const N: usize>(raw: &[u8], kind: &'static str) -> Result<[u8; N], DecodeError> {
+    raw.try_into().map_err(|_| DecodeError::Length {
+        kind,
+        expected: N,
+        got: raw.len(),
+    })
+}
+
+impl ColumnBuilder {
+    pub fn new(kind: super::schema::ColumnKind, capacity: usize) -> ColumnBuilder {
+        use super::schema::ColumnKind as K;
+        match kind {
+            K::Int2 => ColumnBuilder::Int2(Vec::with_capacity(capacity)),
+            K::Int4 => ColumnBuilder::Int4(Vec::with_capacity(capacity)),
+            K::Int8 => ColumnBuilder::Int8(Vec::with_capacity(capacity)),
+            K::Float4 => ColumnBuilder::Float4(Vec::with_capacity(capacity)),
+            K::Float8 => ColumnBuilder::Float8(Vec::with_capacity(capacity)),
+            K::Numeric {
+                precision: Some(p),
+                scale: Some(s),
+            } if p <= 38 => ColumnBuilder::Decimal {
+                precision: p,
+                scale: s,
+                values: Vec::with_capacity(capacity),
+            },
+            K::Numeric { .. } => ColumnBuilder::DecimalText(StrArena::default()),
+            K::Bool => ColumnBuilder::Bool(Bitmap::with_capacity(capacity)),
+            K::Date => ColumnBuilder::Date(Vec::with_capacity(capacity)),
+            K::Timestamp => ColumnBuilder::Timestamp(Vec::with_capacity(capacity)),
+            K::TimestampTz => ColumnBuilder::TimestampTz(Vec::with_capacity(capacity)),
+            K::Text => ColumnBuilder::Text {
+                dict: StrArena::default(),
+                lookup: HashMap::new(),
+                codes: Vec::with_capacity(capacity),
+            },
+        }
+    }
+
+    /// Appends one field in PostgreSQL's binary send format (`None` = NULL,
+    /// which appends a placeholder; the caller records the NULL).
+    pub fn push(&mut self, raw: Option<&[u8]>) -> Result<(), DecodeError> {
+        match self {
+            ColumnBuilder::Int2(v) => v.push(match raw {
+                Some(r) => i16::from_be_bytes(fixed(r, "smallint")?),
+                None => 0,
+            }),
+            ColumnBuilder::Int4(v) => v.push(match raw {
+                Some(r) => i32::from_be_bytes(fixed(r, "integer")?),
+                None => 0,
+            }),
+            ColumnBuilder::Int8(v) => v.push(match raw {
+                Some(r) => i64::from_be_bytes(fixed(r, "bigint")?),
+                None => 0,
+            }),
+            ColumnBuilder::Float4(v) => v.push(match raw {
+                Some(r) => f32::from_be_bytes(fixed(r, "real")?),
+                None => 0.0,
+            }),
+            ColumnBuilder::Float8(v) => v.push(match raw {
+                Some(r) => f64::from_be_bytes(fixed(r, "double precision")?),
+                None => 0.0,
+            }),
+            ColumnBuilder::Decimal {
+                precision,
+                scale,
+                values,
+            } => values.push(match raw {
+                Some(r) => {
+                    let n = super::numeric::PgNumeric::parse(r)?;
+                    match n.to_scaled(*scale) {
+                        Some(m) => m,
+                        None if n.is_nan() => i128::MIN,
+                        None => {
+                            return Err(DecodeError::NumericOverflow {
+                                precision: *precision,
+                                scale: *scale,
+                            })
+                        }
+                    }
+                }
+                None => 0,
+            }),
+            ColumnBuilder::DecimalText(a) => {
+                match raw {
+                    Some(r) => a.push(&super::numeric::PgNumeric::parse(r)?.to_string()),
+                    None => a.push(""),
+                };
+            }
+            ColumnBuilder::Bool(b) => b.push(match raw {
+                Some(r) => fixed::<1>(r, "boolean")?[0] != 0,
+                None => false,
+            }),
+            ColumnBuilder::Date(v) => v.push(match raw {
+                Some(r) => i32::from_be_bytes(fixed(r, "date")?),
+                None => 0,
+            }),
+            ColumnBuilder::Timestamp(v) | ColumnBuilder::TimestampTz(v) => v.push(match raw {
+                Some(r) => i64::from_be_bytes(fixed(r, "timestamp")?),
+                None => 0,
+            }),
+            ColumnBuilder::Text {
+                dict,
+                lookup,
+                codes,
+            } => {
+                let s = match raw {
+                    Some(r) => std::str::from_utf8(r).map_err(|_| DecodeError::Utf8)?,
+                    None => "",
+                };
+                let code = match lookup.get(s) {
+                    Some(&c) => c,
+                    None => {
+                        if dict.heap_bytes() + s.len() > u32::MAX as usize {
+                            return Err(DecodeError::TooLarge);
+                        }
+                        let c = dict.push(s);
+                        lookup.insert(s.into(), c);
+                        c
+                    }
+                };
+                codes.push(code);
+            }
+        }
+        Ok(())
+    }
+
+    /// Freezes into the narrowest representation and releases spare capacity.
+    pub fn finish(self) -> ColumnData {
+        fn tight<T>(mut v: Vec<T>) -> Vec<T> {
+            v.shrink_to_fit();
+            v
+        }
+        match self {
+            ColumnBuilder::Int2(v) => ColumnData::Int2(tight(v)),
+            ColumnBuilder::Int4(v) => ColumnData::Int4(tight(v)),
+            ColumnBuilder::Int8(v) => ColumnData::Int8(tight(v)),
+            ColumnBuilder::Float4(v) => ColumnData::Float4(tight(v)),
+            ColumnBuilder::Float8(v) => ColumnData::Float8(tight(v)),
+            ColumnBuilder::Decimal { scale, values, .. } => ColumnData::Decimal {
+                scale,
+                values: Decimals::narrow(values),
+            },
+            ColumnBuilder::DecimalText(mut a) => {
+                a.shrink();
+                ColumnData::DecimalText(a)
+            }
+            ColumnBuilder::Bool(mut b) => {
+                b.shrink();
+                ColumnData::Bool(b)
+            }
+            ColumnBuilder::Date(v) => ColumnData::Date(tight(v)),
+            ColumnBuilder::Timestamp(v) => ColumnData::Timestamp(tight(v)),
+            ColumnBuilder::TimestampTz(v) => ColumnData::TimestampTz(tight(v)),
+            ColumnBuilder::Text {
+                mut dict, codes, ..
+            } => {
+                dict.shrink();
+                let distinct = dict.len();
+                ColumnData::Text {
+                    dict,
+                    codes: Codes::narrow(codes, distinct),
+                }
+            }
+        }
+    }
+
+    /// Bytes held so far (for load progress and the memory figures).
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            ColumnBuilder::Int2(v) => v.capacity() * 2,
+            ColumnBuilder::Int4(v) | ColumnBuilder::Date(v) => v.capacity() * 4,
+            ColumnBuilder::Float4(v) => v.capacity() * 4,
+            ColumnBuilder::Int8(v)
+            | ColumnBuilder::Timestamp(v)
+            | ColumnBuilder::TimestampTz(v) => v.capacity() * 8,
+            ColumnBuilder::Float8(v) => v.capacity() * 8,
+            ColumnBuilder::Decimal { values, .. } => values.capacity() * 16,
+            ColumnBuilder::DecimalText(a) => a.heap_bytes(),
+            ColumnBuilder::Bool(b) => b.heap_bytes(),
+            ColumnBuilder::Text {
+                dict,
+                lookup,
+                codes,
+            } => dict.heap_bytes() * 2 + lookup.capacity() * 24 + codes.capacity() * 4,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema::ColumnKind;
+
+    #[test]
+    fn decimals_narrow_to_the_loaded_range_and_keep_nan() {
+        let d = Decimals::narrow(vec![1230, -5, i128::MIN]);
+        assert!(matches!(d, Decimals::I16(_)));
+        assert_eq!((d.get(0), d.get(1), d.get(2)), (Some(1230), Some(-5), None));
+        let d = Decimals::narrow(vec![99_999_999_99]);
+        assert!(matches!(d, Decimals::I64(_)));
+        assert_eq!(d.get(0), Some(99_999_999_99));
+        let big = 10i128.pow(30);
+        assert_eq!(Decimals::narrow(vec![big]).get(0), Some(big));
+    }
+
+    #[test]
+    fn text_is_dictionary_encoded() {
+        let mut b = ColumnBuilder::new(ColumnKind::Text, 4);
+        for s in ["银行", "半导体", "银行", "银行"] {
+            b.push(Some(s.as_bytes())).unwrap();
+        }
+        match b.finish() {
+            ColumnData::Text { dict, codes } => {
+                assert_eq!(dict.len(), 2);
+                assert!(matches!(codes, Codes::U8(_)));
+                assert_eq!(dict.get(codes.get(2) as usize), "银行");
+                assert_eq!(dict.get(codes.get(1) as usize), "半导体");
+            }
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_width_is_an_error_not_a_panic() {
+        let mut b = ColumnBuilder::new(ColumnKind::Int4, 1);
+        assert_eq!(
+            b.push(Some(&[0, 1])),
+            Err(DecodeError::Length {
+                kind: "integer",
+                expected: 4,
+                got: 2
+            })
+        );
+    }
+
+    #[test]
+    fn bitmap_round_trips() {
+        let mut b = Bitmap::with_capacity(130);
+        for i in 0..130 {
+            b.push(i % 3 == 0);
+        }
+        assert_eq!(b.len(), 130);
+        assert!((0..130).all(|i| b.get(i) == (i % 3 == 0)));
+        assert_eq!(b.count_ones(), 44);
+    }
+}
