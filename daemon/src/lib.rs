@@ -10,9 +10,13 @@
 //! - [`source`]: PostgreSQL: pool, catalog discovery, COPY load, refresh.
 //! - [`query`]: the data methods over a store, free of JSON-RPC.
 //! - [`server`]: the Unix-socket JSON-RPC server and its handlers.
+//! - [`admin`]: the admin gate (peer credentials) and `admin.status`.
+//! - [`memory`]: real RSS, cgroup figures, the budget, returning memory.
 
+pub mod admin;
 pub mod config;
 pub mod demo;
+pub mod memory;
 pub mod query;
 pub mod server;
 pub mod source;

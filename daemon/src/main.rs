@@ -82,7 +82,7 @@ fn init_logging(flag: Option<&str>) {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
-    let shared = Shared::new(&config.columns.industry);
+    let shared = Shared::new(&config);
     let socket = config.server.socket.clone();
     let listener = server::bind(&socket, config.server.socket_mode)?;
     tracing::info!(socket = %socket.display(), mode = format!("{:04o}", config.server.socket_mode), "listening");
@@ -104,9 +104,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "demo store loaded"
         );
         shared.store.store(Some(Arc::new(store)));
+        stockd::memory::release_to_os();
         drop(rx);
     } else {
         let pg = Arc::new(PgSource::new(&config)?);
+        let _ = shared.pool.set(pg.pool().clone());
         tracing::info!(
             url = %source::redact(pg.url()),
             table = %config.source.table,

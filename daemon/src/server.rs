@@ -3,7 +3,11 @@
 //! credentials, the request-size gate, and thin handlers that call
 //! [`crate::query`] against the store in service.
 
+use crate::admin::{self, Gate};
+use crate::config::{Config, MemoryLimit};
+use crate::memory;
 use crate::query;
+use crate::source::PgPool;
 use crate::store::Store;
 use arc_swap::ArcSwapOption;
 use jsonrpsee::core::RpcResult;
@@ -16,9 +20,11 @@ use serde_json::value::RawValue;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-use stockd_api::{AppError, ErrorKind, MarketInfo, MarketServer, StockServer};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use stockd_api::{
+    AdminServer, AdminStatus, AppError, ErrorKind, MarketInfo, MarketServer, StockServer,
+};
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
@@ -32,15 +38,52 @@ pub struct Shared {
     pub stale: AtomicBool,
     /// The `[columns] industry` column, for the `industry` filter.
     pub industry_col: String,
+    pub started: Instant,
+    /// `demo` or `postgres`.
+    pub source_kind: &'static str,
+    /// The PostgreSQL pool, when the source is PostgreSQL.
+    pub pool: OnceLock<PgPool>,
+    /// Whether the last contact with the source worked, and the last error.
+    health: Mutex<(bool, Option<String>)>,
+    pub memory_budget: u64,
+    pub memory_high: f64,
+    pub memory_critical: f64,
+    pub gate: Gate,
 }
 
 impl Shared {
-    pub fn new(industry_col: &str) -> Arc<Shared> {
+    pub fn new(config: &Config) -> Arc<Shared> {
+        let demo = config.source.database_url.is_empty();
         Arc::new(Shared {
             store: ArcSwapOption::empty(),
             stale: AtomicBool::new(false),
-            industry_col: industry_col.to_string(),
+            industry_col: config.columns.industry.clone(),
+            started: Instant::now(),
+            source_kind: if demo { "demo" } else { "postgres" },
+            pool: OnceLock::new(),
+            health: Mutex::new((demo, None)),
+            memory_budget: match config.memory.limit {
+                MemoryLimit::Auto => memory::default_budget(),
+                MemoryLimit::Bytes(b) => b,
+            },
+            memory_high: config.memory.high,
+            memory_critical: config.memory.critical,
+            gate: Gate::new(&config.server.admin_uids, &config.server.admin_groups),
         })
+    }
+
+    /// Records the outcome of a contact with the source.
+    pub fn set_health(&self, result: Result<(), String>) {
+        let mut h = self.health.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Ok(()) => h.0 = true,
+            Err(e) => *h = (false, Some(e)),
+        }
+    }
+
+    /// (healthy, last error).
+    pub fn health(&self) -> (bool, Option<String>) {
+        self.health.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The store in service, or the "store not loaded" error.
@@ -151,6 +194,13 @@ impl StockServer<J, J, J, J> for Rpc {
     }
 }
 
+impl AdminServer for Rpc {
+    fn status(&self, ext: &http::Extensions) -> RpcResult<AdminStatus> {
+        self.shared.gate.check("admin.status", ext)?;
+        Ok(admin::status(&self.shared))
+    }
+}
+
 /// Every method the daemon serves, merged into one module.
 pub fn rpc_module(shared: Arc<Shared>) -> RpcModule<()> {
     let rpc = Rpc { shared };
@@ -159,7 +209,8 @@ pub fn rpc_module(shared: Arc<Shared>) -> RpcModule<()> {
     // would be a programming error caught by the drift test.
     for m in [
         MarketServer::into_rpc(rpc.clone()).remove_context(),
-        StockServer::into_rpc(rpc).remove_context(),
+        StockServer::into_rpc(rpc.clone()).remove_context(),
+        AdminServer::into_rpc(rpc).remove_context(),
     ] {
         if let Err(e) = module.merge(m) {
             tracing::error!("method registered twice: {e}");

@@ -367,10 +367,15 @@ pub async fn reload(
             }
             shared.store.store(Some(Arc::new(store)));
             shared.stale.store(false, std::sync::atomic::Ordering::Relaxed);
+            shared.set_health(Ok(()));
+            // The previous store is gone once its last reader finishes;
+            // hand its pages back rather than keep them committed.
+            crate::memory::release_to_os();
             Ok((fp, start))
         }
         Err(e) => {
             tracing::error!(?trigger, "load failed, the previous store keeps serving: {e}");
+            shared.set_health(Err(e.to_string()));
             if shared.store.load().is_some() {
                 shared.stale.store(true, std::sync::atomic::Ordering::Relaxed);
             }
@@ -467,11 +472,13 @@ pub async fn refresh_loop(
             match source.fingerprint(start).await {
                 Ok(fp) if known.as_ref().is_some_and(|k| k.0 == fp) => {
                     shared.stale.store(false, std::sync::atomic::Ordering::Relaxed);
+                    shared.set_health(Ok(()));
                     continue;
                 }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!("change check failed: {e}");
+                    shared.set_health(Err(e.to_string()));
                     shared.stale.store(true, std::sync::atomic::Ordering::Relaxed);
                     continue;
                 }

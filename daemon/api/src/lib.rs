@@ -26,6 +26,7 @@ pub const METHODS: &[&str] = &[
     "stock.many",
     "stock.history",
     "stock.top",
+    "admin.status",
 ];
 
 /// Market-wide methods.
@@ -101,6 +102,16 @@ pub trait Stock<Row, Many, History, Top> {
         industry: Option<String>,
         fields: Option<Vec<String>>,
     ) -> RpcResult<Top>;
+}
+
+/// Admin methods: allowed for root, the daemon's own uid, and configured
+/// admin uids and groups (decided from the socket's peer credentials).
+#[rpc(server, client)]
+pub trait Admin {
+    /// Everything an operator needs on one page: store, memory, pool,
+    /// caches, requests, source.
+    #[method(name = "admin.status", with_extensions)]
+    fn status(&self) -> RpcResult<AdminStatus>;
 }
 
 /// The typed client of [`Stock`].

@@ -72,3 +72,88 @@ pub struct StockHistory {
     pub dates: Vec<String>,
     pub columns: Map<String, Value>,
 }
+
+/// `admin.status`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AdminStatus {
+    pub version: String,
+    pub uptime_s: u64,
+    pub store: StoreStatus,
+    pub memory: MemoryStatus,
+    pub pool: PoolStatus,
+    pub caches: Vec<CacheStatus>,
+    pub requests: Vec<RequestStatus>,
+    pub source: SourceStatus,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoreStatus {
+    /// False until the first load (or snapshot) succeeds.
+    pub loaded: bool,
+    pub rows: u64,
+    pub dates: u64,
+    pub stocks: u64,
+    pub columns: u64,
+    /// Bytes of column buffers and indexes.
+    pub bytes: u64,
+    pub bytes_per_row: f64,
+    pub generation: u64,
+    pub loaded_at: Option<String>,
+    pub load_ms: u64,
+    pub stale: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MemoryStatus {
+    /// Resident set size from /proc (not allocator counters).
+    pub rss_bytes: u64,
+    pub peak_rss_bytes: u64,
+    /// The budget (`memory.limit`; default the cgroup limit, else 25% of RAM).
+    pub limit_bytes: u64,
+    pub cgroup_limit_bytes: Option<u64>,
+    pub cgroup_usage_bytes: Option<u64>,
+    /// `ok`, `high` or `critical`.
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct PoolStatus {
+    pub max_size: u32,
+    pub size: u32,
+    pub idle: u32,
+    pub in_use: u32,
+    /// Checkouts that had to wait for a connection.
+    pub waits: u64,
+    /// Checkouts that gave up after `connection_timeout`.
+    pub timeouts: u64,
+    /// Connections that failed to open or were found broken.
+    pub errors: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CacheStatus {
+    pub name: String,
+    pub entries: u64,
+    pub bytes: u64,
+    pub max_bytes: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RequestStatus {
+    pub method: String,
+    pub count: u64,
+    pub errors: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceStatus {
+    /// `demo` or `postgres`.
+    pub kind: String,
+    pub healthy: bool,
+    pub last_error: Option<String>,
+}

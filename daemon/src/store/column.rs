@@ -165,37 +165,85 @@ impl Decimals {
         }
     }
 
-    /// Re-encodes into the narrowest width that holds every loaded mantissa.
-    fn narrow(wide: Vec<i128>) -> Decimals {
+    /// An empty buffer of the width `precision` digits need.
+    fn for_precision(precision: u16, capacity: usize) -> Decimals {
+        match precision {
+            0..=4 => Decimals::I16(Vec::with_capacity(capacity)),
+            5..=9 => Decimals::I32(Vec::with_capacity(capacity)),
+            10..=18 => Decimals::I64(Vec::with_capacity(capacity)),
+            _ => Decimals::I128(Vec::with_capacity(capacity)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Decimals::I16(v) => v.len(),
+            Decimals::I32(v) => v.len(),
+            Decimals::I64(v) => v.len(),
+            Decimals::I128(v) => v.len(),
+        }
+    }
+
+    /// Appends a mantissa (`None` = NaN); `false` if it does not fit.
+    fn push(&mut self, m: Option<i128>) -> bool {
+        // The minimum of each width is the NaN sentinel, so it is refused as
+        // a value (a p-digit mantissa never reaches it anyway).
+        fn put<T: TryFrom<i128> + PartialEq + Copy>(v: &mut Vec<T>, m: Option<i128>, nan: T) -> bool {
+            match m {
+                None => v.push(nan),
+                Some(m) => match T::try_from(m) {
+                    Ok(x) if x != nan => v.push(x),
+                    _ => return false,
+                },
+            }
+            true
+        }
+        match self {
+            Decimals::I16(v) => put(v, m, i16::MIN),
+            Decimals::I32(v) => put(v, m, i32::MIN),
+            Decimals::I64(v) => put(v, m, i64::MIN),
+            Decimals::I128(v) => put(v, m, i128::MIN),
+        }
+    }
+
+    /// Re-encodes into the narrowest width that holds every loaded mantissa
+    /// (lossless: the declared precision is an upper bound, the data often
+    /// needs less).
+    fn narrow(self) -> Decimals {
+        let n = self.len();
         let (mut lo, mut hi) = (0i128, 0i128);
-        for &m in wide.iter().filter(|&&m| m != i128::MIN) {
+        for m in (0..n).filter_map(|i| self.get(i)) {
             lo = lo.min(m);
             hi = hi.max(m);
         }
         let fits = |min: i128, max: i128| lo > min && hi <= max;
-        let nan = |m: i128, sentinel: i128| if m == i128::MIN { sentinel } else { m };
-        if fits(i16::MIN as i128, i16::MAX as i128) {
-            Decimals::I16(
-                wide.into_iter()
-                    .map(|m| nan(m, i16::MIN as i128) as i16)
-                    .collect(),
-            )
+        let target = if fits(i16::MIN as i128, i16::MAX as i128) {
+            Decimals::I16(Vec::with_capacity(n))
         } else if fits(i32::MIN as i128, i32::MAX as i128) {
-            Decimals::I32(
-                wide.into_iter()
-                    .map(|m| nan(m, i32::MIN as i128) as i32)
-                    .collect(),
-            )
+            Decimals::I32(Vec::with_capacity(n))
         } else if fits(i64::MIN as i128, i64::MAX as i128) {
-            Decimals::I64(
-                wide.into_iter()
-                    .map(|m| nan(m, i64::MIN as i128) as i64)
-                    .collect(),
-            )
+            Decimals::I64(Vec::with_capacity(n))
         } else {
-            let mut wide = wide;
-            wide.shrink_to_fit();
-            Decimals::I128(wide)
+            Decimals::I128(Vec::with_capacity(n))
+        };
+        if std::mem::discriminant(&target) == std::mem::discriminant(&self) {
+            let mut same = self;
+            same.shrink();
+            return same;
+        }
+        let mut target = target;
+        for i in 0..n {
+            target.push(self.get(i));
+        }
+        target
+    }
+
+    fn shrink(&mut self) {
+        match self {
+            Decimals::I16(v) => v.shrink_to_fit(),
+            Decimals::I32(v) => v.shrink_to_fit(),
+            Decimals::I64(v) => v.shrink_to_fit(),
+            Decimals::I128(v) => v.shrink_to_fit(),
         }
     }
 }
@@ -323,7 +371,7 @@ pub enum ColumnBuilder {
     Decimal {
         precision: u16,
         scale: u16,
-        values: Vec<i128>,
+        values: Decimals,
     },
     DecimalText(StrArena),
     Bool(Bitmap),
@@ -361,7 +409,7 @@ impl ColumnBuilder {
             } if p <= 38 => ColumnBuilder::Decimal {
                 precision: p,
                 scale: s,
-                values: Vec::with_capacity(capacity),
+                values: Decimals::for_precision(p, capacity),
             },
             K::Numeric { .. } => ColumnBuilder::DecimalText(StrArena::default()),
             K::Bool => ColumnBuilder::Bool(Bitmap::with_capacity(capacity)),
@@ -404,22 +452,30 @@ impl ColumnBuilder {
                 precision,
                 scale,
                 values,
-            } => values.push(match raw {
-                Some(r) => {
-                    let n = super::numeric::PgNumeric::parse(r)?;
-                    match n.to_scaled(*scale) {
-                        Some(m) => m,
-                        None if n.is_nan() => i128::MIN,
-                        None => {
-                            return Err(DecodeError::NumericOverflow {
-                                precision: *precision,
-                                scale: *scale,
-                            })
+            } => {
+                let m = match raw {
+                    Some(r) => {
+                        let n = super::numeric::PgNumeric::parse(r)?;
+                        match n.to_scaled(*scale) {
+                            Some(m) => Some(m),
+                            None if n.is_nan() => None,
+                            None => {
+                                return Err(DecodeError::NumericOverflow {
+                                    precision: *precision,
+                                    scale: *scale,
+                                })
+                            }
                         }
                     }
+                    None => Some(0),
+                };
+                if !values.push(m) {
+                    return Err(DecodeError::NumericOverflow {
+                        precision: *precision,
+                        scale: *scale,
+                    });
                 }
-                None => 0,
-            }),
+            }
             ColumnBuilder::DecimalText(a) => {
                 match raw {
                     Some(r) => a.push(&super::numeric::PgNumeric::parse(r)?.to_string()),
@@ -478,7 +534,7 @@ impl ColumnBuilder {
             ColumnBuilder::Float8(v) => ColumnData::Float8(tight(v)),
             ColumnBuilder::Decimal { scale, values, .. } => ColumnData::Decimal {
                 scale,
-                values: Decimals::narrow(values),
+                values: values.narrow(),
             },
             ColumnBuilder::DecimalText(mut a) => {
                 a.shrink();
@@ -514,7 +570,7 @@ impl ColumnBuilder {
             | ColumnBuilder::Timestamp(v)
             | ColumnBuilder::TimestampTz(v) => v.capacity() * 8,
             ColumnBuilder::Float8(v) => v.capacity() * 8,
-            ColumnBuilder::Decimal { values, .. } => values.capacity() * 16,
+            ColumnBuilder::Decimal { values, .. } => values.heap_bytes(),
             ColumnBuilder::DecimalText(a) => a.heap_bytes(),
             ColumnBuilder::Bool(b) => b.heap_bytes(),
             ColumnBuilder::Text {
@@ -533,14 +589,19 @@ mod tests {
 
     #[test]
     fn decimals_narrow_to_the_loaded_range_and_keep_nan() {
-        let d = Decimals::narrow(vec![1230, -5, i128::MIN]);
+        let build = |p: u16, ms: &[Option<i128>]| {
+            let mut d = Decimals::for_precision(p, ms.len());
+            assert!(ms.iter().all(|&m| d.push(m)));
+            d.narrow()
+        };
+        let d = build(10, &[Some(1230), Some(-5), None]);
         assert!(matches!(d, Decimals::I16(_)));
         assert_eq!((d.get(0), d.get(1), d.get(2)), (Some(1230), Some(-5), None));
-        let d = Decimals::narrow(vec![99_999_999_99]);
+        let d = build(12, &[Some(99_999_999_99)]);
         assert!(matches!(d, Decimals::I64(_)));
         assert_eq!(d.get(0), Some(99_999_999_99));
         let big = 10i128.pow(30);
-        assert_eq!(Decimals::narrow(vec![big]).get(0), Some(big));
+        assert_eq!(build(38, &[Some(big)]).get(0), Some(big));
     }
 
     #[test]

@@ -1,0 +1,89 @@
+//! The process's real memory, read from the kernel (/proc and the cgroup
+//! files), never from allocator counters: mimalloc's own figures are
+//! committed bytes, not what the box is paying for. Also the budget the
+//! daemon holds itself to, and the call that hands freed memory back.
+
+use std::path::Path;
+
+/// Resident set size and its peak (VmRSS / VmHWM), in bytes.
+pub fn rss() -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// Total RAM (MemTotal), in bytes.
+pub fn mem_total() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+}
+
+/// This process's cgroup v2 directory (from /proc/self/cgroup `0::/path`).
+fn cgroup_dir() -> Option<std::path::PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
+    Some(Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/')))
+}
+
+fn read_u64(path: &Path) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The cgroup's memory limit, if one is set (v2 `memory.max`, else v1
+/// `memory.limit_in_bytes`; "max" and v1's huge sentinel mean none).
+pub fn cgroup_limit() -> Option<u64> {
+    if let Some(dir) = cgroup_dir() {
+        if let Some(v) = read_u64(&dir.join("memory.max")) {
+            return Some(v);
+        }
+    }
+    read_u64(Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes")).filter(|&v| v < 1 << 60)
+}
+
+/// The cgroup's current memory use, if readable.
+pub fn cgroup_usage() -> Option<u64> {
+    cgroup_dir()
+        .and_then(|d| read_u64(&d.join("memory.current")))
+        .or_else(|| read_u64(Path::new("/sys/fs/cgroup/memory/memory.usage_in_bytes")))
+}
+
+/// The default budget: the cgroup's limit if set, else 25% of RAM.
+pub fn default_budget() -> u64 {
+    cgroup_limit()
+        .or_else(|| mem_total().map(|t| t / 4))
+        .unwrap_or(512 << 20)
+}
+
+/// Returns freed memory to the operating system now.
+pub fn release_to_os() {
+    // SAFETY: mi_collect only walks mimalloc's own heaps; safe at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_real_rss() {
+        let (rss, peak) = rss().expect("/proc/self/status is readable on Linux");
+        assert!(rss > 1 << 20, "rss {rss}");
+        assert!(peak >= rss);
+        // Touch 64 MiB and see the kernel's figure move.
+        let v = vec![1u8; 64 << 20];
+        let (after, _) = super::rss().unwrap();
+        assert!(after >= rss + (48 << 20), "rss {rss} -> {after}");
+        drop(v);
+        assert!(mem_total().unwrap() > after);
+        assert!(default_budget() > 0);
+    }
+}
