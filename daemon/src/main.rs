@@ -20,6 +20,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const DRAIN: Duration = Duration::from_secs(10);
 
 fn main() -> ExitCode {
+    stockd::memory::tune_allocator();
     let cli = Cli::parse();
     let config = match Config::load(&cli, std::env::vars()) {
         Ok(c) => c,
@@ -35,6 +36,9 @@ fn main() -> ExitCode {
     if cli.check_config {
         println!("stockd: configuration is valid");
         return ExitCode::SUCCESS;
+    }
+    if cli.export_demo {
+        return export_demo();
     }
     init_logging(cli.log.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -54,6 +58,25 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("stockd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--export-demo`: the demo data set as binary COPY on stdout.
+fn export_demo() -> ExitCode {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for chunk in stockd::demo::copy_chunks(&DemoParams::embedded(), 4096) {
+        if let Err(e) = out.write_all(&chunk) {
+            eprintln!("stockd: cannot write the demo data: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    match out.flush() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stockd: cannot write the demo data: {e}");
             ExitCode::FAILURE
         }
     }

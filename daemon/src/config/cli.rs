@@ -67,6 +67,12 @@ pub struct Cli {
     #[arg(long)]
     pub check_config: bool,
 
+    /// Write the embedded demo data set to stdout as PostgreSQL binary COPY
+    /// data (all 83 columns of the reference layout) and exit; load it with
+    /// `COPY daily_stock_data FROM STDIN (FORMAT binary)`
+    #[arg(long, conflicts_with_all = ["print_config", "check_config"])]
+    pub export_demo: bool,
+
     /// Log filter, e.g. "info" or "stockd=debug"; overrides STOCKD_LOG
     #[arg(long, value_name = "LEVEL_FILTER")]
     pub log: Option<String>,
