@@ -132,7 +132,7 @@ pub fn fields(store: &Store, fields: Option<&[String]>) -> Result<Vec<usize>, Ap
                 limits::MAX_FIELDS
             ),
         )),
-        Some(f) if f.is_empty() => Err(invalid(
+        Some([]) => Err(invalid(
             "[]",
             "fields is empty; omit it for every column or name at least one",
         )),

@@ -22,7 +22,7 @@ impl Bitmap {
     }
 
     pub fn push(&mut self, bit: bool) {
-        if self.len % 64 == 0 {
+        if self.len.is_multiple_of(64) {
             self.words.push(0);
         }
         if bit {
@@ -597,9 +597,9 @@ mod tests {
         let d = build(10, &[Some(1230), Some(-5), None]);
         assert!(matches!(d, Decimals::I16(_)));
         assert_eq!((d.get(0), d.get(1), d.get(2)), (Some(1230), Some(-5), None));
-        let d = build(12, &[Some(99_999_999_99)]);
+        let d = build(12, &[Some(9_999_999_999)]);
         assert!(matches!(d, Decimals::I64(_)));
-        assert_eq!(d.get(0), Some(99_999_999_99));
+        assert_eq!(d.get(0), Some(9_999_999_999));
         let big = 10i128.pow(30);
         assert_eq!(build(38, &[Some(big)]).get(0), Some(big));
     }
