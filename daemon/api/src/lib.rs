@@ -10,9 +10,11 @@
 
 pub mod error;
 pub mod types;
+pub mod views;
 
 pub use error::{AppError, ErrorKind};
 pub use types::*;
+pub use views::*;
 
 use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
@@ -26,6 +28,9 @@ pub const METHODS: &[&str] = &[
     "stock.many",
     "stock.history",
     "stock.top",
+    "hotspots.ranking",
+    "industry.detail",
+    "signals.stock",
     "admin.status",
 ];
 
@@ -103,6 +108,41 @@ pub trait Stock<Row, Many, History, Top> {
         fields: Option<Vec<String>>,
     ) -> RpcResult<Top>;
 }
+
+/// Derived views, each computed from one date of the store and cached.
+/// Generic over the result documents like [`Stock`]: clients use
+/// [`HotspotsRanking`], [`IndustryDetail`] and [`StockSignals`].
+#[rpc(
+    server,
+    client,
+    server_bounds(
+        Hot: serde::Serialize + Send + Sync + Clone + 'static,
+        Ind: serde::Serialize + Send + Sync + Clone + 'static,
+        Sig: serde::Serialize + Send + Sync + Clone + 'static
+    ),
+    client_bounds(
+        Hot: serde::de::DeserializeOwned,
+        Ind: serde::de::DeserializeOwned,
+        Sig: serde::de::DeserializeOwned
+    )
+)]
+pub trait Views<Hot, Ind, Sig> {
+    /// Industries ranked by heat on `date` (default: the latest).
+    #[method(name = "hotspots.ranking", param_kind = map)]
+    fn hotspots(&self, date: Option<String>, n: Option<u64>) -> RpcResult<Hot>;
+
+    /// One industry on `date`: members, statistics, top gainers and losers.
+    #[method(name = "industry.detail", param_kind = map)]
+    fn industry(&self, industry: String, date: Option<String>) -> RpcResult<Ind>;
+
+    /// Technical signals active for `code` on `date` (default: its latest).
+    #[method(name = "signals.stock", param_kind = map)]
+    fn signals(&self, code: String, date: Option<String>) -> RpcResult<Sig>;
+}
+
+/// The typed client of [`Views`].
+pub trait TypedViewsClient: ViewsClient<HotspotsRanking, IndustryDetail, StockSignals> {}
+impl<T> TypedViewsClient for T where T: ViewsClient<HotspotsRanking, IndustryDetail, StockSignals> {}
 
 /// Admin methods: allowed for root, the daemon's own uid, and configured
 /// admin uids and groups (decided from the socket's peer credentials).
