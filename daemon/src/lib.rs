@@ -12,12 +12,18 @@
 //! - [`server`]: the Unix-socket JSON-RPC server and its handlers.
 //! - [`admin`]: the admin gate (peer credentials) and `admin.status`.
 //! - [`memory`]: real RSS, cgroup figures, the budget, returning memory.
+//! - [`cache`]: byte-capped LRU caches for derived results.
+//! - [`governor`]: ok/high/critical memory states and what each sheds.
+//! - [`stats`]: per-method request counts, errors and latency percentiles.
 
 pub mod admin;
+pub mod cache;
 pub mod config;
 pub mod demo;
+pub mod governor;
 pub mod memory;
 pub mod query;
 pub mod server;
 pub mod source;
+pub mod stats;
 pub mod store;

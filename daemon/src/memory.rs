@@ -34,6 +34,11 @@ fn cgroup_dir() -> Option<std::path::PathBuf> {
     Some(Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/')))
 }
 
+/// A file of this process's cgroup v2 directory, if that directory exists.
+pub fn cgroup_file(name: &str) -> Option<std::path::PathBuf> {
+    cgroup_dir().map(|d| d.join(name)).filter(|p| p.exists())
+}
+
 fn read_u64(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
