@@ -138,14 +138,6 @@ pub fn status(shared: &Shared) -> AdminStatus {
         },
     };
     let (rss, peak) = memory::rss().unwrap_or((0, 0));
-    let limit = shared.memory_budget;
-    let state = if rss as f64 >= limit as f64 * shared.memory_critical {
-        "critical"
-    } else if rss as f64 >= limit as f64 * shared.memory_high {
-        "high"
-    } else {
-        "ok"
-    };
     let pool = shared.pool.get().map_or_else(PoolStatus::default, |p| {
         let st = p.state();
         PoolStatus {
@@ -167,14 +159,15 @@ pub fn status(shared: &Shared) -> AdminStatus {
         memory: MemoryStatus {
             rss_bytes: rss,
             peak_rss_bytes: peak,
-            limit_bytes: limit,
+            limit_bytes: shared.governor.budget,
             cgroup_limit_bytes: memory::cgroup_limit(),
             cgroup_usage_bytes: memory::cgroup_usage(),
-            state: state.to_string(),
+            psi_some_avg10: crate::governor::psi_some_avg10(),
+            state: shared.governor.state().as_str().to_string(),
         },
         pool,
-        caches: Vec::new(),
-        requests: Vec::new(),
+        caches: shared.caches.all().iter().map(|c| c.status()).collect(),
+        requests: shared.stats.status(),
         source: SourceStatus {
             kind: shared.source_kind.to_string(),
             healthy: health.0,

@@ -9,6 +9,7 @@
 //! - [`demo`]: the embedded deterministic demo data set (reference layout).
 //! - [`source`]: PostgreSQL: pool, catalog discovery, COPY load, refresh.
 //! - [`query`]: the data methods over a store, free of JSON-RPC.
+//! - [`views`]: the derived views (hotspots, industry detail, signals).
 //! - [`server`]: the Unix-socket JSON-RPC server and its handlers.
 //! - [`admin`]: the admin gate (peer credentials) and `admin.status`.
 //! - [`memory`]: real RSS, cgroup figures, the budget, returning memory.
@@ -27,3 +28,4 @@ pub mod server;
 pub mod source;
 pub mod stats;
 pub mod store;
+pub mod views;

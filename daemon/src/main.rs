@@ -9,7 +9,7 @@ use std::time::Duration;
 use stockd::config::{Cli, Config};
 use stockd::demo::DemoParams;
 use stockd::server::{self, Limits, Shared};
-use stockd::source::{self, PgSource, Trigger};
+use stockd::source::{self, PgSource, ReloadRequest, Trigger};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
@@ -111,7 +111,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(socket = %socket.display(), mode = format!("{:04o}", config.server.socket_mode), "listening");
 
     let mut hup = signal(SignalKind::hangup())?;
-    let (tx, rx) = mpsc::channel::<Trigger>(8);
+    let (tx, rx) = mpsc::channel::<ReloadRequest>(8);
+    let _ = shared.reloads.set(tx.clone());
     if config.source.database_url.is_empty() {
         let params = DemoParams::embedded();
         tracing::warn!(
@@ -126,9 +127,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
             load_ms = store.info.load_ms,
             "demo store loaded"
         );
-        shared.store.store(Some(Arc::new(store)));
-        stockd::memory::release_to_os();
-        drop(rx);
+        shared.swap(store);
+        tokio::spawn(source::demo_loop(shared.clone(), params, rx));
     } else {
         let pg = Arc::new(PgSource::new(&config)?);
         let _ = shared.pool.set(pg.pool().clone());
@@ -153,7 +153,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading data");
-            if tx.try_send(Trigger::Request).is_err() {
+            if tx.try_send(ReloadRequest::new(Trigger::Request)).is_err() {
                 tracing::debug!("a reload is already queued");
             }
         }
@@ -163,9 +163,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         max_connections: config.server.max_connections,
         max_request_bytes: u32::try_from(config.server.max_request_bytes).unwrap_or(u32::MAX),
     };
+    let governed = shared.clone();
+    tokio::spawn(async move {
+        governed
+            .governor
+            .run(&governed.caches, Duration::from_secs(1))
+            .await
+    });
     server::serve(
         listener,
-        server::rpc_module(shared),
+        server::rpc_module(shared.clone()),
+        shared.stats.clone(),
         limits,
         shutdown_signal(),
         DRAIN,

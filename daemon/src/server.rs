@@ -1,21 +1,29 @@
 //! The JSON-RPC server on a Unix socket: binding (stale-socket removal,
 //! file mode), the accept loop with its connection cap, per-connection peer
 //! credentials, the request-size gate, and thin handlers that call
-//! [`crate::query`] against the store in service.
+//! [`crate::query`], [`crate::views`] and [`crate::admin`] against the store
+//! in service, with results cached where that pays.
 
 use crate::admin::{self, Gate};
+use crate::cache::{ByteCache, Caches, Doc};
 use crate::config::{Config, MemoryLimit};
+use crate::governor::Governor;
 use crate::memory;
 use crate::query;
-use crate::source::PgPool;
+use crate::source::{PgPool, ReloadRequest, Trigger};
+use crate::stats::{Recorder, RequestStats};
 use crate::store::Store;
+use crate::views;
 use arc_swap::ArcSwapOption;
-use jsonrpsee::core::RpcResult;
+use jsonrpsee::core::{RpcResult, SubscriptionResult};
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{
-    stop_channel, BatchRequestConfig, HttpBody, HttpRequest, HttpResponse, RpcModule, Server,
-    ServerConfig,
+    stop_channel, BatchRequestConfig, HttpBody, HttpRequest, HttpResponse, PendingSubscriptionSink,
+    RpcModule, Server, ServerConfig, SubscriptionMessage,
 };
 use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::Extensions;
+use serde::Serialize;
 use serde_json::value::RawValue;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,11 +31,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use stockd_api::{
-    AdminServer, AdminStatus, AppError, ErrorKind, MarketInfo, MarketServer, StockServer,
+    limits, AdminServer, AdminStatus, AppError, CacheClearResult, CacheDropped,
+    CacheResizeResult, ErrorKind, MarketInfo, MarketServer, ReloadResult, Size, StockServer,
+    TrimResult, ViewsServer,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// What every handler shares: the store in service and its state.
 pub struct Shared {
@@ -36,40 +46,67 @@ pub struct Shared {
     /// The store is older than the source could give (served from a
     /// snapshot, or the source is failing).
     pub stale: AtomicBool,
-    /// The `[columns] industry` column, for the `industry` filter.
-    pub industry_col: String,
+    pub columns: crate::config::ColumnsConfig,
+    pub signals: crate::config::SignalsConfig,
     pub started: Instant,
     /// `demo` or `postgres`.
     pub source_kind: &'static str,
     /// The PostgreSQL pool, when the source is PostgreSQL.
     pub pool: OnceLock<PgPool>,
+    /// Where reload requests go (the refresh task).
+    pub reloads: OnceLock<mpsc::Sender<ReloadRequest>>,
     /// Whether the last contact with the source worked, and the last error.
     health: Mutex<(bool, Option<String>)>,
-    pub memory_budget: u64,
-    pub memory_high: f64,
-    pub memory_critical: f64,
+    pub caches: Caches,
+    pub governor: Governor,
+    pub stats: Arc<RequestStats>,
     pub gate: Gate,
 }
 
 impl Shared {
     pub fn new(config: &Config) -> Arc<Shared> {
         let demo = config.source.database_url.is_empty();
+        let budget = match config.memory.limit {
+            MemoryLimit::Auto => memory::default_budget(),
+            MemoryLimit::Bytes(b) => b,
+        };
         Arc::new(Shared {
             store: ArcSwapOption::empty(),
             stale: AtomicBool::new(false),
-            industry_col: config.columns.industry.clone(),
+            columns: config.columns.clone(),
+            signals: config.signals,
             started: Instant::now(),
             source_kind: if demo { "demo" } else { "postgres" },
             pool: OnceLock::new(),
+            reloads: OnceLock::new(),
             health: Mutex::new((demo, None)),
-            memory_budget: match config.memory.limit {
-                MemoryLimit::Auto => memory::default_budget(),
-                MemoryLimit::Bytes(b) => b,
-            },
-            memory_high: config.memory.high,
-            memory_critical: config.memory.critical,
+            caches: Caches::new(&config.cache),
+            governor: Governor::new(budget, config.memory.high, config.memory.critical),
+            stats: Arc::new(RequestStats::new(stockd_api::METHODS)),
             gate: Gate::new(&config.server.admin_uids, &config.server.admin_groups),
         })
+    }
+
+    /// The store in service, or the "store not loaded" error.
+    pub fn store(&self) -> Result<Arc<Store>, AppError> {
+        self.store.load_full().ok_or_else(|| {
+            AppError::new(
+                ErrorKind::StoreNotLoaded,
+                "",
+                "the store is not loaded yet: the first load from the source has not succeeded; retrying",
+            )
+        })
+    }
+
+    /// Puts a new store in service: cached results of the old one are
+    /// dropped, and freed memory goes back to the OS.
+    pub fn swap(&self, store: Store) {
+        self.store.store(Some(Arc::new(store)));
+        self.stale.store(false, Ordering::Relaxed);
+        self.caches.clear_all();
+        // The previous store is gone once its last reader finishes; hand
+        // its pages back rather than keep them committed.
+        memory::release_to_os();
     }
 
     /// Records the outcome of a contact with the source.
@@ -86,15 +123,20 @@ impl Shared {
         self.health.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// The store in service, or the "store not loaded" error.
-    pub fn store(&self) -> Result<Arc<Store>, AppError> {
-        self.store.load_full().ok_or_else(|| {
-            AppError::new(
-                ErrorKind::StoreNotLoaded,
-                "",
-                "the store is not loaded yet: the first load from the source has not succeeded; retrying",
-            )
-        })
+    /// The "overloaded" error while memory is critical.
+    fn refuse_if_overloaded(&self, method: &str) -> Result<(), AppError> {
+        if self.governor.overloaded() {
+            return Err(AppError::new(
+                ErrorKind::Overloaded,
+                method,
+                format!(
+                    "{method} is refused while memory is critical (rss above {:.0}% of the {} MiB budget); retry shortly",
+                    self.governor.critical * 100.0,
+                    self.governor.budget >> 20
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -107,20 +149,61 @@ pub struct PeerCred {
     pub pid: Option<i32>,
 }
 
-/// The handlers: parse, call [`query`], map errors.
-#[derive(Clone)]
-pub struct Rpc {
-    shared: Arc<Shared>,
+/// A JSON result document shared with the caches: serialising it copies
+/// its text into the response, never re-encodes it.
+#[derive(Debug, Clone)]
+pub struct Json(Doc);
+
+impl Serialize for Json {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
 }
 
-fn raw(json: String) -> RpcResult<Box<RawValue>> {
-    RawValue::from_string(json).map_err(|e| {
-        ErrorObjectOwned::owned(-32603, format!("internal error writing the result: {e}"), None::<()>)
+fn doc(json: String) -> Result<Doc, AppError> {
+    RawValue::from_string(json).map(Arc::from).map_err(|e| {
+        AppError::new(
+            ErrorKind::InvalidParams,
+            "",
+            format!("internal error writing the result: {e}"),
+        )
     })
 }
 
-fn done(r: Result<String, AppError>) -> RpcResult<Box<RawValue>> {
-    raw(r?)
+/// Serves `key` from `cache`, or computes, stores and serves it.
+fn cached(
+    cache: &ByteCache,
+    key: String,
+    compute: impl FnOnce() -> Result<String, AppError>,
+) -> RpcResult<Json> {
+    if let Some(d) = cache.get(&key) {
+        return Ok(Json(d));
+    }
+    let d = doc(compute()?)?;
+    cache.insert(key, d.clone());
+    Ok(Json(d))
+}
+
+/// The cache key of a call: method, store generation and parameters.
+fn key(method: &str, generation: u64, params: impl Serialize) -> String {
+    let p = serde_json::to_string(&params).unwrap_or_default();
+    format!("{method}|{generation}|{p}")
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, AppError> {
+    serde_json::to_string(v).map_err(|e| {
+        AppError::new(
+            ErrorKind::InvalidParams,
+            "",
+            format!("internal error writing the result: {e}"),
+        )
+    })
+}
+
+/// The handlers: parse, call [`query`]/[`views`]/[`admin`], map errors.
+#[derive(Clone)]
+pub struct Rpc {
+    shared: Arc<Shared>,
 }
 
 impl MarketServer for Rpc {
@@ -137,12 +220,15 @@ impl MarketServer for Rpc {
     }
 }
 
-type J = Box<RawValue>;
-
-impl StockServer<J, J, J, J> for Rpc {
-    fn get(&self, code: String, date: Option<String>, fields: Option<Vec<String>>) -> RpcResult<J> {
+impl StockServer<Json, Json, Json, Json> for Rpc {
+    fn get(&self, code: String, date: Option<String>, fields: Option<Vec<String>>) -> RpcResult<Json> {
         let store = self.shared.store()?;
-        done(query::stock_get(&store, &code, date.as_deref(), fields.as_deref()))
+        Ok(Json(doc(query::stock_get(
+            &store,
+            &code,
+            date.as_deref(),
+            fields.as_deref(),
+        )?)?))
     }
 
     fn many(
@@ -150,9 +236,15 @@ impl StockServer<J, J, J, J> for Rpc {
         codes: Vec<String>,
         date: Option<String>,
         fields: Option<Vec<String>>,
-    ) -> RpcResult<J> {
+    ) -> RpcResult<Json> {
+        if codes.len() > limits::MAX_CODES_WHEN_CRITICAL {
+            self.shared.refuse_if_overloaded("stock.many")?;
+        }
         let store = self.shared.store()?;
-        done(query::stock_many(&store, &codes, date.as_deref(), fields.as_deref()))
+        let k = key("stock.many", store.info.generation, (&codes, &date, &fields));
+        cached(&self.shared.caches.query, k, || {
+            query::stock_many(&store, &codes, date.as_deref(), fields.as_deref())
+        })
     }
 
     fn history(
@@ -161,15 +253,15 @@ impl StockServer<J, J, J, J> for Rpc {
         from: Option<String>,
         to: Option<String>,
         fields: Option<Vec<String>>,
-    ) -> RpcResult<J> {
+    ) -> RpcResult<Json> {
         let store = self.shared.store()?;
-        done(query::stock_history(
-            &store,
-            &code,
-            from.as_deref(),
-            to.as_deref(),
-            fields.as_deref(),
-        ))
+        if store.dates().len() > limits::MAX_HISTORY_DAYS_WHEN_CRITICAL {
+            self.shared.refuse_if_overloaded("stock.history")?;
+        }
+        let k = key("stock.history", store.info.generation, (&code, &from, &to, &fields));
+        cached(&self.shared.caches.query, k, || {
+            query::stock_history(&store, &code, from.as_deref(), to.as_deref(), fields.as_deref())
+        })
     }
 
     fn top(
@@ -180,24 +272,226 @@ impl StockServer<J, J, J, J> for Rpc {
         date: Option<String>,
         industry: Option<String>,
         fields: Option<Vec<String>>,
-    ) -> RpcResult<J> {
+    ) -> RpcResult<Json> {
         let store = self.shared.store()?;
-        let p = query::TopParams {
-            by: &by,
-            n,
-            order: order.as_deref(),
-            date: date.as_deref(),
-            industry: industry.as_deref(),
-            fields: fields.as_deref(),
-        };
-        done(query::stock_top(&store, &p, &self.shared.industry_col))
+        let k = key(
+            "stock.top",
+            store.info.generation,
+            (&by, n, &order, &date, &industry, &fields),
+        );
+        cached(&self.shared.caches.query, k, || {
+            let p = query::TopParams {
+                by: &by,
+                n,
+                order: order.as_deref(),
+                date: date.as_deref(),
+                industry: industry.as_deref(),
+                fields: fields.as_deref(),
+            };
+            query::stock_top(&store, &p, &self.shared.columns.industry)
+        })
     }
 }
 
+impl ViewsServer<Json, Json, Json> for Rpc {
+    fn hotspots(&self, date: Option<String>, n: Option<u64>) -> RpcResult<Json> {
+        self.shared.refuse_if_overloaded("hotspots.ranking")?;
+        let store = self.shared.store()?;
+        let k = key("hotspots.ranking", store.info.generation, (&date, n));
+        cached(&self.shared.caches.hotspots, k, || {
+            let sem = views::Semantic::new(&store, &self.shared.columns);
+            to_json(&views::hotspots(&store, &sem, date.as_deref(), n)?)
+        })
+    }
+
+    fn industry(&self, industry: String, date: Option<String>) -> RpcResult<Json> {
+        self.shared.refuse_if_overloaded("industry.detail")?;
+        let store = self.shared.store()?;
+        let k = key("industry.detail", store.info.generation, (&industry, &date));
+        cached(&self.shared.caches.industry, k, || {
+            let sem = views::Semantic::new(&store, &self.shared.columns);
+            to_json(&views::industry_detail(&store, &sem, &industry, date.as_deref())?)
+        })
+    }
+
+    fn signals(&self, code: String, date: Option<String>) -> RpcResult<Json> {
+        self.shared.refuse_if_overloaded("signals.stock")?;
+        let store = self.shared.store()?;
+        let k = key("signals.stock", store.info.generation, (&code, &date));
+        cached(&self.shared.caches.signals, k, || {
+            let sem = views::Semantic::new(&store, &self.shared.columns);
+            to_json(&views::signals(&store, &sem, &self.shared.signals, &code, date.as_deref())?)
+        })
+    }
+}
+
+fn unknown_cache(caches: &Caches, name: &str) -> AppError {
+    AppError::new(
+        ErrorKind::UnknownCache,
+        name,
+        format!("unknown cache '{name}'; caches are: {}", caches.names().join(", ")),
+    )
+}
+
+#[jsonrpsee::core::async_trait]
 impl AdminServer for Rpc {
-    fn status(&self, ext: &http::Extensions) -> RpcResult<AdminStatus> {
+    fn status(&self, ext: &Extensions) -> RpcResult<AdminStatus> {
         self.shared.gate.check("admin.status", ext)?;
         Ok(admin::status(&self.shared))
+    }
+
+    async fn subscribe_status(
+        &self,
+        pending: PendingSubscriptionSink,
+        ext: &Extensions,
+        interval_ms: Option<u64>,
+    ) -> SubscriptionResult {
+        if let Err(e) = self.shared.gate.check("admin.subscribe_status", ext) {
+            pending.reject(ErrorObjectOwned::from(e)).await;
+            return Ok(());
+        }
+        let ms = interval_ms.unwrap_or(1000);
+        if !(limits::MIN_STATUS_INTERVAL_MS..=limits::MAX_STATUS_INTERVAL_MS).contains(&ms) {
+            let e = AppError::new(
+                ErrorKind::InvalidParams,
+                ms.to_string(),
+                format!(
+                    "interval_ms = {ms} is out of range; give {} to {}",
+                    limits::MIN_STATUS_INTERVAL_MS,
+                    limits::MAX_STATUS_INTERVAL_MS
+                ),
+            );
+            pending.reject(ErrorObjectOwned::from(e)).await;
+            return Ok(());
+        }
+        let sink = pending.accept().await?;
+        let mut tick = tokio::time::interval(Duration::from_millis(ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = sink.closed() => break,
+                _ = tick.tick() => {
+                    let msg = SubscriptionMessage::from(serde_json::value::to_raw_value(&admin::status(&self.shared))?);
+                    if sink.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn cache_clear(&self, ext: &Extensions, name: Option<String>) -> RpcResult<CacheClearResult> {
+        self.shared.gate.check("cache.clear", ext)?;
+        let caches = &self.shared.caches;
+        let targets: Vec<&ByteCache> = match &name {
+            Some(n) => vec![caches.by_name(n).ok_or_else(|| unknown_cache(caches, n))?],
+            None => caches.all().to_vec(),
+        };
+        let dropped = targets
+            .into_iter()
+            .map(|c| {
+                let d = c.clear();
+                CacheDropped {
+                    name: c.name().to_string(),
+                    entries: d.entries,
+                    bytes: d.bytes,
+                }
+            })
+            .collect();
+        memory::release_to_os();
+        tracing::info!(cache = name.as_deref().unwrap_or("all"), "cache cleared by admin");
+        Ok(CacheClearResult { dropped })
+    }
+
+    fn cache_resize(&self, ext: &Extensions, name: String, max_bytes: Size) -> RpcResult<CacheResizeResult> {
+        self.shared.gate.check("cache.resize", ext)?;
+        let caches = &self.shared.caches;
+        let cache = caches.by_name(&name).ok_or_else(|| unknown_cache(caches, &name))?;
+        let bytes = match &max_bytes {
+            Size::Bytes(b) => *b,
+            Size::Text(t) => crate::config::parse_size(t).map_err(|e| {
+                AppError::new(
+                    ErrorKind::InvalidParams,
+                    t.clone(),
+                    format!("max_bytes '{t}' is not a size: {e}"),
+                )
+            })?,
+        };
+        if bytes > limits::MAX_CACHE_BYTES {
+            return Err(AppError::new(
+                ErrorKind::LimitExceeded,
+                bytes.to_string(),
+                format!("max_bytes = {bytes} exceeds the largest cache cap, {} (4 GiB)", limits::MAX_CACHE_BYTES),
+            )
+            .into());
+        }
+        let (_, caps) = caches.totals();
+        let new_total = caps - cache.cap() + bytes;
+        let budget = self.shared.governor.budget;
+        if new_total > budget {
+            return Err(AppError::new(
+                ErrorKind::LimitExceeded,
+                bytes.to_string(),
+                format!(
+                    "max_bytes = {bytes} would make the caches' caps total {new_total} bytes, over the memory budget of {budget} bytes (memory.limit)"
+                ),
+            )
+            .into());
+        }
+        let d = cache.resize(bytes);
+        tracing::info!(cache = name, max_bytes = bytes, "cache resized by admin");
+        Ok(CacheResizeResult {
+            name,
+            max_bytes: bytes,
+            evicted_entries: d.entries,
+            evicted_bytes: d.bytes,
+        })
+    }
+
+    async fn store_reload(&self, ext: &Extensions) -> RpcResult<ReloadResult> {
+        self.shared.gate.check("store.reload", ext)?;
+        let Some(tx) = self.shared.reloads.get() else {
+            return Err(AppError::new(ErrorKind::StoreNotLoaded, "", "no source to reload from").into());
+        };
+        let (reply, answer) = oneshot::channel();
+        let req = ReloadRequest {
+            trigger: Trigger::Request,
+            reply: Some(reply),
+        };
+        if tx.send(req).await.is_err() {
+            return Err(AppError::new(ErrorKind::StoreNotLoaded, "", "the refresh task has stopped").into());
+        }
+        match answer.await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(AppError::new(
+                ErrorKind::StoreNotLoaded,
+                "",
+                format!("reload failed, the previous store keeps serving: {e}"),
+            )
+            .into()),
+            Err(_) => Err(AppError::new(ErrorKind::StoreNotLoaded, "", "the refresh task dropped the request").into()),
+        }
+    }
+
+    fn memory_trim(&self, ext: &Extensions) -> RpcResult<TrimResult> {
+        self.shared.gate.check("memory.trim", ext)?;
+        let before = memory::rss().map_or(0, |r| r.0);
+        let caches = &self.shared.caches;
+        // Shed to the low mark (half of each cap), then restore the caps
+        // unless the governor is holding them down.
+        let d = caches.throttle_all(0.5);
+        if self.shared.governor.state() == crate::governor::MemState::Ok {
+            caches.throttle_all(1.0);
+        }
+        memory::release_to_os();
+        let after = memory::rss().map_or(0, |r| r.0);
+        tracing::info!(rss_before = before, rss_after = after, "memory trimmed by admin");
+        Ok(TrimResult {
+            rss_before: before,
+            rss_after: after,
+            cache_bytes_dropped: d.bytes,
+        })
     }
 }
 
@@ -210,6 +504,7 @@ pub fn rpc_module(shared: Arc<Shared>) -> RpcModule<()> {
     for m in [
         MarketServer::into_rpc(rpc.clone()).remove_context(),
         StockServer::into_rpc(rpc.clone()).remove_context(),
+        ViewsServer::into_rpc(rpc.clone()).remove_context(),
         AdminServer::into_rpc(rpc).remove_context(),
     ] {
         if let Err(e) = module.merge(m) {
@@ -306,6 +601,7 @@ fn too_many_connections(limit: u32) -> Vec<u8> {
 pub async fn serve(
     listener: UnixListener,
     module: RpcModule<()>,
+    stats: Arc<RequestStats>,
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
     drain: Duration,
@@ -315,8 +611,16 @@ pub async fn serve(
         .max_response_body_size(64 << 20)
         .max_connections(limits.max_connections)
         .set_batch_request_config(BatchRequestConfig::Limit(stockd_api::limits::MAX_BATCH))
+        .max_subscriptions_per_connection(stockd_api::limits::MAX_SUBSCRIPTIONS_PER_CONNECTION)
         .build();
-    let builder = Server::builder().set_config(cfg).to_service_builder();
+    let recorder = RpcServiceBuilder::new().layer_fn(move |service| Recorder {
+        service,
+        stats: stats.clone(),
+    });
+    let builder = Server::builder()
+        .set_config(cfg)
+        .set_rpc_middleware(recorder)
+        .to_service_builder();
     let (stop_handle, server_handle) = stop_channel();
     let methods: jsonrpsee::Methods = module.into();
     let slots = Arc::new(Semaphore::new(limits.max_connections as usize));

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::demo::{self, DemoParams};
 use crate::server::Shared;
 use crate::store::copy::CopyDecoder;
+use crate::store::snapshot;
 use crate::store::schema::{ColumnKind, ColumnSpec};
 use crate::store::{time, LoadInfo, Provenance, Store, StoreBuilder, StoreError};
 use bb8_postgres::PostgresConnectionManager;
@@ -17,7 +18,8 @@ use futures_util::{StreamExt, TryStreamExt};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::mpsc;
+use stockd_api::ReloadResult;
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::NoTls;
 
 pub type PgPool = bb8::Pool<PostgresConnectionManager<NoTls>>;
@@ -109,6 +111,8 @@ pub struct PgSource {
     window_days: u32,
     change_column: Option<String>,
     timeout: Duration,
+    /// Where the warm-restart snapshot lives (`[snapshot] dir`).
+    snapshot_dir: Option<std::path::PathBuf>,
 }
 
 impl PgSource {
@@ -139,6 +143,7 @@ impl PgSource {
             window_days: src.window_days,
             change_column: (!src.change_column.is_empty()).then(|| src.change_column.clone()),
             timeout: src.pool.connection_timeout,
+            snapshot_dir: cfg.snapshot.dir.clone(),
         })
     }
 
@@ -148,6 +153,12 @@ impl PgSource {
 
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// What a store loaded from this source says it is (`market.info`
+    /// `source.detail`); a snapshot of another source is not served.
+    pub fn detail(&self) -> String {
+        format!("table {} at {}", self.table, redact(&self.url))
     }
 
     async fn conn(
@@ -290,7 +301,7 @@ impl PgSource {
             load_ms: started.elapsed().as_millis() as u64,
             provenance: Provenance {
                 kind: "postgres",
-                detail: format!("table {} at {}", self.table, redact(&self.url)),
+                detail: self.detail(),
                 window_days: self.window_days,
                 skipped,
             },
@@ -332,7 +343,36 @@ pub enum Trigger {
     Start,
     Poll,
     Notify,
+    /// SIGHUP or `store.reload`.
     Request,
+}
+
+/// A reload asked of the refresh task; `reply` hears how it went.
+pub struct ReloadRequest {
+    pub trigger: Trigger,
+    pub reply: Option<oneshot::Sender<Result<ReloadResult, String>>>,
+}
+
+impl ReloadRequest {
+    pub fn new(trigger: Trigger) -> ReloadRequest {
+        ReloadRequest {
+            trigger,
+            reply: None,
+        }
+    }
+
+    fn answer(self, shared: &Shared, result: Result<(), String>, started: Instant) {
+        if let Some(reply) = self.reply {
+            let _ = reply.send(result.map(|()| {
+                let store = shared.store.load();
+                ReloadResult {
+                    generation: store.as_ref().map_or(0, |s| s.info.generation),
+                    rows: store.as_ref().map_or(0, |s| s.rows() as u64),
+                    duration_ms: started.elapsed().as_millis() as u64,
+                }
+            }));
+        }
+    }
 }
 
 /// Loads, swaps the new store in, and logs; a failure leaves the old store
@@ -365,12 +405,22 @@ pub async fn reload(
                     store.unindexed_rows()
                 );
             }
-            shared.store.store(Some(Arc::new(store)));
-            shared.stale.store(false, std::sync::atomic::Ordering::Relaxed);
+            shared.swap(store);
             shared.set_health(Ok(()));
-            // The previous store is gone once its last reader finishes;
-            // hand its pages back rather than keep them committed.
-            crate::memory::release_to_os();
+            if let (Some(dir), Some(store)) = (&source.snapshot_dir, shared.store.load_full()) {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || {
+                    let started = Instant::now();
+                    match snapshot::write(&store, &dir) {
+                        Ok(path) => tracing::info!(
+                            path = %path.display(),
+                            ms = started.elapsed().as_millis() as u64,
+                            "snapshot written"
+                        ),
+                        Err(e) => tracing::warn!("snapshot not written to {}: {e}", dir.display()),
+                    }
+                });
+            }
             Ok((fp, start))
         }
         Err(e) => {
@@ -387,7 +437,7 @@ pub async fn reload(
 /// Listens on `channel` on a dedicated connection (LISTEN cannot share a
 /// pooled one) and forwards every notification; reconnects with capped
 /// backoff when the connection drops.
-pub async fn listen(url: String, channel: String, tx: mpsc::Sender<Trigger>) {
+pub async fn listen(url: String, channel: String, tx: mpsc::Sender<ReloadRequest>) {
     let mut backoff = Duration::from_millis(500);
     loop {
         match tokio_postgres::connect(&url, NoTls).await {
@@ -417,7 +467,7 @@ pub async fn listen(url: String, channel: String, tx: mpsc::Sender<Trigger>) {
                         while nrx.recv().await.is_some() {
                             // Coalesce a burst of notifications into one reload.
                             while nrx.try_recv().is_ok() {}
-                            if tx.send(Trigger::Notify).await.is_err() {
+                            if tx.send(ReloadRequest::new(Trigger::Notify)).await.is_err() {
                                 return;
                             }
                         }
@@ -435,22 +485,28 @@ pub async fn listen(url: String, channel: String, tx: mpsc::Sender<Trigger>) {
 
 /// The refresh loop: first load (retried with capped backoff until it
 /// succeeds), then a change check every `interval`, and a reload on every
-/// trigger received.
+/// request received.
 pub async fn refresh_loop(
     source: Arc<PgSource>,
     shared: Arc<Shared>,
     interval: Duration,
-    mut triggers: mpsc::Receiver<Trigger>,
+    mut requests: mpsc::Receiver<ReloadRequest>,
 ) {
+    restore_snapshot(&source, &shared).await;
     let mut known: Option<(Fingerprint, Option<i32>)> = None;
     let mut backoff = Duration::from_millis(500);
     while known.is_none() {
+        let started = Instant::now();
         match reload(&source, &shared, Trigger::Start).await {
             Ok(k) => known = Some(k),
-            Err(_) => {
+            Err(e) => {
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
-                    t = triggers.recv() => if t.is_none() { return },
+                    r = requests.recv() => match r {
+                        // Asked while the first load keeps failing: answer now.
+                        Some(r) => r.answer(&shared, Err(e.to_string()), started),
+                        None => return,
+                    },
                 }
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
@@ -460,14 +516,15 @@ pub async fn refresh_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     loop {
-        let trigger = tokio::select! {
-            _ = tick.tick() => Trigger::Poll,
-            t = triggers.recv() => match t {
-                Some(t) => t,
+        let request = tokio::select! {
+            _ = tick.tick() => ReloadRequest::new(Trigger::Poll),
+            r = requests.recv() => match r {
+                Some(r) => r,
                 None => return,
             },
         };
-        if trigger == Trigger::Poll {
+        let started = Instant::now();
+        if request.trigger == Trigger::Poll {
             let start = known.as_ref().and_then(|k| k.1);
             match source.fingerprint(start).await {
                 Ok(fp) if known.as_ref().is_some_and(|k| k.0 == fp) => {
@@ -484,9 +541,77 @@ pub async fn refresh_loop(
                 }
             }
         }
-        if let Ok(k) = reload(&source, &shared, trigger).await {
-            known = Some(k);
+        match reload(&source, &shared, request.trigger).await {
+            Ok(k) => {
+                known = Some(k);
+                request.answer(&shared, Ok(()), started);
+            }
+            Err(e) => request.answer(&shared, Err(e.to_string()), started),
         }
+    }
+}
+
+/// Serves the last snapshot (marked stale) while the first load runs, so a
+/// restart answers within milliseconds and keeps answering when PostgreSQL
+/// is down. A corrupt, truncated, old-format or foreign snapshot is logged
+/// and ignored.
+async fn restore_snapshot(source: &PgSource, shared: &Shared) {
+    let Some(dir) = &source.snapshot_dir else {
+        return;
+    };
+    let path = dir.join(snapshot::FILE_NAME);
+    if !path.exists() {
+        tracing::info!(path = %path.display(), "no snapshot to restore");
+        return;
+    }
+    let started = Instant::now();
+    let read = {
+        let path = path.clone();
+        tokio::task::spawn_blocking(move || snapshot::read(&path)).await
+    };
+    match read {
+        Ok(Ok(store)) if store.info.provenance.detail == source.detail() => {
+            tracing::info!(
+                path = %path.display(),
+                rows = store.rows(),
+                generation = store.info.generation,
+                ms = started.elapsed().as_millis() as u64,
+                "snapshot restored; serving it (stale) until the first load succeeds"
+            );
+            shared.swap(store);
+            shared.stale.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(Ok(store)) => tracing::warn!(
+            path = %path.display(),
+            "snapshot is of another source ({}); ignored",
+            store.info.provenance.detail
+        ),
+        Ok(Err(e)) => tracing::warn!(path = %path.display(), "snapshot ignored: {e}"),
+        Err(e) => tracing::warn!(path = %path.display(), "snapshot ignored: {e}"),
+    }
+}
+
+/// The demo source's loop: every request rebuilds the demo store (same
+/// data, next generation), so reload paths work without a database.
+pub async fn demo_loop(
+    shared: Arc<Shared>,
+    params: DemoParams,
+    mut requests: mpsc::Receiver<ReloadRequest>,
+) {
+    while let Some(request) = requests.recv().await {
+        let started = Instant::now();
+        let generation = shared.store.load().as_ref().map_or(1, |s| s.info.generation + 1);
+        let built = tokio::task::spawn_blocking(move || load_demo(&params, generation)).await;
+        let result = match built {
+            Ok(Ok(store)) => {
+                tracing::info!(generation, rows = store.rows(), "demo store reloaded");
+                shared.swap(store);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        request.answer(&shared, result, started);
     }
 }
 

@@ -32,6 +32,11 @@ pub const METHODS: &[&str] = &[
     "industry.detail",
     "signals.stock",
     "admin.status",
+    "admin.subscribe_status",
+    "cache.clear",
+    "cache.resize",
+    "store.reload",
+    "memory.trim",
 ];
 
 /// Market-wide methods.
@@ -152,6 +157,36 @@ pub trait Admin {
     /// caches, requests, source.
     #[method(name = "admin.status", with_extensions)]
     fn status(&self) -> RpcResult<AdminStatus>;
+
+    /// Pushes `admin.status` results (as `admin.status_update`
+    /// notifications) every `interval_ms` (default 1000, at least
+    /// [`limits::MIN_STATUS_INTERVAL_MS`]) over a WebSocket.
+    #[subscription(
+        name = "admin.subscribe_status" => "admin.status_update",
+        unsubscribe = "admin.unsubscribe_status",
+        item = AdminStatus,
+        with_extensions,
+        param_kind = map
+    )]
+    async fn subscribe_status(&self, interval_ms: Option<u64>) -> jsonrpsee::core::SubscriptionResult;
+
+    /// Drops every entry of one cache (or of all, without `name`).
+    #[method(name = "cache.clear", with_extensions, param_kind = map)]
+    fn cache_clear(&self, name: Option<String>) -> RpcResult<CacheClearResult>;
+
+    /// Sets a cache's cap (bytes, or a string with a unit: "4MiB") and
+    /// evicts down to it now.
+    #[method(name = "cache.resize", with_extensions, param_kind = map)]
+    fn cache_resize(&self, name: String, max_bytes: Size) -> RpcResult<CacheResizeResult>;
+
+    /// Reloads the store from the source now and waits for the result.
+    #[method(name = "store.reload", with_extensions)]
+    async fn store_reload(&self) -> RpcResult<ReloadResult>;
+
+    /// Sheds caches to their low mark (half the cap) and returns freed
+    /// memory to the OS.
+    #[method(name = "memory.trim", with_extensions)]
+    fn memory_trim(&self) -> RpcResult<TrimResult>;
 }
 
 /// The typed client of [`Stock`].
@@ -179,4 +214,18 @@ pub mod limits {
     pub const MAX_FIELDS: usize = 1024;
     /// Longest string accepted as a code, date, column or industry.
     pub const MAX_NAME_LEN: usize = 128;
+    /// Shortest `interval_ms` of `admin.subscribe_status`.
+    pub const MIN_STATUS_INTERVAL_MS: u64 = 250;
+    /// Longest `interval_ms` of `admin.subscribe_status` (one hour).
+    pub const MAX_STATUS_INTERVAL_MS: u64 = 3_600_000;
+    /// Subscriptions one connection may hold.
+    pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 4;
+    /// Largest cache cap `cache.resize` accepts (4 GiB).
+    pub const MAX_CACHE_BYTES: u64 = 4 << 30;
+    /// Longest `stock.history` span (trading days held) served while memory
+    /// is critical; longer spans, derived views and `stock.many` beyond
+    /// [`MAX_CODES_WHEN_CRITICAL`] answer "overloaded".
+    pub const MAX_HISTORY_DAYS_WHEN_CRITICAL: usize = 60;
+    /// Largest `stock.many` served while memory is critical.
+    pub const MAX_CODES_WHEN_CRITICAL: usize = 50;
 }

@@ -112,6 +112,8 @@ pub struct MemoryStatus {
     pub limit_bytes: u64,
     pub cgroup_limit_bytes: Option<u64>,
     pub cgroup_usage_bytes: Option<u64>,
+    /// PSI memory "some avg10" (percent), where the kernel exposes it.
+    pub psi_some_avg10: Option<f64>,
     /// `ok`, `high` or `critical`.
     pub state: String,
 }
@@ -156,4 +158,51 @@ pub struct SourceStatus {
     pub kind: String,
     pub healthy: bool,
     pub last_error: Option<String>,
+}
+
+/// A size: a number of bytes, or a string with a unit (`B`, `KiB`, `MiB`,
+/// `GiB`), as `cache.resize` accepts it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Size {
+    Bytes(u64),
+    Text(String),
+}
+
+/// `cache.clear`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CacheClearResult {
+    pub dropped: Vec<CacheDropped>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CacheDropped {
+    pub name: String,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+/// `cache.resize`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CacheResizeResult {
+    pub name: String,
+    pub max_bytes: u64,
+    pub evicted_entries: u64,
+    pub evicted_bytes: u64,
+}
+
+/// `store.reload`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReloadResult {
+    pub generation: u64,
+    pub rows: u64,
+    pub duration_ms: u64,
+}
+
+/// `memory.trim`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrimResult {
+    pub rss_before: u64,
+    pub rss_after: u64,
+    pub cache_bytes_dropped: u64,
 }

@@ -29,6 +29,7 @@ pub(crate) struct FileConfig {
     pub memory: MemoryFile,
     pub cache: CachesFile,
     pub snapshot: SnapshotFile,
+    pub signals: SignalsFile,
 }
 
 /// `[server]`.
@@ -119,6 +120,19 @@ pub(crate) struct CacheFile {
 pub(crate) struct SnapshotFile {
     /// `""` = `$STATE_DIRECTORY` if set, else no snapshot.
     pub dir: Option<PathBuf>,
+}
+
+/// `[signals]`.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct SignalsFile {
+    pub kdj_high: Option<f64>,
+    pub kdj_low: Option<f64>,
+    pub rsi_high: Option<f64>,
+    pub rsi_low: Option<f64>,
+    pub volume_ratio: Option<f64>,
+    pub limit_up_streak: Option<i64>,
+    pub high_low_days: Option<i64>,
 }
 
 /// A size as written: a TOML integer (bytes) or a string with a unit (or
@@ -286,6 +300,15 @@ impl FileConfig {
             snapshot: SnapshotFile {
                 dir: Some(config.snapshot.dir.as_deref().map(path).unwrap_or_default()),
             },
+            signals: SignalsFile {
+                kdj_high: Some(config.signals.kdj_high),
+                kdj_low: Some(config.signals.kdj_low),
+                rsi_high: Some(config.signals.rsi_high),
+                rsi_low: Some(config.signals.rsi_low),
+                volume_ratio: Some(config.signals.volume_ratio),
+                limit_up_streak: Some(i64::from(config.signals.limit_up_streak)),
+                high_low_days: Some(i64::from(config.signals.high_low_days)),
+            },
         }
     }
 
@@ -333,7 +356,16 @@ impl FileConfig {
             visitor.visit(&format!("cache.{name}.ttl"), &mut cache.ttl)?;
         }
 
-        visitor.visit("snapshot.dir", &mut self.snapshot.dir)
+        visitor.visit("snapshot.dir", &mut self.snapshot.dir)?;
+
+        let signals = &mut self.signals;
+        visitor.visit("signals.kdj_high", &mut signals.kdj_high)?;
+        visitor.visit("signals.kdj_low", &mut signals.kdj_low)?;
+        visitor.visit("signals.rsi_high", &mut signals.rsi_high)?;
+        visitor.visit("signals.rsi_low", &mut signals.rsi_low)?;
+        visitor.visit("signals.volume_ratio", &mut signals.volume_ratio)?;
+        visitor.visit("signals.limit_up_streak", &mut signals.limit_up_streak)?;
+        visitor.visit("signals.high_low_days", &mut signals.high_low_days)
     }
 }
 

@@ -110,6 +110,17 @@ pub const DEFAULT_CACHE_QUERY: CacheConfig = CacheConfig {
     ttl: Duration::from_secs(30),
 };
 
+/// `[signals]` thresholds of `signals.stock`.
+pub const DEFAULT_SIGNALS: SignalsConfig = SignalsConfig {
+    kdj_high: 100.0,
+    kdj_low: 0.0,
+    rsi_high: 80.0,
+    rsi_low: 20.0,
+    volume_ratio: 2.0,
+    limit_up_streak: 2,
+    high_low_days: 20,
+};
+
 /// Allowed `server.max_connections`.
 pub const MAX_CONNECTIONS_RANGE: RangeInclusive<u32> = 1..=65536;
 /// Allowed `server.max_request_bytes`, in bytes.
@@ -127,6 +138,10 @@ pub const MAX_NOTIFY_CHANNEL_LEN: usize = 63;
 pub const MIN_MEMORY_LIMIT: u64 = 16 * MIB;
 /// Largest `cache.*.max_bytes`.
 pub const MAX_CACHE_BYTES: u64 = 4 * GIB;
+/// Allowed `signals.limit_up_streak` (consecutive limit-up days).
+pub const SIGNALS_LIMIT_UP_STREAK_RANGE: RangeInclusive<u32> = 1..=1000;
+/// Allowed `signals.high_low_days` (trading days; a high needs 2 to compare).
+pub const SIGNALS_HIGH_LOW_DAYS_RANGE: RangeInclusive<u32> = 2..=MAX_WINDOW_DAYS;
 
 /// What `memory.limit` may look like; shown in errors.
 const SIZE_OR_AUTO_SYNTAX: &str =
@@ -147,6 +162,8 @@ pub struct Config {
     pub cache: CachesConfig,
     /// `[snapshot]`: warm-restart copy of the store.
     pub snapshot: SnapshotConfig,
+    /// `[signals]`: thresholds of the `signals.stock` view.
+    pub signals: SignalsConfig,
 }
 
 /// `[server]`.
@@ -318,6 +335,38 @@ pub struct SnapshotConfig {
     pub dir: Option<PathBuf>,
 }
 
+/// `[signals]`: when `signals.stock` reports a threshold signal. Checked
+/// with strict comparisons (`>`/`<`) except `limit_up_streak` (`>=`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SignalsConfig {
+    /// `kdj_overbought` when KDJ J > this. Default: 100.0; finite, above
+    /// `kdj_low`.
+    pub kdj_high: f64,
+    /// `kdj_oversold` when KDJ J < this. Default: 0.0; finite.
+    pub kdj_low: f64,
+    /// `rsi_overbought` when RSI6 > this. Default: 80.0; from 0 to 100,
+    /// above `rsi_low`.
+    pub rsi_high: f64,
+    /// `rsi_oversold` when RSI6 < this. Default: 20.0; from 0 to 100.
+    pub rsi_low: f64,
+    /// `volume_surge` when the volume ratio > this. Default: 2.0; finite,
+    /// above zero.
+    pub volume_ratio: f64,
+    /// `limit_up_streak` when consecutive limit-up days >= this. Default: 2;
+    /// allowed [`SIGNALS_LIMIT_UP_STREAK_RANGE`].
+    pub limit_up_streak: u32,
+    /// `new_high` / `new_low` compare the close with the stock's closes over
+    /// this many trading days held, the date included. Default: 20; allowed
+    /// [`SIGNALS_HIGH_LOW_DAYS_RANGE`].
+    pub high_low_days: u32,
+}
+
+impl Default for SignalsConfig {
+    fn default() -> Self {
+        DEFAULT_SIGNALS
+    }
+}
+
 impl Default for ServerConfig {
     /// Defaults without looking at the environment: the socket is
     /// [`DEFAULT_SOCKET_FALLBACK`]. Use [`Config::default_for_env`] for the
@@ -451,6 +500,7 @@ impl Config {
             snapshot: SnapshotConfig {
                 dir: env.default_snapshot_dir(),
             },
+            signals: SignalsConfig::default(),
         }
     }
 

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use super::columns::ColumnsFile;
 use super::env::Env;
-use super::file::{CacheFile, CachesFile, FileConfig, MemoryFile, RawSize, ServerFile, SourceFile};
+use super::file::{
+    CacheFile, CachesFile, FileConfig, MemoryFile, RawSize, ServerFile, SignalsFile, SourceFile,
+};
 use super::units::{self, format_duration, format_size};
 use super::*;
 
@@ -35,6 +37,7 @@ pub(crate) fn resolve(
                 _ => env.default_snapshot_dir(),
             },
         },
+        signals: r.signals(file.signals)?,
     })
 }
 
@@ -279,6 +282,84 @@ impl Resolver<'_> {
                 Duration::ZERO,
             )?,
         })
+    }
+
+    fn signals(&self, file: SignalsFile) -> Result<SignalsConfig, ConfigError> {
+        let d = DEFAULT_SIGNALS;
+        let kdj_high = self.finite("signals.kdj_high", file.kdj_high, d.kdj_high)?;
+        let kdj_low = self.finite("signals.kdj_low", file.kdj_low, d.kdj_low)?;
+        let rsi_high = self.percent("signals.rsi_high", file.rsi_high, d.rsi_high)?;
+        let rsi_low = self.percent("signals.rsi_low", file.rsi_low, d.rsi_low)?;
+        // A low at or above its high would make both signals fire at once.
+        for (high_key, high, low_key, low) in [
+            ("signals.kdj_high", kdj_high, "signals.kdj_low", kdj_low),
+            ("signals.rsi_high", rsi_high, "signals.rsi_low", rsi_low),
+        ] {
+            if low >= high {
+                // Blame the one the admin set (as memory.high/critical do).
+                return Err(if self.origins.contains_key(low_key) {
+                    self.invalid(
+                        low_key,
+                        low,
+                        format_args!("a number below {high_key} ({high})"),
+                    )
+                } else {
+                    self.invalid(
+                        high_key,
+                        high,
+                        format_args!("a number above {low_key} ({low})"),
+                    )
+                });
+            }
+        }
+        let volume_ratio = match file.volume_ratio {
+            None => d.volume_ratio,
+            Some(v) if v.is_finite() && v > 0.0 => v,
+            Some(v) => {
+                return Err(self.invalid(
+                    "signals.volume_ratio",
+                    v,
+                    "a finite number greater than 0, e.g. 2.0",
+                ))
+            }
+        };
+        Ok(SignalsConfig {
+            kdj_high,
+            kdj_low,
+            rsi_high,
+            rsi_low,
+            volume_ratio,
+            limit_up_streak: self.int(
+                "signals.limit_up_streak",
+                file.limit_up_streak,
+                d.limit_up_streak,
+                SIGNALS_LIMIT_UP_STREAK_RANGE,
+            )?,
+            high_low_days: self.int(
+                "signals.high_low_days",
+                file.high_low_days,
+                d.high_low_days,
+                SIGNALS_HIGH_LOW_DAYS_RANGE,
+            )?,
+        })
+    }
+
+    /// A finite number (NaN and infinities refused).
+    fn finite(&self, key: &str, raw: Option<f64>, default: f64) -> Result<f64, ConfigError> {
+        match raw {
+            None => Ok(default),
+            Some(value) if value.is_finite() => Ok(value),
+            Some(value) => Err(self.invalid(key, value, "a finite number, e.g. 100.0")),
+        }
+    }
+
+    /// A number from 0 to 100.
+    fn percent(&self, key: &str, raw: Option<f64>, default: f64) -> Result<f64, ConfigError> {
+        match raw {
+            None => Ok(default),
+            Some(value) if (0.0..=100.0).contains(&value) => Ok(value),
+            Some(value) => Err(self.invalid(key, value, "a number from 0 to 100")),
+        }
     }
 
     /// `value` of `key` is not one of `expected`.

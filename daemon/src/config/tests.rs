@@ -506,6 +506,54 @@ const BAD_FILES: &[(&str, &str, &str)] = &[
         "\"minutes\"",
     ),
     ("[snapshot]\ndir = 5\n", "snapshot.dir", "integer"),
+    ("[signals]\nkdj_high = nan\n", "signals.kdj_high", "finite"),
+    (
+        "[signals]\nkdj_low = 100.0\n",
+        "signals.kdj_low",
+        "below signals.kdj_high (100)",
+    ),
+    (
+        "[signals]\nkdj_high = -1.0\n",
+        "signals.kdj_high",
+        "above signals.kdj_low (0)",
+    ),
+    (
+        "[signals]\nrsi_high = 101\n",
+        "signals.rsi_high",
+        "0 to 100",
+    ),
+    ("[signals]\nrsi_low = -1\n", "signals.rsi_low", "0 to 100"),
+    (
+        "[signals]\nrsi_low = 80\n",
+        "signals.rsi_low",
+        "below signals.rsi_high (80)",
+    ),
+    (
+        "[signals]\nvolume_ratio = 0\n",
+        "signals.volume_ratio",
+        "greater than 0",
+    ),
+    (
+        "[signals]\nvolume_ratio = inf\n",
+        "signals.volume_ratio",
+        "greater than 0",
+    ),
+    (
+        "[signals]\nlimit_up_streak = 0\n",
+        "signals.limit_up_streak",
+        "1 to 1000",
+    ),
+    (
+        "[signals]\nhigh_low_days = 1\n",
+        "signals.high_low_days",
+        "2 to 100000",
+    ),
+    (
+        "[signals]\nhigh_low_days = 2.5\n",
+        "signals.high_low_days",
+        "line 2",
+    ),
+    ("[signals]\nkdj = 1\n", "signals.kdj", "kdj_high"),
 ];
 
 #[test]
@@ -623,6 +671,36 @@ fn edge_values_are_accepted() {
     assert_eq!(config.cache.query.max_bytes, 4 << 30);
 }
 
+#[test]
+fn signals_thresholds_from_file_and_environment() {
+    assert_eq!(Config::default().signals, DEFAULT_SIGNALS);
+    let config = load_text(
+        "[signals]\nkdj_high = 110\nrsi_low = 10.5\nhigh_low_days = 2\n",
+        &[
+            ("STOCKD_SIGNALS_VOLUME_RATIO", "1.5"),
+            ("STOCKD_SIGNALS_LIMIT_UP_STREAK", "3"),
+        ],
+    )
+    .expect("valid thresholds");
+    assert_eq!(
+        config.signals,
+        SignalsConfig {
+            kdj_high: 110.0,
+            rsi_low: 10.5,
+            high_low_days: 2,
+            volume_ratio: 1.5,
+            limit_up_streak: 3,
+            ..DEFAULT_SIGNALS
+        }
+    );
+    // Moving both ends of a band together is fine.
+    let config = load_text("[signals]\nkdj_low = 120.0\nkdj_high = 130.0\n", &[]).expect("valid");
+    assert_eq!(
+        (config.signals.kdj_low, config.signals.kdj_high),
+        (120.0, 130.0)
+    );
+}
+
 // ---------------------------------------------------------------- printing
 
 /// A config where every value differs from its default, so a key dropped by
@@ -686,6 +764,15 @@ fn everything_changed() -> Config {
         },
         snapshot: SnapshotConfig {
             dir: Some(PathBuf::from("/var/lib/other")),
+        },
+        signals: SignalsConfig {
+            kdj_high: 90.5,
+            kdj_low: -10.25,
+            rsi_high: 75.0,
+            rsi_low: 25.0,
+            volume_ratio: 3.5,
+            limit_up_streak: 3,
+            high_low_days: 60,
         },
     }
 }

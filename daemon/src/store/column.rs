@@ -55,6 +55,15 @@ impl Bitmap {
     fn shrink(&mut self) {
         self.words.shrink_to_fit();
     }
+
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
+    /// A bitmap from its words; `None` if they do not match `len`.
+    pub(crate) fn from_words(words: Vec<u64>, len: usize) -> Option<Bitmap> {
+        (words.len() == len.div_ceil(64)).then_some(Bitmap { words, len })
+    }
 }
 
 /// Strings stored back to back in one buffer.
@@ -92,6 +101,23 @@ impl StrArena {
     fn shrink(&mut self) {
         self.bytes.shrink_to_fit();
         self.ends.shrink_to_fit();
+    }
+
+    pub(crate) fn parts(&self) -> (&str, &[u32]) {
+        (&self.bytes, &self.ends)
+    }
+
+    /// An arena from its parts; `None` unless the ends are ascending,
+    /// within the bytes and on character boundaries.
+    pub(crate) fn from_parts(bytes: String, ends: Vec<u32>) -> Option<StrArena> {
+        let mut prev = 0u32;
+        for &e in &ends {
+            if e < prev || e as usize > bytes.len() || !bytes.is_char_boundary(e as usize) {
+                return None;
+            }
+            prev = e;
+        }
+        Some(StrArena { bytes, ends })
     }
 }
 

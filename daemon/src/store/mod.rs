@@ -8,6 +8,7 @@ pub mod copy;
 pub mod json;
 pub mod numeric;
 pub mod schema;
+pub mod snapshot;
 pub mod time;
 
 use column::{Bitmap, Column, ColumnBuilder, ColumnData, DecodeError};

@@ -1,0 +1,589 @@
+//! Store snapshots for warm restarts: the whole store written to one file
+//! in the state directory after each successful load, read back at start
+//! when PostgreSQL cannot be reached.
+//!
+//! Format (little-endian): magic `STOCKDSN`, format version (u32), body, CRC32
+//! of the body. Writes go to a temporary file that is fsynced and renamed
+//! over the old snapshot (then the directory is fsynced), so a crash leaves
+//! either the old snapshot or the new one, never half of one. Reads check the
+//! version first, bound every length by what is left of the file, and check
+//! the CRC at the end: a corrupt, truncated or old-version file is refused
+//! with a reason, never half loaded.
+
+use super::column::{Bitmap, Codes, Column, ColumnData, Decimals, StrArena};
+use super::schema::{ColumnKind, ColumnSpec};
+use super::{LoadInfo, Provenance, Store};
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub const MAGIC: &[u8; 8] = b"STOCKDSN";
+/// Bumped whenever the body layout changes; older files are ignored.
+pub const VERSION: u32 = 1;
+/// The snapshot's file name inside the state directory.
+pub const FILE_NAME: &str = "store.snapshot";
+/// Longest name or type string accepted.
+const MAX_STR: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("not a stockd snapshot (bad magic)")]
+    Magic,
+    #[error("snapshot format version {found}, this stockd reads version {VERSION}")]
+    Version { found: u32 },
+    #[error("snapshot is truncated or corrupt: {0}")]
+    Corrupt(&'static str),
+    #[error("snapshot checksum mismatch (stored {stored:08x}, computed {computed:08x})")]
+    Checksum { stored: u32, computed: u32 },
+}
+
+fn corrupt(what: &'static str) -> SnapshotError {
+    SnapshotError::Corrupt(what)
+}
+
+/// Fixed-size values written as little-endian bytes.
+trait Pod: Sized + Copy {
+    const SIZE: usize;
+    fn put(self, out: &mut Vec<u8>);
+    fn take(b: &[u8]) -> Self;
+}
+
+macro_rules! pod {
+    ($($t:ty),*) => {$(
+        impl Pod for $t {
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn take(b: &[u8]) -> Self {
+                let mut a = [0u8; std::mem::size_of::<$t>()];
+                a.copy_from_slice(&b[..Self::SIZE]);
+                <$t>::from_le_bytes(a)
+            }
+        }
+    )*};
+}
+pod!(u8, u16, u32, u64, i16, i32, i64, i128, f32, f64);
+
+/// A writer that checksums what it writes.
+struct Out<W: Write> {
+    w: W,
+    crc: crc32fast::Hasher,
+    buf: Vec<u8>,
+}
+
+impl<W: Write> Out<W> {
+    fn flush_buf(&mut self) -> io::Result<()> {
+        self.crc.update(&self.buf);
+        self.w.write_all(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    fn pod<T: Pod>(&mut self, v: T) -> io::Result<()> {
+        v.put(&mut self.buf);
+        if self.buf.len() >= 1 << 16 {
+            self.flush_buf()?;
+        }
+        Ok(())
+    }
+
+    fn bytes(&mut self, b: &[u8]) -> io::Result<()> {
+        self.pod(b.len() as u64)?;
+        self.flush_buf()?;
+        self.crc.update(b);
+        self.w.write_all(b)
+    }
+
+    fn str(&mut self, s: &str) -> io::Result<()> {
+        self.bytes(s.as_bytes())
+    }
+
+    fn vec<T: Pod>(&mut self, v: &[T]) -> io::Result<()> {
+        self.pod(v.len() as u64)?;
+        for &x in v {
+            self.pod(x)?;
+        }
+        Ok(())
+    }
+}
+
+/// A reader that checksums what it reads and never reads past the file.
+struct In<R: Read> {
+    r: R,
+    crc: crc32fast::Hasher,
+    left: u64,
+}
+
+impl<R: Read> In<R> {
+    fn exact(&mut self, n: usize) -> Result<Vec<u8>, SnapshotError> {
+        if n as u64 > self.left {
+            return Err(corrupt("a length runs past the end of the file"));
+        }
+        let mut b = vec![0u8; n];
+        self.r.read_exact(&mut b)?;
+        self.crc.update(&b);
+        self.left -= n as u64;
+        Ok(b)
+    }
+
+    fn pod<T: Pod>(&mut self) -> Result<T, SnapshotError> {
+        Ok(T::take(&self.exact(T::SIZE)?))
+    }
+
+    fn len(&mut self, elem: usize) -> Result<usize, SnapshotError> {
+        let n: u64 = self.pod()?;
+        if n.saturating_mul(elem.max(1) as u64) > self.left {
+            return Err(corrupt("a length runs past the end of the file"));
+        }
+        Ok(n as usize)
+    }
+
+    fn bytes(&mut self) -> Result<Vec<u8>, SnapshotError> {
+        let n = self.len(1)?;
+        self.exact(n)
+    }
+
+    fn str(&mut self, max: usize) -> Result<String, SnapshotError> {
+        let b = self.bytes()?;
+        if b.len() > max {
+            return Err(corrupt("a string is too long"));
+        }
+        String::from_utf8(b).map_err(|_| corrupt("a string is not UTF-8"))
+    }
+
+    fn vec<T: Pod>(&mut self, expect: Option<usize>) -> Result<Vec<T>, SnapshotError> {
+        let n = self.len(T::SIZE)?;
+        if expect.is_some_and(|e| e != n) {
+            return Err(corrupt("a column's length differs from the row count"));
+        }
+        let mut v = Vec::with_capacity(n);
+        // Read in slabs: one allocation per column, bounded temporary.
+        let mut remaining = n;
+        while remaining > 0 {
+            let k = remaining.min(1 << 14);
+            let b = self.exact(k * T::SIZE)?;
+            v.extend(b.chunks_exact(T::SIZE).map(T::take));
+            remaining -= k;
+        }
+        Ok(v)
+    }
+}
+
+fn kind_tag(k: ColumnKind) -> (u8, u16, u16) {
+    const NONE: u16 = u16::MAX;
+    match k {
+        ColumnKind::Int2 => (1, NONE, NONE),
+        ColumnKind::Int4 => (2, NONE, NONE),
+        ColumnKind::Int8 => (3, NONE, NONE),
+        ColumnKind::Float4 => (4, NONE, NONE),
+        ColumnKind::Float8 => (5, NONE, NONE),
+        ColumnKind::Numeric { precision, scale } => {
+            (6, precision.unwrap_or(NONE), scale.unwrap_or(NONE))
+        }
+        ColumnKind::Bool => (7, NONE, NONE),
+        ColumnKind::Date => (8, NONE, NONE),
+        ColumnKind::Timestamp => (9, NONE, NONE),
+        ColumnKind::TimestampTz => (10, NONE, NONE),
+        ColumnKind::Text => (11, NONE, NONE),
+    }
+}
+
+fn kind_from(tag: u8, p: u16, s: u16) -> Result<ColumnKind, SnapshotError> {
+    let opt = |v: u16| (v != u16::MAX).then_some(v);
+    Ok(match tag {
+        1 => ColumnKind::Int2,
+        2 => ColumnKind::Int4,
+        3 => ColumnKind::Int8,
+        4 => ColumnKind::Float4,
+        5 => ColumnKind::Float8,
+        6 => ColumnKind::Numeric {
+            precision: opt(p),
+            scale: opt(s),
+        },
+        7 => ColumnKind::Bool,
+        8 => ColumnKind::Date,
+        9 => ColumnKind::Timestamp,
+        10 => ColumnKind::TimestampTz,
+        11 => ColumnKind::Text,
+        _ => return Err(corrupt("unknown column kind")),
+    })
+}
+
+fn write_bitmap<W: Write>(o: &mut Out<W>, b: &Bitmap) -> io::Result<()> {
+    o.pod(b.len() as u64)?;
+    o.vec(b.words())
+}
+
+fn read_bitmap<R: Read>(i: &mut In<R>, rows: usize) -> Result<Bitmap, SnapshotError> {
+    let len: u64 = i.pod()?;
+    if len as usize != rows {
+        return Err(corrupt("a bitmap's length differs from the row count"));
+    }
+    let words = i.vec::<u64>(Some(rows.div_ceil(64)))?;
+    Bitmap::from_words(words, rows).ok_or(corrupt("a bitmap's words do not match its length"))
+}
+
+fn write_arena<W: Write>(o: &mut Out<W>, a: &StrArena) -> io::Result<()> {
+    let (bytes, ends) = a.parts();
+    o.str(bytes)?;
+    o.vec(ends)
+}
+
+fn read_arena<R: Read>(i: &mut In<R>) -> Result<StrArena, SnapshotError> {
+    let bytes = String::from_utf8(i.bytes()?).map_err(|_| corrupt("text is not UTF-8"))?;
+    let ends = i.vec::<u32>(None)?;
+    StrArena::from_parts(bytes, ends).ok_or(corrupt("a text arena's offsets are out of order"))
+}
+
+fn write_data<W: Write>(o: &mut Out<W>, d: &ColumnData) -> io::Result<()> {
+    match d {
+        ColumnData::Int2(v) => (o.pod(1u8)?, o.vec(v)?),
+        ColumnData::Int4(v) => (o.pod(2u8)?, o.vec(v)?),
+        ColumnData::Int8(v) => (o.pod(3u8)?, o.vec(v)?),
+        ColumnData::Float4(v) => (o.pod(4u8)?, o.vec(v)?),
+        ColumnData::Float8(v) => (o.pod(5u8)?, o.vec(v)?),
+        ColumnData::Decimal { scale, values } => {
+            o.pod(6u8)?;
+            o.pod(*scale)?;
+            match values {
+                Decimals::I16(v) => (o.pod(2u8)?, o.vec(v)?),
+                Decimals::I32(v) => (o.pod(4u8)?, o.vec(v)?),
+                Decimals::I64(v) => (o.pod(8u8)?, o.vec(v)?),
+                Decimals::I128(v) => (o.pod(16u8)?, o.vec(v)?),
+            }
+        }
+        ColumnData::DecimalText(a) => (o.pod(7u8)?, write_arena(o, a)?),
+        ColumnData::Bool(b) => (o.pod(8u8)?, write_bitmap(o, b)?),
+        ColumnData::Date(v) => (o.pod(9u8)?, o.vec(v)?),
+        ColumnData::Timestamp(v) => (o.pod(10u8)?, o.vec(v)?),
+        ColumnData::TimestampTz(v) => (o.pod(11u8)?, o.vec(v)?),
+        ColumnData::Text { dict, codes } => {
+            o.pod(12u8)?;
+            write_arena(o, dict)?;
+            match codes {
+                Codes::U8(v) => (o.pod(1u8)?, o.vec(v)?),
+                Codes::U16(v) => (o.pod(2u8)?, o.vec(v)?),
+                Codes::U32(v) => (o.pod(4u8)?, o.vec(v)?),
+            }
+        }
+    };
+    Ok(())
+}
+
+fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, SnapshotError> {
+    let n = Some(rows);
+    let tag: u8 = i.pod()?;
+    Ok(match tag {
+        1 => ColumnData::Int2(i.vec(n)?),
+        2 => ColumnData::Int4(i.vec(n)?),
+        3 => ColumnData::Int8(i.vec(n)?),
+        4 => ColumnData::Float4(i.vec(n)?),
+        5 => ColumnData::Float8(i.vec(n)?),
+        6 => {
+            let scale: u16 = i.pod()?;
+            let width: u8 = i.pod()?;
+            let values = match width {
+                2 => Decimals::I16(i.vec(n)?),
+                4 => Decimals::I32(i.vec(n)?),
+                8 => Decimals::I64(i.vec(n)?),
+                16 => Decimals::I128(i.vec(n)?),
+                _ => return Err(corrupt("unknown decimal width")),
+            };
+            ColumnData::Decimal { scale, values }
+        }
+        7 => {
+            let a = read_arena(i)?;
+            if a.len() != rows {
+                return Err(corrupt("a decimal column's length differs from the row count"));
+            }
+            ColumnData::DecimalText(a)
+        }
+        8 => ColumnData::Bool(read_bitmap(i, rows)?),
+        9 => ColumnData::Date(i.vec(n)?),
+        10 => ColumnData::Timestamp(i.vec(n)?),
+        11 => ColumnData::TimestampTz(i.vec(n)?),
+        12 => {
+            let dict = read_arena(i)?;
+            let width: u8 = i.pod()?;
+            let codes = match width {
+                1 => Codes::U8(i.vec(n)?),
+                2 => Codes::U16(i.vec(n)?),
+                4 => Codes::U32(i.vec(n)?),
+                _ => return Err(corrupt("unknown dictionary code width")),
+            };
+            if (0..rows).any(|r| codes.get(r) as usize >= dict.len()) {
+                return Err(corrupt("a dictionary code is out of range"));
+            }
+            ColumnData::Text { dict, codes }
+        }
+        _ => return Err(corrupt("unknown column layout")),
+    })
+}
+
+fn write_body<W: Write>(o: &mut Out<W>, s: &Store) -> io::Result<()> {
+    o.pod(s.rows as u64)?;
+    o.pod(s.code_col as u32)?;
+    o.pod(s.date_col as u32)?;
+    let at = s.info.loaded_at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    o.pod(s.info.generation)?;
+    o.pod(at.as_micros() as u64)?;
+    o.pod(s.info.load_ms)?;
+    let p = &s.info.provenance;
+    o.str(p.kind)?;
+    o.str(&p.detail)?;
+    o.pod(p.window_days)?;
+    o.pod(p.skipped.len() as u32)?;
+    for (name, ty) in &p.skipped {
+        o.str(name)?;
+        o.str(ty)?;
+    }
+    o.pod(s.specs.len() as u32)?;
+    for (spec, col) in s.specs.iter().zip(&s.columns) {
+        o.str(&spec.name)?;
+        let (tag, p, sc) = kind_tag(spec.kind);
+        o.pod(tag)?;
+        o.pod(p)?;
+        o.pod(sc)?;
+        o.pod(spec.nullable as u8)?;
+        o.str(&spec.pg_type)?;
+        write_data(o, &col.data)?;
+        match &col.nulls {
+            Some(b) => (o.pod(1u8)?, write_bitmap(o, b)?),
+            None => (o.pod(0u8)?, ()),
+        };
+    }
+    Ok(())
+}
+
+fn read_body<R: Read>(i: &mut In<R>) -> Result<Store, SnapshotError> {
+    let rows = i.pod::<u64>()? as usize;
+    if rows > super::MAX_ROWS {
+        return Err(corrupt("row count out of range"));
+    }
+    let code_col = i.pod::<u32>()? as usize;
+    let date_col = i.pod::<u32>()? as usize;
+    let generation: u64 = i.pod()?;
+    let at_us: u64 = i.pod()?;
+    let load_ms: u64 = i.pod()?;
+    let kind = match i.str(64)?.as_str() {
+        "demo" => "demo",
+        "postgres" => "postgres",
+        _ => return Err(corrupt("unknown source kind")),
+    };
+    let detail = i.str(MAX_STR)?;
+    let window_days: u32 = i.pod()?;
+    let nskipped = i.pod::<u32>()? as usize;
+    let mut skipped = Vec::new();
+    for _ in 0..nskipped {
+        skipped.push((i.str(MAX_STR)?, i.str(MAX_STR)?));
+    }
+    let ncols = i.pod::<u32>()? as usize;
+    if ncols > 1600 {
+        return Err(corrupt("more columns than PostgreSQL allows"));
+    }
+    let mut specs = Vec::with_capacity(ncols);
+    let mut columns = Vec::with_capacity(ncols);
+    for _ in 0..ncols {
+        let name = i.str(MAX_STR)?;
+        let (tag, p, s): (u8, u16, u16) = (i.pod()?, i.pod()?, i.pod()?);
+        let kind = kind_from(tag, p, s)?;
+        let nullable = i.pod::<u8>()? != 0;
+        let pg_type = i.str(MAX_STR)?;
+        let data = read_data(i, rows)?;
+        let nulls = match i.pod::<u8>()? {
+            0 => None,
+            1 => Some(read_bitmap(i, rows)?),
+            _ => return Err(corrupt("bad null-bitmap flag")),
+        };
+        specs.push(ColumnSpec {
+            name,
+            kind,
+            nullable,
+            pg_type,
+        });
+        columns.push(Column { data, nulls });
+    }
+    let key_ok = |c: usize, k: ColumnKind| specs.get(c).is_some_and(|s| s.kind == k);
+    if !key_ok(code_col, ColumnKind::Text) || !key_ok(date_col, ColumnKind::Date) {
+        return Err(corrupt("key columns are missing or of the wrong type"));
+    }
+    let info = LoadInfo {
+        generation,
+        loaded_at: UNIX_EPOCH + Duration::from_micros(at_us),
+        load_ms,
+        provenance: Provenance {
+            kind,
+            detail,
+            window_days,
+            skipped,
+        },
+    };
+    Ok(Store::index(specs, columns, rows, code_col, date_col, info))
+}
+
+/// Writes `store` to `dir/store.snapshot` atomically; returns its path.
+pub fn write(store: &Store, dir: &Path) -> Result<PathBuf, SnapshotError> {
+    let path = dir.join(FILE_NAME);
+    let tmp = dir.join(format!("{FILE_NAME}.tmp.{}", std::process::id()));
+    let result = (|| -> io::Result<()> {
+        let file = File::create(&tmp)?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        w.write_all(MAGIC)?;
+        w.write_all(&VERSION.to_le_bytes())?;
+        let mut o = Out {
+            w,
+            crc: crc32fast::Hasher::new(),
+            buf: Vec::with_capacity(1 << 16),
+        };
+        write_body(&mut o, store)?;
+        o.flush_buf()?;
+        let crc = o.crc.finalize();
+        let mut w = o.w;
+        w.write_all(&crc.to_le_bytes())?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&tmp, &path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e.into());
+    }
+    Ok(path)
+}
+
+/// Reads a snapshot written by [`write`].
+pub fn read(path: &Path) -> Result<Store, SnapshotError> {
+    let file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut r = BufReader::with_capacity(1 << 20, file);
+    let mut head = [0u8; 12];
+    r.read_exact(&mut head)
+        .map_err(|_| corrupt("shorter than its header"))?;
+    if &head[..8] != MAGIC {
+        return Err(SnapshotError::Magic);
+    }
+    let found = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+    if found != VERSION {
+        return Err(SnapshotError::Version { found });
+    }
+    let body = size
+        .checked_sub(12 + 4)
+        .ok_or(corrupt("shorter than its header"))?;
+    let mut i = In {
+        r,
+        crc: crc32fast::Hasher::new(),
+        left: body,
+    };
+    let store = read_body(&mut i)?;
+    if i.left != 0 {
+        return Err(corrupt("bytes after the last column"));
+    }
+    let computed = i.crc.finalize();
+    let mut tail = [0u8; 4];
+    i.r.read_exact(&mut tail)?;
+    let stored = u32::from_le_bytes(tail);
+    if stored != computed {
+        return Err(SnapshotError::Checksum { stored, computed });
+    }
+    Ok(store)
+}
+
+/// When a snapshot was written, for logs.
+pub fn age(path: &Path) -> Option<Duration> {
+    std::fs::metadata(path)
+        .ok()?
+        .modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::DemoParams;
+
+    fn demo_store() -> Store {
+        let mut p = DemoParams::seed();
+        p.stocks = 60;
+        p.days = 5;
+        p.suspended = 3;
+        crate::source::load_demo(&p, 7).unwrap()
+    }
+
+    fn rows_json(s: &Store) -> Vec<String> {
+        let all: Vec<usize> = (0..s.specs().len()).collect();
+        s.codes()
+            .flat_map(|c| {
+                let id = s.code_id(c).unwrap();
+                (0..s.dates().len()).filter_map(move |d| s.row(id, d))
+            })
+            .map(|r| {
+                let mut out = String::new();
+                for &c in &all {
+                    crate::store::json::write_value(&mut out, &s.columns()[c], r);
+                    out.push(',');
+                }
+                out
+            })
+            .collect()
+    }
+
+    #[test]
+    fn round_trip_equals_the_loaded_store() {
+        let dir = tempdir();
+        let s = demo_store();
+        let path = write(&s, &dir).unwrap();
+        let back = read(&path).unwrap();
+        assert_eq!(back.specs(), s.specs());
+        assert_eq!(back.columns(), s.columns());
+        assert_eq!(back.dates(), s.dates());
+        assert_eq!(back.info.generation, 7);
+        assert_eq!(back.info.provenance, s.info.provenance);
+        assert_eq!(rows_json(&back), rows_json(&s));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn corrupt_truncated_and_old_files_are_refused() {
+        let dir = tempdir();
+        let s = demo_store();
+        let path = write(&s, &dir).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+
+        let mut flipped = bytes.clone();
+        let mid = flipped.len() / 2;
+        flipped[mid] ^= 0x55;
+        std::fs::write(&path, &flipped).unwrap();
+        assert!(read(&path).is_err(), "a flipped byte must be caught");
+
+        for cut in [5, 20, bytes.len() / 3, bytes.len() - 1] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            assert!(read(&path).is_err(), "truncated at {cut}");
+        }
+
+        let mut old = bytes.clone();
+        old[8..12].copy_from_slice(&0u32.to_le_bytes());
+        std::fs::write(&path, &old).unwrap();
+        assert!(matches!(read(&path), Err(SnapshotError::Version { found: 0 })));
+
+        std::fs::write(&path, b"hello world, not a snapshot").unwrap();
+        assert!(matches!(read(&path), Err(SnapshotError::Magic)));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    fn tempdir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "stockd-snap-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
