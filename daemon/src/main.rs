@@ -94,8 +94,10 @@ fn init_logging(flag: Option<&str>) {
         eprintln!("stockd: log filter '{filter}' is not valid ({e}); using 'info'");
         tracing_subscriber::EnvFilter::new("info")
     });
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         builder.without_time().with_ansi(false).init();
@@ -120,7 +122,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
              embedded deterministic data set: {}",
             params.describe()
         );
-        let store = tokio::task::spawn_blocking(move || source::load_demo(&params, 1)).await??;
+        let store = tokio::task::spawn_blocking(move || {
+            let store = source::load_demo(&params, 1);
+            stockd::memory::release_to_os();
+            store
+        })
+        .await??;
         tracing::info!(
             rows = store.rows(),
             store_mib = format!("{:.1}", store.heap_bytes() as f64 / 1048576.0),

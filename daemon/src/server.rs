@@ -596,6 +596,12 @@ fn too_many_connections(limit: u32) -> Vec<u8> {
     .into_bytes()
 }
 
+fn is_json(h: &http::HeaderMap) -> bool {
+    h.get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
 /// requests finish (up to `drain`), and returns.
 pub async fn serve(
@@ -613,9 +619,13 @@ pub async fn serve(
         .set_batch_request_config(BatchRequestConfig::Limit(stockd_api::limits::MAX_BATCH))
         .max_subscriptions_per_connection(stockd_api::limits::MAX_SUBSCRIPTIONS_PER_CONNECTION)
         .build();
+    let mut names: Vec<String> = module.method_names().map(str::to_string).collect();
+    names.sort();
+    let known = Arc::new(names);
     let recorder = RpcServiceBuilder::new().layer_fn(move |service| Recorder {
         service,
         stats: stats.clone(),
+        known: known.clone(),
     });
     let builder = Server::builder()
         .set_config(cfg)
@@ -660,6 +670,14 @@ pub async fn serve(
         let svc = tower::service_fn(move |mut req: HttpRequest<hyper::body::Incoming>| {
             if let Some(c) = cred {
                 req.extensions_mut().insert(c);
+            }
+            // `curl -d` sends a form content type; the body is JSON-RPC all
+            // the same, and DESIGN promises plain `curl -d` works.
+            if req.method() == http::Method::POST && !is_json(req.headers()) {
+                req.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
             }
             let declared = req
                 .headers()

@@ -30,7 +30,7 @@ pub enum LoadError {
     Url { url: String, reason: String },
     #[error("no connection from the pool within {0:?} (source.pool.connection_timeout)")]
     Timeout(Duration),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", pg_detail(.0))]
     Pg(#[from] tokio_postgres::Error),
     #[error("table {0} does not exist (source.table); check the name and search_path")]
     NoTable(String),
@@ -47,6 +47,22 @@ impl From<bb8::RunError<tokio_postgres::Error>> for LoadError {
             bb8::RunError::TimedOut => LoadError::Timeout(Duration::ZERO),
         }
     }
+}
+
+/// The whole story of a PostgreSQL error: tokio-postgres's own text is
+/// often just "db error", with the server's message in the source chain.
+pub fn pg_detail(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} ({}): {}", db.severity(), db.code().code(), db.message());
+    }
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
 }
 
 /// Hides a password in a connection URL before it is logged.
@@ -306,8 +322,14 @@ impl PgSource {
                 skipped,
             },
         };
-        let store = tokio::task::spawn_blocking(move || builder.finish(info))
-            .await
+        let store = tokio::task::spawn_blocking(move || {
+            let store = builder.finish(info);
+            // The builder's spare buffers were freed on this thread; mimalloc
+            // returns a thread's free pages only when that thread asks.
+            crate::memory::release_to_os();
+            store
+        })
+        .await
             .map_err(|e| LoadError::Task(e.to_string()))?;
         Ok((store, fp, start))
     }
@@ -601,7 +623,12 @@ pub async fn demo_loop(
     while let Some(request) = requests.recv().await {
         let started = Instant::now();
         let generation = shared.store.load().as_ref().map_or(1, |s| s.info.generation + 1);
-        let built = tokio::task::spawn_blocking(move || load_demo(&params, generation)).await;
+        let built = tokio::task::spawn_blocking(move || {
+            let store = load_demo(&params, generation);
+            crate::memory::release_to_os();
+            store
+        })
+        .await;
         let result = match built {
             Ok(Ok(store)) => {
                 tracing::info!(generation, rows = store.rows(), "demo store reloaded");

@@ -3,7 +3,11 @@
 //! traffic: method names outside the contract share one "other" slot).
 
 use jsonrpsee::server::middleware::rpc::{Batch, Notification, Request, RpcServiceT};
+use jsonrpsee::types::error::METHOD_NOT_FOUND_CODE;
+use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::MethodResponse;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -128,11 +132,26 @@ impl RequestStats {
     }
 }
 
-/// jsonrpsee middleware recording every call into [`RequestStats`].
+/// jsonrpsee middleware in front of every call: it answers a call to a
+/// method that does not exist with an error naming it (jsonrpsee's own says
+/// only "Method not found"), treats absent `params` as `{}` (so a missing
+/// parameter is reported by name), and records the call into
+/// [`RequestStats`].
 #[derive(Clone)]
 pub struct Recorder<S> {
     pub service: S,
     pub stats: Arc<RequestStats>,
+    /// Every method name the server registered.
+    pub known: Arc<Vec<String>>,
+}
+
+fn unknown_method(method: &str, known: &[String]) -> ErrorObjectOwned {
+    let shown: String = method.chars().take(64).collect();
+    ErrorObjectOwned::owned(
+        METHOD_NOT_FOUND_CODE,
+        format!("method '{shown}' does not exist; methods: {}", known.join(", ")),
+        Some(serde_json::json!({"kind": "unknown_method", "value": shown})),
+    )
 }
 
 impl<S> RpcServiceT for Recorder<S>
@@ -143,12 +162,22 @@ where
     type NotificationResponse = S::NotificationResponse;
     type BatchResponse = S::BatchResponse;
 
-    fn call<'a>(&self, request: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+    fn call<'a>(&self, mut request: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
         let service = self.service.clone();
         let stats = self.stats.clone();
+        let known = self.known.clone();
         async move {
             let started = Instant::now();
             let method = request.method_name().to_string();
+            if !known.iter().any(|k| *k == method) {
+                stats.record(&method, 0, true);
+                return MethodResponse::error(request.id().into_owned(), unknown_method(&method, &known));
+            }
+            if request.params.is_none() {
+                if let Ok(empty) = RawValue::from_string("{}".into()) {
+                    request.params = Some(Cow::Owned(empty));
+                }
+            }
             let rp = service.call(request).await;
             stats.record(&method, started.elapsed().as_micros() as u64, rp.is_error());
             rp

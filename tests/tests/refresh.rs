@@ -1,0 +1,358 @@
+//! Refresh: NOTIFY triggers a reload at once; polling finds changed rows
+//! through the change column and new dates by itself; a load that fails
+//! (table renamed, connection killed mid-COPY) leaves the previous
+//! generation serving, is logged, and the daemon recovers afterwards.
+
+use anyhow::{ensure, Context, Result};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use stockd_tests::{compare, Daemon, PgTestDb};
+
+const TABLE: &str = "daily_stock_data";
+const D1: &str = "2024-01-02";
+const D2: &str = "2024-01-03";
+const D3: &str = "2024-01-04";
+
+fn generation(info: &Value) -> u64 {
+    info["generation"].as_u64().unwrap_or(0)
+}
+
+fn last_date(info: &Value) -> &str {
+    info["dates"]["last"].as_str().unwrap_or("")
+}
+
+async fn small_db() -> Result<PgTestDb> {
+    let db = PgTestDb::new().await?;
+    db.create_fixture_table().await?;
+    db.fill_small(TABLE, 30, &[D1, D2]).await?;
+    Ok(db)
+}
+
+async fn sql_count(db: &PgTestDb) -> Result<u64> {
+    Ok(db
+        .query("SELECT count(*) FROM daily_stock_data", &[])
+        .await?[0]
+        .get::<_, i64>(0) as u64)
+}
+
+/// Waits until stderr, past its first `from` bytes, has a line that looks
+/// like an error report; returns that part of the log.
+async fn wait_error_logged(daemon: &Daemon, from: usize, timeout: Duration) -> Result<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let log = daemon.stderr();
+        let new = log.get(from..).unwrap_or("").to_string();
+        if new.lines().any(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("error") || l.contains("fail")
+        }) {
+            return Ok(new);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no error logged within {timeout:?} after the failure; new stderr:\n{new}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_triggers_an_immediate_reload() -> Result<()> {
+    let db = small_db().await?;
+    let daemon = Daemon::builder()
+        .database_url(db.url())
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1h")
+        .start()
+        .await?;
+    let info0 = daemon.call("market.info", Value::Null).await?;
+    ensure!(last_date(&info0) == D2, "initial last date: {info0}");
+    let gen0 = generation(&info0);
+
+    db.fill_small(TABLE, 30, &[D3]).await?;
+    db.notify("stockd_refresh").await?;
+    let info = daemon
+        .wait_info("the NOTIFY reload", Duration::from_secs(10), |i| {
+            last_date(i) == D3
+        })
+        .await?;
+    ensure!(
+        generation(&info) == gen0 + 1,
+        "generation {} after one reload from {gen0}",
+        generation(&info)
+    );
+    ensure!(
+        info["rows"] == sql_count(&db).await?,
+        "rows after reload: {info}"
+    );
+    let close: String = db
+        .query("SELECT close::text FROM daily_stock_data WHERE stock_code = '600007' AND date = $1::text::date", &[&D3])
+        .await?[0]
+        .get(0);
+    let body = daemon
+        .call_raw("stock.get", json!({"code": "600007"}))
+        .await?;
+    let row = compare::raw_row(&body)?;
+    ensure!(
+        row.date.as_deref() == Some(D3)
+            && row.values.get("close").map(|v| v.get()) == Some(close.as_str()),
+        "stock.get after reload: {body}, SQL close {close}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_channel_is_configurable() -> Result<()> {
+    let db = small_db().await?;
+    let daemon = Daemon::builder()
+        .database_url(db.url())
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1h")
+        .env("STOCKD_SOURCE_NOTIFY_CHANNEL", "etl_done_42")
+        .start()
+        .await?;
+    let gen0 = generation(&daemon.call("market.info", Value::Null).await?);
+    db.fill_small(TABLE, 30, &[D3]).await?;
+    db.notify("etl_done_42").await?;
+    let info = daemon
+        .wait_info(
+            "the reload on the configured channel",
+            Duration::from_secs(10),
+            |i| last_date(i) == D3,
+        )
+        .await?;
+    ensure!(generation(&info) > gen0, "{info}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_finds_changed_rows_and_new_dates() -> Result<()> {
+    let db = small_db().await?;
+    let daemon = Daemon::builder()
+        .database_url(db.url())
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1s")
+        .env("STOCKD_SOURCE_CHANGE_COLUMN", "updated_at")
+        .start()
+        .await?;
+    let before = daemon
+        .call("stock.get", json!({"code": "600003", "date": D2}))
+        .await?;
+    ensure!(before["values"]["close"] != json!(4242.42), "{before}");
+
+    // A changed value: same dates, same row count; only updated_at says so.
+    db.execute(&format!(
+        "UPDATE daily_stock_data SET close = 4242.42, updated_at = clock_timestamp() + interval '1 second'
+         WHERE stock_code = '600003' AND date = DATE '{D2}'"
+    ))
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = daemon
+            .call_raw("stock.get", json!({"code": "600003", "date": D2}))
+            .await?;
+        if compare::raw_row(&row)?.values.get("close").map(|v| v.get()) == Some("4242.42") {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the changed close was not picked up by polling within 10 s: {row}\nstderr:\n{}",
+            daemon.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A new date, no NOTIFY.
+    db.fill_small(TABLE, 30, &[D3]).await?;
+    let info = daemon
+        .wait_info(
+            "polling to find the new date",
+            Duration::from_secs(10),
+            |i| last_date(i) == D3,
+        )
+        .await?;
+    ensure!(info["rows"] == sql_count(&db).await?, "{info}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_load_keeps_the_previous_generation() -> Result<()> {
+    let db = small_db().await?;
+    let daemon = Daemon::builder()
+        .database_url(db.url())
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1h")
+        .start()
+        .await?;
+    let info0 = daemon.call("market.info", Value::Null).await?;
+    let row0 = daemon.call("stock.get", json!({"code": "600011"})).await?;
+
+    let log_len = daemon.stderr().len();
+    db.execute("ALTER TABLE daily_stock_data RENAME TO daily_stock_data_moved")
+        .await?;
+    db.notify("stockd_refresh").await?;
+    let logged = wait_error_logged(&daemon, log_len, Duration::from_secs(10)).await?;
+    ensure!(
+        logged.contains("daily_stock_data"),
+        "the error log should name the table:\n{logged}"
+    );
+    let info1 = daemon.call("market.info", Value::Null).await?;
+    ensure!(
+        generation(&info1) == generation(&info0)
+            && info1["rows"] == info0["rows"]
+            && info1["dates"] == info0["dates"],
+        "after a failed load the previous store must keep serving:\nbefore {info0}\nafter  {info1}"
+    );
+    let row1 = daemon.call("stock.get", json!({"code": "600011"})).await?;
+    ensure!(
+        row1 == row0,
+        "values changed after a failed load:\n{row0}\n{row1}"
+    );
+
+    // Back in place, with a new date: the next NOTIFY recovers.
+    db.execute("ALTER TABLE daily_stock_data_moved RENAME TO daily_stock_data")
+        .await?;
+    db.fill_small(TABLE, 30, &[D3]).await?;
+    db.notify("stockd_refresh").await?;
+    let info2 = daemon
+        .wait_info(
+            "recovery after the table is back",
+            Duration::from_secs(10),
+            |i| last_date(i) == D3,
+        )
+        .await?;
+    ensure!(generation(&info2) > generation(&info0), "{info2}");
+    ensure!(info2["rows"] == sql_count(&db).await?, "{info2}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_killed_mid_copy_keeps_the_previous_generation() -> Result<()> {
+    let db = PgTestDb::new().await?;
+    db.create_fixture_table().await?;
+    db.fill_demo(TABLE, &stockd::demo::DemoParams::seed())
+        .await?;
+    let daemon = Daemon::builder()
+        .database_url(db.url())
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1h")
+        .start()
+        .await?;
+    let sample_code: String = db
+        .query(
+            "SELECT stock_code FROM daily_stock_data GROUP BY 1
+             HAVING count(*) = (SELECT count(DISTINCT date) FROM daily_stock_data) ORDER BY 1 LIMIT 1",
+            &[],
+        )
+        .await?[0]
+        .get(0);
+
+    // A new date, so a successful reload is visible; then NOTIFY and kill
+    // the daemon's COPY backend while it streams. (Only the start of the
+    // query text is matched: pg_stat_activity truncates it at
+    // track_activity_query_size, 1 KiB, long before "TO STDOUT".)
+    db.execute(
+        "INSERT INTO daily_stock_data (stock_code, date, close)
+         SELECT stock_code, date + 1, close FROM daily_stock_data
+         WHERE date = (SELECT max(date) FROM daily_stock_data) ORDER BY stock_code LIMIT 50",
+    )
+    .await?;
+    let new_date: String = db
+        .query("SELECT max(date)::text FROM daily_stock_data", &[])
+        .await?[0]
+        .get(0);
+    let watcher = db.connect().await?;
+    let mut killed = None;
+    let mut seen = std::collections::BTreeSet::new();
+    let (mut info0, mut row0, mut log_len);
+    let mut attempts = 0;
+    loop {
+        // What is in service before this attempt.
+        info0 = daemon.call("market.info", Value::Null).await?;
+        let gen0 = generation(&info0);
+        row0 = daemon
+            .call(
+                "stock.get",
+                json!({"code": sample_code, "date": info0["dates"]["first"]}),
+            )
+            .await?;
+        log_len = daemon.stderr().len();
+        attempts += 1;
+        db.notify("stockd_refresh").await?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut polls = 0u32;
+        while Instant::now() < deadline && killed.is_none() {
+            let rows = watcher
+                .query(
+                    "SELECT pid, state, left(query, 60),
+                            CASE WHEN query ILIKE 'COPY%' THEN pg_terminate_backend(pid) END
+                     FROM pg_stat_activity
+                     WHERE datname = current_database() AND pid <> pg_backend_pid()
+                       AND state <> 'idle'",
+                    &[],
+                )
+                .await?;
+            for r in &rows {
+                seen.insert(format!(
+                    "{:?} {:?}",
+                    r.get::<_, Option<String>>(1),
+                    r.get::<_, Option<String>>(2)
+                ));
+                if r.get::<_, Option<bool>>(3) == Some(true) {
+                    killed = Some(r.get::<_, i32>(0));
+                }
+            }
+            polls += 1;
+            if polls == 200 {
+                polls = 0;
+                if generation(&daemon.call("market.info", Value::Null).await?) > gen0 {
+                    break; // the load finished before we saw it; try again
+                }
+            }
+        }
+        if killed.is_some() || attempts == 5 {
+            break;
+        }
+    }
+    let pid = killed.with_context(|| {
+        format!("never saw the daemon's COPY in pg_stat_activity to kill it; saw {seen:#?}")
+    })?;
+    let logged = wait_error_logged(&daemon, log_len, Duration::from_secs(10)).await?;
+
+    // Consistent, never half: either the old generation (old dates, same
+    // values) or — if the daemon retried on its own — a complete new one.
+    let info1 = daemon.call("market.info", Value::Null).await?;
+    let last0 = last_date(&info0).to_string();
+    let sql_rows_old: i64 = db
+        .query("SELECT count(*) FROM daily_stock_data WHERE date <= $1::text::date AND date >= $2::text::date",
+            &[&last0, &info0["dates"]["first"].as_str().unwrap_or_default()])
+        .await?[0]
+        .get(0);
+    if generation(&info1) == generation(&info0) {
+        ensure!(
+            info1["rows"] == info0["rows"] && info1["dates"] == info0["dates"] && info1["rows"] == sql_rows_old,
+            "old generation changed after the killed load (backend {pid}):\nbefore {info0}\nafter  {info1}"
+        );
+        let row1 = daemon
+            .call(
+                "stock.get",
+                json!({"code": sample_code, "date": info0["dates"]["first"]}),
+            )
+            .await?;
+        ensure!(
+            row1 == row0,
+            "values changed after the killed load:\n{row0}\n{row1}"
+        );
+    } else {
+        ensure!(
+            last_date(&info1) == new_date,
+            "a new generation after the killed load must be complete: {info1}\nlog:\n{logged}"
+        );
+    }
+
+    // And it recovers on the next NOTIFY.
+    db.notify("stockd_refresh").await?;
+    daemon
+        .wait_info(
+            "recovery after the killed connection",
+            Duration::from_secs(30),
+            |i| last_date(i) == new_date,
+        )
+        .await?;
+    Ok(())
+}
