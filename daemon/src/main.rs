@@ -29,6 +29,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = stockd::memory::check_cache_caps(&config) {
+        eprintln!("stockd: {e}");
+        return ExitCode::from(2);
+    }
     if cli.print_config {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;

@@ -94,6 +94,35 @@ pub fn tune_allocator() {
     eprintln!("stockd: could not re-execute with {EAGER_COMMIT_ENV}=0 ({err}); continuing");
 }
 
+/// The budget `memory.limit` stands for.
+pub fn budget(limit: &crate::config::MemoryLimit) -> u64 {
+    match limit {
+        crate::config::MemoryLimit::Auto => default_budget(),
+        crate::config::MemoryLimit::Bytes(b) => *b,
+    }
+}
+
+/// Checks that the caches' caps fit the budget, with a message naming the
+/// numbers when they do not.
+pub fn check_cache_caps(config: &crate::config::Config) -> Result<(), String> {
+    let budget = budget(&config.memory.limit);
+    let caps = config.cache.total_max_bytes();
+    if caps > budget {
+        let caches: Vec<String> = config
+            .cache
+            .iter()
+            .map(|(name, c)| format!("{name} {}", crate::config::format_size(c.max_bytes)))
+            .collect();
+        return Err(format!(
+            "the cache caps total {} ({caps} bytes: {}), more than the memory budget of {} ({budget} bytes, memory.limit); lower [cache.*] max_bytes or raise memory.limit",
+            crate::config::format_size(caps),
+            caches.join(", "),
+            crate::config::format_size(budget),
+        ));
+    }
+    Ok(())
+}
+
 /// Returns freed memory to the operating system now.
 pub fn release_to_os() {
     // SAFETY: mi_collect only walks mimalloc's own heaps; safe at any time.

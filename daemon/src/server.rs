@@ -6,7 +6,7 @@
 
 use crate::admin::{self, Gate};
 use crate::cache::{ByteCache, Caches, Doc};
-use crate::config::{Config, MemoryLimit};
+use crate::config::Config;
 use crate::governor::Governor;
 use crate::memory;
 use crate::query;
@@ -66,10 +66,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: &Config) -> Arc<Shared> {
         let demo = config.source.database_url.is_empty();
-        let budget = match config.memory.limit {
-            MemoryLimit::Auto => memory::default_budget(),
-            MemoryLimit::Bytes(b) => b,
-        };
+        let budget = memory::budget(&config.memory.limit);
         Arc::new(Shared {
             store: ArcSwapOption::empty(),
             stale: AtomicBool::new(false),
