@@ -169,7 +169,7 @@ where
         async move {
             let started = Instant::now();
             let method = request.method_name().to_string();
-            if !known.iter().any(|k| *k == method) {
+            if !known.contains(&method) {
                 stats.record(&method, 0, true);
                 return MethodResponse::error(request.id().into_owned(), unknown_method(&method, &known));
             }

@@ -5,6 +5,11 @@
 //! numbers (IEEE doubles; a `numeric` column is converted from its exact
 //! decimal); `null` means "no value": no member had one, or the column is
 //! not in the table (then its semantic key is listed in `missing_columns`).
+//! A single value of a `real` (float4) column (a member's pct change, a
+//! signal's volume ratio) is written in its shortest float4 form, as
+//! `stock.get` writes it: `20.01`, which read as float4 is the stored value
+//! bit for bit. Statistics (mean, median, sums, heat) are computed on the
+//! exact values in double precision, as PostgreSQL computes them.
 //! Statistics follow SQL aggregate semantics: NULL (and NaN) values are left
 //! out, and a sum over no values is `null`, not 0.
 

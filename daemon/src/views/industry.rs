@@ -1,7 +1,7 @@
 //! `hotspots.ranking` and `industry.detail`: per-industry statistics of one
 //! date, and the heat score that ranks them.
 
-use super::{check_len, date_index, date_string, num, text, text_code, Key, Semantic};
+use super::{check_len, date_index, date_string, num, shown, text, text_code, Key, Semantic};
 use crate::store::column::ColumnData;
 use crate::store::Store;
 use std::cmp::Ordering;
@@ -187,10 +187,10 @@ fn member(store: &Store, c: &Cols, (pct, row): (f64, u32)) -> Member {
     Member {
         code: store.row_code(row).to_string(),
         name: text(store, c.name, row).map(str::to_string),
-        pct_change: pct,
-        close: num(store, Some(c.close), row),
-        amount: num(store, c.amount, row),
-        volume_ratio: num(store, c.volume_ratio, row),
+        pct_change: shown(store, Some(c.pct), row).unwrap_or(pct),
+        close: shown(store, Some(c.close), row),
+        amount: shown(store, c.amount, row),
+        volume_ratio: shown(store, c.volume_ratio, row),
     }
 }
 

@@ -263,6 +263,21 @@ fn num(store: &Store, col: Option<usize>, row: usize) -> Option<f64> {
     col.and_then(|c| value_f64(&store.columns()[c], row))
 }
 
+/// The value of a numeric column as a result shows it: as [`num`], except
+/// that a `real` (float4) value is given in its shortest float4 form, as
+/// `stock.get` writes it (`20.01`, not the widened `20.010000228881836`).
+/// Read back as float4 it is the same value, bit for bit. Comparisons and
+/// statistics use [`num`], the exact value.
+fn shown(store: &Store, col: Option<usize>, row: usize) -> Option<f64> {
+    let c = col?;
+    match &store.columns()[c].data {
+        ColumnData::Float4(v) if !store.columns()[c].is_null(row) && v[row].is_finite() => {
+            ryu::Buffer::new().format_finite(v[row]).parse().ok()
+        }
+        _ => num(store, col, row),
+    }
+}
+
 /// The value of a text column (`None` for NULL or no column).
 fn text(store: &Store, col: Option<usize>, row: usize) -> Option<&str> {
     let c = &store.columns()[col?];
@@ -318,6 +333,28 @@ mod tests {
     use super::*;
     use crate::config::DEFAULT_SIGNALS;
     use crate::store::schema::ColumnKind as K;
+
+    #[test]
+    fn real_values_are_shown_in_their_float4_form() {
+        let store = build(
+            &[
+                ("c", K::Text),
+                ("d", K::Date),
+                ("r", K::Float4),
+                ("f", K::Float8),
+            ],
+            &[
+                vec![V::T("A"), V::D("2024-01-02"), V::F4(20.01), V::F(0.1)],
+                vec![V::T("B"), V::D("2024-01-02"), V::Null, V::Null],
+            ],
+        );
+        assert_eq!(num(&store, Some(2), 0), Some(20.01f32 as f64));
+        assert_eq!(shown(&store, Some(2), 0), Some(20.01));
+        assert_eq!(shown(&store, Some(2), 0).map(|v| v as f32), Some(20.01f32));
+        assert_eq!(shown(&store, Some(3), 0), Some(0.1));
+        assert_eq!(shown(&store, Some(2), 1), None);
+        assert_eq!(shown(&store, None, 0), None);
+    }
 
     #[test]
     fn keys_match_the_config() {

@@ -1,6 +1,6 @@
 //! `signals.stock`: the technical signals of one stock on one date.
 
-use super::{num, Key, Semantic};
+use super::{num, shown, Key, Semantic};
 use crate::config::SignalsConfig;
 use crate::query;
 use crate::store::{time, Store};
@@ -47,11 +47,17 @@ impl Ctx<'_> {
         self.sem.column_name(key).to_string()
     }
 
+    /// A signal showing `values` (exact values of the date's row, given
+    /// as [`shown`] does).
     fn signal(&self, name: &str, direction: Direction, values: &[(Key, f64)]) -> Signal {
+        let show = |k: Key, v: f64| shown(self.store, self.sem.get(k), self.row).unwrap_or(v);
         Signal {
             name: name.to_string(),
             direction,
-            values: values.iter().map(|&(k, v)| (self.name(k), v)).collect(),
+            values: values
+                .iter()
+                .map(|&(k, v)| (self.name(k), show(k, v)))
+                .collect(),
             previous: BTreeMap::new(),
             threshold: None,
             window_rows: None,
@@ -75,7 +81,8 @@ impl Ctx<'_> {
             return Ok(None);
         };
         let mut s = self.signal(name, direction, &[(a, va), (b, vb)]);
-        s.previous = [(self.name(a), pa), (self.name(b), pb)].into();
+        let show = |k: Key, v: f64| shown(self.store, self.sem.get(k), prev).unwrap_or(v);
+        s.previous = [(self.name(a), show(a, pa)), (self.name(b), show(b, pb))].into();
         Ok(Some(s))
     }
 
