@@ -15,6 +15,8 @@
 //! - [`memory`]: real RSS, cgroup figures, the budget, returning memory.
 //! - [`cache`]: byte-capped LRU caches for derived results.
 //! - [`governor`]: ok/high/critical memory states and what each sheds.
+//! - [`systemd`]: sd-notify (READY, STATUS, watchdog), socket activation,
+//!   journald log format.
 //! - [`stats`]: per-method request counts, errors and latency percentiles.
 
 pub mod admin;
@@ -28,4 +30,5 @@ pub mod server;
 pub mod source;
 pub mod stats;
 pub mod store;
+pub mod systemd;
 pub mod views;

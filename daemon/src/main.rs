@@ -10,6 +10,7 @@ use stockd::config::{Cli, Config};
 use stockd::demo::DemoParams;
 use stockd::server::{self, Limits, Shared};
 use stockd::source::{self, PgSource, ReloadRequest, Trigger};
+use stockd::systemd;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
@@ -103,8 +104,12 @@ fn init_logging(flag: Option<&str>) {
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().with_ansi(false).init();
+    if systemd::journald_stream() {
+        // sd-daemon priority prefixes, no timestamps: the journal adds its own.
+        builder
+            .with_ansi(false)
+            .event_format(systemd::JournaldFormat)
+            .init();
     } else {
         builder.init();
     }
@@ -113,8 +118,24 @@ fn init_logging(flag: Option<&str>) {
 async fn run(config: Config) -> anyhow::Result<()> {
     let shared = Shared::new(&config);
     let socket = config.server.socket.clone();
-    let listener = server::bind(&socket, config.server.socket_mode)?;
-    tracing::info!(socket = %socket.display(), mode = format!("{:04o}", config.server.socket_mode), "listening");
+    // Socket activation (stockd.socket) hands us the listener; otherwise
+    // bind the configured path ourselves.
+    let (listener, activated) = match systemd::listen_fds() {
+        Some(std_listener) => {
+            std_listener.set_nonblocking(true)?;
+            (tokio::net::UnixListener::from_std(std_listener)?, true)
+        }
+        None => (
+            server::bind(&socket, config.server.socket_mode)?,
+            false,
+        ),
+    };
+    tracing::info!(
+        socket = %socket.display(),
+        mode = format!("{:04o}", config.server.socket_mode),
+        activated,
+        "listening"
+    );
 
     let mut hup = signal(SignalKind::hangup())?;
     let (tx, rx) = mpsc::channel::<ReloadRequest>(8);
@@ -139,6 +160,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "demo store loaded"
         );
         shared.swap(store);
+        shared.settled.send_replace(true);
         tokio::spawn(source::demo_loop(shared.clone(), params, rx));
     } else {
         let pg = Arc::new(PgSource::new(&config)?);
@@ -161,19 +183,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             rx,
         ));
     }
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading data");
-            if tx.try_send(ReloadRequest::new(Trigger::Request)).is_err() {
-                tracing::debug!("a reload is already queued");
-            }
-        }
-    });
 
-    let limits = Limits {
-        max_connections: config.server.max_connections,
-        max_request_bytes: u32::try_from(config.server.max_request_bytes).unwrap_or(u32::MAX),
-    };
     let governed = shared.clone();
     tokio::spawn(async move {
         governed
@@ -181,20 +191,125 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .run(&governed.caches, Duration::from_secs(1))
             .await
     });
-    server::serve(
+    let server = tokio::spawn(server::serve(
         listener,
         server::rpc_module(shared.clone()),
-        shared.stats.clone(),
-        limits,
-        shutdown_signal(),
+        shared.clone(),
+        Limits {
+            max_connections: config.server.max_connections,
+            max_request_bytes: u32::try_from(config.server.max_request_bytes).unwrap_or(u32::MAX),
+        },
+        async {
+            shutdown_signal().await;
+            systemd::notify_stopping();
+        },
         DRAIN,
-    )
-    .await;
-    if let Err(e) = std::fs::remove_file(&socket) {
-        tracing::warn!("could not remove {}: {e}", socket.display());
+    ));
+
+    // READY once the socket listens and a store is served (loaded or
+    // restored), or the first load failed with nothing to restore.
+    let mut settled = shared.settled.subscribe();
+    systemd::extend_timeout_while(Duration::from_secs(10), settled.wait_for(|s| *s)).await?;
+    systemd::notify_ready();
+    tracing::info!("ready");
+
+    let status = shared.clone();
+    tokio::spawn(systemd::status_task(Duration::from_secs(5), move || {
+        status_figures(&status)
+    }));
+    if let Some(interval) = systemd::watchdog_interval() {
+        let health = shared.clone();
+        tokio::spawn(systemd::watchdog_task(interval, move || {
+            // Accept loop alive, and the store readable when there is one.
+            health.heartbeat.age() < interval
+                && health.store.load().as_ref().is_none_or(|s| s.rows() == 0 || !s.dates().is_empty())
+        }));
+        tracing::info!(?interval, "watchdog enabled");
+        systemd::spawn_test_stall_hook();
+    }
+
+    let reload_shared = shared.clone();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading configuration and data");
+            systemd::notify_reloading();
+            reload_config(&reload_shared);
+            let (reply, done) = tokio::sync::oneshot::channel();
+            let req = ReloadRequest {
+                trigger: Trigger::Request,
+                reply: Some(reply),
+            };
+            if tx.send(req).await.is_ok() {
+                let _ = done.await;
+            }
+            systemd::notify_ready();
+        }
+    });
+
+    server.await?;
+    if !activated {
+        if let Err(e) = std::fs::remove_file(&socket) {
+            tracing::warn!("could not remove {}: {e}", socket.display());
+        }
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// SIGHUP: re-reads the configuration and applies what can change while
+/// running (cache caps); the rest needs a restart and is said so.
+fn reload_config(shared: &Shared) {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli, std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("SIGHUP: configuration not reloaded, keeping the running one: {e}");
+            return;
+        }
+    };
+    if let Err(e) = stockd::memory::check_cache_caps(&config) {
+        tracing::error!("SIGHUP: configuration not reloaded, keeping the running one: {e}");
+        return;
+    }
+    for (name, c) in config.cache.iter() {
+        if let Some(cache) = shared.caches.by_name(name) {
+            if cache.cap() != c.max_bytes {
+                cache.resize(c.max_bytes);
+                tracing::info!(cache = name, max_bytes = c.max_bytes, "cache cap changed");
+            }
+        }
+    }
+    tracing::info!(
+        "SIGHUP: cache caps applied; socket, source, pool, memory and column settings take effect on restart"
+    );
+}
+
+/// The figures of the STATUS line.
+fn status_figures(shared: &Shared) -> systemd::StatusFigures {
+    let store = shared.store.load();
+    let (cache_bytes, cache_cap_bytes) = shared.caches.totals();
+    let source = match shared.pool.get() {
+        Some(p) => {
+            let st = p.state();
+            systemd::StatusSource::Postgres {
+                in_use: st.connections.saturating_sub(st.idle_connections),
+                size: p.config().max_size,
+            }
+        }
+        None => systemd::StatusSource::Demo,
+    };
+    systemd::StatusFigures {
+        loaded: store.is_some(),
+        rows: store.as_ref().map_or(0, |s| s.rows() as u64),
+        dates: store.as_ref().map_or(0, |s| s.dates().len() as u64),
+        rss_bytes: stockd::memory::rss().map_or(0, |r| r.0),
+        cache_bytes,
+        cache_cap_bytes,
+        source,
+        memory_state: shared.governor.state().as_str(),
+        source_healthy: shared.health().0,
+        stale: shared.stale.load(std::sync::atomic::Ordering::Relaxed),
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT.

@@ -61,6 +61,11 @@ pub struct Shared {
     pub governor: Governor,
     pub stats: Arc<RequestStats>,
     pub gate: Gate,
+    /// Beaten by the accept loop; the watchdog checks it is recent.
+    pub heartbeat: crate::systemd::Heartbeat,
+    /// Becomes true once a store is served or the first load attempt has
+    /// ended (success or not): the moment to tell systemd READY.
+    pub settled: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
@@ -81,6 +86,8 @@ impl Shared {
             governor: Governor::new(budget, config.memory.high, config.memory.critical),
             stats: Arc::new(RequestStats::new(stockd_api::METHODS)),
             gate: Gate::new(&config.server.admin_uids, &config.server.admin_groups),
+            heartbeat: crate::systemd::Heartbeat::new(),
+            settled: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -604,7 +611,7 @@ fn is_json(h: &http::HeaderMap) -> bool {
 pub async fn serve(
     listener: UnixListener,
     module: RpcModule<()>,
-    stats: Arc<RequestStats>,
+    shared: Arc<Shared>,
     limits: Limits,
     shutdown: impl std::future::Future<Output = ()>,
     drain: Duration,
@@ -619,6 +626,7 @@ pub async fn serve(
     let mut names: Vec<String> = module.method_names().map(str::to_string).collect();
     names.sort();
     let known = Arc::new(names);
+    let stats = shared.stats.clone();
     let recorder = RpcServiceBuilder::new().layer_fn(move |service| Recorder {
         service,
         stats: stats.clone(),
@@ -632,9 +640,13 @@ pub async fn serve(
     let methods: jsonrpsee::Methods = module.into();
     let slots = Arc::new(Semaphore::new(limits.max_connections as usize));
     tokio::pin!(shutdown);
+    // The loop beats the heartbeat at least every second, also when idle.
+    let mut beat = tokio::time::interval(Duration::from_secs(1));
     loop {
+        shared.heartbeat.beat();
         let (stream, _) = tokio::select! {
             _ = &mut shutdown => break,
+            _ = beat.tick() => continue,
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {

@@ -514,12 +514,18 @@ pub async fn refresh_loop(
     interval: Duration,
     mut requests: mpsc::Receiver<ReloadRequest>,
 ) {
-    restore_snapshot(&source, &shared).await;
+    if restore_snapshot(&source, &shared).await {
+        shared.settled.send_replace(true);
+    }
     let mut known: Option<(Fingerprint, Option<i32>)> = None;
     let mut backoff = Duration::from_millis(500);
     while known.is_none() {
         let started = Instant::now();
-        match reload(&source, &shared, Trigger::Start).await {
+        let result = reload(&source, &shared, Trigger::Start).await;
+        // Loaded, or failed with nothing to serve: either way the daemon
+        // is up (answering "store not loaded" until a load succeeds).
+        shared.settled.send_replace(true);
+        match result {
             Ok(k) => known = Some(k),
             Err(e) => {
                 tokio::select! {
@@ -577,14 +583,15 @@ pub async fn refresh_loop(
 /// restart answers within milliseconds and keeps answering when PostgreSQL
 /// is down. A corrupt, truncated, old-format or foreign snapshot is logged
 /// and ignored.
-async fn restore_snapshot(source: &PgSource, shared: &Shared) {
+/// Returns whether a snapshot is now being served.
+async fn restore_snapshot(source: &PgSource, shared: &Shared) -> bool {
     let Some(dir) = &source.snapshot_dir else {
-        return;
+        return false;
     };
     let path = dir.join(snapshot::FILE_NAME);
     if !path.exists() {
         tracing::info!(path = %path.display(), "no snapshot to restore");
-        return;
+        return false;
     }
     let started = Instant::now();
     let read = {
@@ -602,6 +609,7 @@ async fn restore_snapshot(source: &PgSource, shared: &Shared) {
             );
             shared.swap(store);
             shared.stale.store(true, std::sync::atomic::Ordering::Relaxed);
+            return true;
         }
         Ok(Ok(store)) => tracing::warn!(
             path = %path.display(),
@@ -611,6 +619,7 @@ async fn restore_snapshot(source: &PgSource, shared: &Shared) {
         Ok(Err(e)) => tracing::warn!(path = %path.display(), "snapshot ignored: {e}"),
         Err(e) => tracing::warn!(path = %path.display(), "snapshot ignored: {e}"),
     }
+    false
 }
 
 /// The demo source's loop: every request rebuilds the demo store (same

@@ -143,7 +143,11 @@ pub fn watchdog_interval() -> Option<Duration> {
 
 /// [`watchdog_interval`] on given values (sd_watchdog_enabled(3) rules: a
 /// zero, malformed or foreign-pid value means no watchdog).
-pub fn watchdog_interval_from(usec: Option<&str>, pid: Option<&str>, own_pid: u32) -> Option<Duration> {
+pub fn watchdog_interval_from(
+    usec: Option<&str>,
+    pid: Option<&str>,
+    own_pid: u32,
+) -> Option<Duration> {
     let usec: u64 = usec?.trim().parse().ok().filter(|&u| u > 0)?;
     if let Some(pid) = pid {
         let pid: u32 = pid.trim().parse().ok()?;
@@ -241,7 +245,10 @@ pub fn spawn_test_stall_hook() -> bool {
         tracing::error!("{TEST_STALL_ENV}={raw:?} is not a number of milliseconds; hook not armed");
         return false;
     };
-    let workers = tokio::runtime::Handle::current().metrics().num_workers().max(1);
+    let workers = tokio::runtime::Handle::current()
+        .metrics()
+        .num_workers()
+        .max(1);
     tracing::warn!(
         "TEST FAULT HOOK ARMED ({TEST_STALL_ENV}={after}): all {workers} runtime workers will \
          block in {after} ms"
@@ -349,7 +356,11 @@ pub fn listen_fds() -> Option<UnixListener> {
 /// How many fds socket activation passed, from `LISTEN_PID`/`LISTEN_FDS`
 /// (sd_listen_fds(3) rules): 0 when not activated or meant for another
 /// process; an error for malformed values.
-pub fn listen_fds_count(listen_pid: Option<&str>, listen_fds: Option<&str>, own_pid: u32) -> Result<u32, String> {
+pub fn listen_fds_count(
+    listen_pid: Option<&str>,
+    listen_fds: Option<&str>,
+    own_pid: u32,
+) -> Result<u32, String> {
     let Some(pid) = listen_pid else {
         return Ok(0);
     };
@@ -374,7 +385,9 @@ pub fn listen_fds_count(listen_pid: Option<&str>, listen_fds: Option<&str>, own_
 }
 
 fn check_listening_unix_stream(fd: RawFd) -> Result<(), String> {
-    use nix::sys::socket::{getsockname, getsockopt, sockopt, AddressFamily, SockType, SockaddrLike, SockaddrStorage};
+    use nix::sys::socket::{
+        getsockname, getsockopt, sockopt, AddressFamily, SockType, SockaddrLike, SockaddrStorage,
+    };
     // SAFETY: borrowed for the duration of the checks only.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     let addr: SockaddrStorage = getsockname(fd).map_err(|e| format!("is not a socket ({e})"))?;
@@ -485,10 +498,11 @@ fn mib(bytes: u64) -> String {
         format!("{}", m.round() as u64)
     } else {
         let tenths = (m * 10.0).round() as u64;
-        if tenths % 10 == 0 {
-            format!("{}", tenths / 10)
+        let (whole, frac) = (tenths / 10, tenths % 10);
+        if frac == 0 {
+            format!("{whole}")
         } else {
-            format!("{}.{}", tenths / 10, tenths % 10)
+            format!("{whole}.{frac}")
         }
     }
 }
@@ -504,6 +518,8 @@ pub fn journald_stream() -> bool {
         return false;
     };
     match nix::sys::stat::fstat(std::io::stderr()) {
+        // st_dev/st_ino are not u64 on every target.
+        #[allow(clippy::unnecessary_cast)]
         Ok(st) => journal_stream_matches(&value, st.st_dev as u64, st.st_ino as u64),
         Err(_) => false,
     }
@@ -542,7 +558,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
         let meta = event.metadata();
         let mut body = String::new();
         if let Some(scope) = ctx.event_scope() {
@@ -603,7 +624,11 @@ mod tests {
         let mut f = figures();
         f.source = StatusSource::Demo;
         f.source_healthy = false; // ignored for demo data
-        assert!(status_line(&f).ends_with(" · demo · ok"), "{}", status_line(&f));
+        assert!(
+            status_line(&f).ends_with(" · demo · ok"),
+            "{}",
+            status_line(&f)
+        );
 
         let mut f = figures();
         f.stale = true;
@@ -654,7 +679,10 @@ mod tests {
             watchdog_interval_from(Some("30000000"), Some("42"), 42),
             Some(Duration::from_secs(30))
         );
-        assert_eq!(watchdog_interval_from(Some("30000000"), Some("41"), 42), None);
+        assert_eq!(
+            watchdog_interval_from(Some("30000000"), Some("41"), 42),
+            None
+        );
         assert_eq!(watchdog_interval_from(Some("0"), None, 42), None);
         assert_eq!(watchdog_interval_from(Some("soon"), None, 42), None);
         assert_eq!(watchdog_interval_from(Some("100"), Some("x"), 42), None);
@@ -667,7 +695,11 @@ mod tests {
         assert_eq!(listen_fds_count(None, Some("1"), 7), Ok(0));
         assert_eq!(listen_fds_count(Some("7"), Some("1"), 7), Ok(1));
         assert_eq!(listen_fds_count(Some("7"), Some("2"), 7), Ok(2));
-        assert_eq!(listen_fds_count(Some("8"), Some("1"), 7), Ok(0), "another process's fds");
+        assert_eq!(
+            listen_fds_count(Some("8"), Some("1"), 7),
+            Ok(0),
+            "another process's fds"
+        );
         assert_eq!(listen_fds_count(Some("7"), None, 7), Ok(0));
         assert_eq!(listen_fds_count(Some("7"), Some("0"), 7), Ok(0));
         assert!(listen_fds_count(Some("seven"), Some("1"), 7).is_err());
@@ -800,7 +832,10 @@ mod tests {
         }));
         tokio::time::sleep(Duration::from_millis(280)).await;
         let healthy_pings = watchdog_pings() - before;
-        assert!(healthy_pings >= 3, "{healthy_pings} pings in 280 ms at 50 ms");
+        assert!(
+            healthy_pings >= 3,
+            "{healthy_pings} pings in 280 ms at 50 ms"
+        );
         assert!(last_watchdog_ping().is_some());
         healthy.store(false, Ordering::Relaxed);
         tokio::time::sleep(Duration::from_millis(60)).await;

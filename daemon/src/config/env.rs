@@ -14,6 +14,8 @@ const PREFIX: &str = "STOCKD_";
 
 /// Reserved for the log filter, read by the logging setup, not by config.
 pub const LOG_VAR: &str = "STOCKD_LOG";
+/// Reserved for the test-only watchdog stall hook (see `crate::systemd`).
+pub const TEST_STALL_VAR: &str = "STOCKD_TEST_STALL_AFTER_MS";
 
 /// Shortcuts documented in the design, with the key each one sets.
 const SHORTCUTS: [(&str, &str); 2] = [
@@ -81,7 +83,9 @@ impl Env {
         let mut unused: BTreeMap<&str, &str> = self
             .vars
             .iter()
-            .filter(|(name, _)| name.starts_with(PREFIX) && name.as_str() != LOG_VAR)
+            .filter(|(name, _)| {
+                name.starts_with(PREFIX) && name.as_str() != LOG_VAR && name.as_str() != TEST_STALL_VAR
+            })
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();
         let mut layer = EnvLayer {

@@ -1,0 +1,459 @@
+//! The one-shot subcommands: connect, do one thing, print it, exit with a
+//! code a script can act on (see [`Outcome::code`]).
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Instant;
+
+use jsonrpsee::core::client::Error as ClientError;
+use stockd_api::{AdminClient, AdminStatus, CacheStatus, Size, StockRow};
+use tokio::sync::mpsc;
+
+use crate::cli::{CacheCommand, Cli, Command};
+use crate::conn::{self, Client, Event, Failure, TopQuery};
+use crate::fmt;
+use crate::state::Rates;
+
+/// How a one-shot command ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Ok,
+    /// The daemon answered with an error.
+    Daemon(String),
+    /// The command line asked for something that cannot be done.
+    Usage(String),
+    /// The socket could not be opened.
+    Connect(String),
+}
+
+impl Outcome {
+    /// 0 ok, 1 daemon error, 2 usage error, 3 cannot connect.
+    pub fn code(&self) -> u8 {
+        match self {
+            Outcome::Ok => 0,
+            Outcome::Daemon(_) => 1,
+            Outcome::Usage(_) => 2,
+            Outcome::Connect(_) => 3,
+        }
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Outcome::Ok => None,
+            Outcome::Daemon(m) | Outcome::Usage(m) | Outcome::Connect(m) => Some(m),
+        }
+    }
+}
+
+/// A daemon error as printed: what we tried, the daemon's message, and its
+/// code and kind.
+fn daemon_error(what: &str, e: &ClientError) -> Outcome {
+    let f = Failure::from_client(e);
+    let code = match (f.code, f.kind()) {
+        (Some(c), Some(k)) => format!(" [{} {}]", c, k.as_str()),
+        (Some(c), None) => format!(" [{c}]"),
+        _ => String::new(),
+    };
+    Outcome::Daemon(format!("{what}: {}{code}", f.message))
+}
+
+async fn open(socket: &Path) -> Result<Client, Outcome> {
+    conn::connect(socket)
+        .await
+        .map_err(|e| Outcome::Connect(format!("{e}\n  likely cause: {}", e.cause())))
+}
+
+/// Runs `cmd`, printing its result to stdout.
+pub async fn run(cli: &Cli, cmd: &Command) -> Outcome {
+    let socket = cli.socket();
+    if let Command::Cache {
+        action: CacheCommand::Clear { yes: false, name },
+    } = cmd
+    {
+        let what = name
+            .as_deref()
+            .map_or("every cache".to_string(), |n| format!("cache '{n}'"));
+        return Outcome::Usage(format!(
+            "clearing {what} drops its entries; add --yes to do it"
+        ));
+    }
+    if let Command::Watch = cmd {
+        return watch(&socket, cli.interval_ms).await;
+    }
+    let client = match open(&socket).await {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    match one(&client, cmd).await {
+        Ok(text) => {
+            print!("{text}");
+            Outcome::Ok
+        }
+        Err(o) => o,
+    }
+}
+
+async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
+    let mut out = String::new();
+    match cmd {
+        Command::Status { json } => {
+            let st = AdminClient::status(c)
+                .await
+                .map_err(|e| daemon_error("status", &e))?;
+            if *json {
+                out = pretty(&st)?;
+            } else {
+                out = status_summary(&st);
+            }
+        }
+        Command::Get {
+            code,
+            date,
+            fields,
+            json,
+        } => {
+            let row = conn::stock_get(c, code.clone(), date.clone(), fields.clone())
+                .await
+                .map_err(|e| daemon_error(&format!("get {code}"), &e))?;
+            out = if *json { pretty(&row)? } else { row_text(&row) };
+        }
+        Command::Top {
+            by,
+            n,
+            date,
+            order,
+            json,
+        } => {
+            let q = TopQuery {
+                by: by.clone(),
+                n: *n,
+                order: (*order).into(),
+                date: date.clone(),
+            };
+            let rows = conn::stock_top(c, &q)
+                .await
+                .map_err(|e| daemon_error(&format!("top by {by}"), &e))?;
+            out = if *json {
+                pretty(&rows)?
+            } else {
+                top_text(&q, &rows)
+            };
+        }
+        Command::Cache { action } => match action {
+            CacheCommand::List { json } => {
+                let st = AdminClient::status(c)
+                    .await
+                    .map_err(|e| daemon_error("cache list", &e))?;
+                out = if *json {
+                    pretty(&st.caches)?
+                } else {
+                    caches_text(&st.caches)
+                };
+            }
+            CacheCommand::Clear { name, .. } => {
+                let what = name.as_deref().unwrap_or("all caches");
+                let r = AdminClient::cache_clear(c, name.clone())
+                    .await
+                    .map_err(|e| daemon_error(&format!("clear {what}"), &e))?;
+                for d in &r.dropped {
+                    let _ = writeln!(
+                        out,
+                        "cleared {}: {} entries, {}",
+                        d.name,
+                        fmt::count(d.entries),
+                        fmt::bytes(d.bytes)
+                    );
+                }
+            }
+            CacheCommand::Resize { name, size } => {
+                let r = AdminClient::cache_resize(c, name.clone(), Size::Bytes(*size))
+                    .await
+                    .map_err(|e| daemon_error(&format!("resize {name}"), &e))?;
+                let _ = writeln!(
+                    out,
+                    "{}: cap {} ({}); evicted {} entries, {}",
+                    r.name,
+                    fmt::bytes(r.max_bytes),
+                    crate::size::format_exact(r.max_bytes),
+                    fmt::count(r.evicted_entries),
+                    fmt::bytes(r.evicted_bytes)
+                );
+            }
+        },
+        Command::Reload => {
+            let r = AdminClient::store_reload(c)
+                .await
+                .map_err(|e| daemon_error("reload", &e))?;
+            let _ = writeln!(
+                out,
+                "reloaded: generation {}, {} rows in {}",
+                r.generation,
+                fmt::count(r.rows),
+                fmt::millis(r.duration_ms)
+            );
+        }
+        Command::Trim => {
+            let r = AdminClient::memory_trim(c)
+                .await
+                .map_err(|e| daemon_error("trim", &e))?;
+            let _ = writeln!(
+                out,
+                "RSS {} → {}; caches dropped {}",
+                fmt::bytes(r.rss_before),
+                fmt::bytes(r.rss_after),
+                fmt::bytes(r.cache_bytes_dropped)
+            );
+        }
+        Command::Watch => unreachable!("handled before connecting"),
+    }
+    Ok(out)
+}
+
+fn pretty<T: serde::Serialize>(v: &T) -> Result<String, Outcome> {
+    serde_json::to_string_pretty(v)
+        .map(|s| s + "\n")
+        .map_err(|e| Outcome::Daemon(format!("cannot print the result as JSON: {e}")))
+}
+
+/// The human summary of `stockctl status`.
+pub fn status_summary(st: &AdminStatus) -> String {
+    let mut o = String::new();
+    let s = &st.store;
+    let m = &st.memory;
+    let p = &st.pool;
+    let _ = writeln!(
+        o,
+        "stockd {} · up {} · source {} ({}){}",
+        st.version,
+        fmt::uptime(st.uptime_s),
+        st.source.kind,
+        if st.source.healthy {
+            "healthy"
+        } else {
+            "UNHEALTHY"
+        },
+        st.source
+            .last_error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        o,
+        "store     {} rows · {} stocks · {} dates · {} columns · generation {}",
+        fmt::count(s.rows),
+        fmt::count(s.stocks),
+        s.dates,
+        s.columns,
+        s.generation
+    );
+    let _ = writeln!(
+        o,
+        "          {} ({:.1} B/row) · loaded {} in {} · stale {}",
+        fmt::bytes(s.bytes),
+        s.bytes_per_row,
+        s.loaded_at
+            .as_deref()
+            .map_or("never".to_string(), fmt::timestamp),
+        fmt::millis(s.load_ms),
+        if s.stale { "YES" } else { "no" }
+    );
+    let _ = writeln!(
+        o,
+        "memory    RSS {} (peak {}) of budget {} ({}) · state {}",
+        fmt::bytes(m.rss_bytes),
+        fmt::bytes(m.peak_rss_bytes),
+        fmt::bytes(m.limit_bytes),
+        fmt::ratio(m.rss_bytes, m.limit_bytes).map_or_else(|| "–".to_string(), fmt::percent),
+        m.state
+    );
+    let _ = writeln!(
+        o,
+        "pool      in use {} · idle {} · size {}/{} · waits {} · timeouts {} · errors {}",
+        p.in_use, p.idle, p.size, p.max_size, p.waits, p.timeouts, p.errors
+    );
+    let (bytes, caps) = st
+        .caches
+        .iter()
+        .fold((0, 0), |(b, c), x| (b + x.bytes, c + x.max_bytes));
+    let _ = writeln!(
+        o,
+        "caches    {} of {} caps",
+        fmt::bytes(bytes),
+        fmt::bytes(caps)
+    );
+    for c in &st.caches {
+        let _ = writeln!(
+            o,
+            "  {:<10} {:>8} entries  {:>10} / {:<10} hit {:>6}  evicted {}",
+            c.name,
+            fmt::count(c.entries),
+            fmt::bytes(c.bytes),
+            fmt::bytes(c.max_bytes),
+            fmt::hit_rate(c.hits, c.misses),
+            fmt::count(c.evictions)
+        );
+    }
+    let total: u64 = st.requests.iter().map(|r| r.count).sum();
+    let errors: u64 = st.requests.iter().map(|r| r.errors).sum();
+    let _ = writeln!(
+        o,
+        "requests  {} total · {} errors",
+        fmt::count(total),
+        fmt::count(errors)
+    );
+    for r in &st.requests {
+        let _ = writeln!(
+            o,
+            "  {:<20} {:>8}  errors {:>5}  p50 {:>8}  p99 {:>8}",
+            r.method,
+            fmt::count(r.count),
+            fmt::count(r.errors),
+            fmt::micros(r.p50_us),
+            fmt::micros(r.p99_us)
+        );
+    }
+    o
+}
+
+/// `stockctl cache list`: one line per cache, whitespace-separated columns.
+pub fn caches_text(caches: &[CacheStatus]) -> String {
+    let mut o = format!(
+        "{:<12} {:>9} {:>12} {:>12} {:>6} {:>7} {:>9}\n",
+        "NAME", "ENTRIES", "BYTES", "CAP", "FILL", "HIT%", "EVICTED"
+    );
+    for c in caches {
+        let _ = writeln!(
+            o,
+            "{:<12} {:>9} {:>12} {:>12} {:>6} {:>7} {:>9}",
+            c.name,
+            c.entries,
+            c.bytes,
+            c.max_bytes,
+            fmt::ratio(c.bytes, c.max_bytes).map_or_else(|| "–".to_string(), fmt::percent),
+            fmt::hit_rate(c.hits, c.misses),
+            c.evictions
+        );
+    }
+    o
+}
+
+/// `stockctl get`: the code and date, then one `column value` per line.
+pub fn row_text(row: &StockRow) -> String {
+    let w = row
+        .values
+        .keys()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut o = format!("{} {}\n", row.code, row.date);
+    for (k, v) in &row.values {
+        let _ = writeln!(o, "  {k:<w$}  {}", fmt::value(v));
+    }
+    o
+}
+
+/// `stockctl top`: rank, code, date, the ranked value (and the name when the
+/// table has a `stock_name` column).
+pub fn top_text(q: &TopQuery, rows: &[StockRow]) -> String {
+    let mut o = format!(
+        "{:>4}  {:<10} {:<10} {:>14}  NAME\n",
+        "#",
+        "CODE",
+        "DATE",
+        q.by.to_uppercase()
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let v = r
+            .values
+            .get(&q.by)
+            .map_or_else(|| "–".to_string(), fmt::value);
+        let name = r
+            .values
+            .get("stock_name")
+            .map_or_else(String::new, fmt::value);
+        let _ = writeln!(
+            o,
+            "{:>4}  {:<10} {:<10} {:>14}  {name}",
+            i + 1,
+            r.code,
+            r.date,
+            v
+        );
+    }
+    o
+}
+
+/// One `watch` line.
+pub fn watch_line(st: &AdminStatus, rates: &Rates) -> String {
+    let m = &st.memory;
+    let (bytes, caps) = st
+        .caches
+        .iter()
+        .fold((0, 0), |(b, c), x| (b + x.bytes, c + x.max_bytes));
+    let errors: u64 = st.requests.iter().map(|r| r.errors).sum();
+    let total: u64 = st.requests.iter().map(|r| r.count).sum();
+    format!(
+        "up {} · RSS {} {} ({} of {}) · gen {} · {} rows{} · caches {}/{} · pool {}/{} · {} req ({}) · {} errors",
+        fmt::uptime(st.uptime_s),
+        fmt::bytes(m.rss_bytes),
+        m.state,
+        fmt::ratio(m.rss_bytes, m.limit_bytes).map_or_else(|| "–".to_string(), fmt::percent),
+        fmt::bytes(m.limit_bytes),
+        st.store.generation,
+        fmt::count(st.store.rows),
+        if st.store.stale { " STALE" } else { "" },
+        fmt::bytes(bytes),
+        fmt::bytes(caps),
+        st.pool.in_use,
+        st.pool.size,
+        fmt::count(total),
+        rates.total().map_or_else(|| "–/s".to_string(), |r| format!("{r:.1}/s")),
+        fmt::count(errors)
+    )
+}
+
+/// `stockctl watch`: a status line per update; exits 3 if the first
+/// connection fails, 1 if status is refused, else runs until interrupted
+/// (reconnecting like the console).
+async fn watch(socket: &Path, interval_ms: u64) -> Outcome {
+    let mut opts = conn::Options::new(socket.to_path_buf());
+    opts.interval = std::time::Duration::from_millis(interval_ms);
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let (_req_tx, req_rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(conn::run(opts, req_rx, ev_tx));
+    let mut rates = Rates::default();
+    let mut ever_connected = false;
+    let outcome = loop {
+        let Some(ev) = ev_rx.recv().await else {
+            break Outcome::Ok;
+        };
+        match ev {
+            Event::Connected => {
+                if ever_connected {
+                    eprintln!("reconnected to {}", socket.display());
+                }
+                ever_connected = true;
+            }
+            Event::Disconnected { reason, retry_in } => {
+                if !ever_connected {
+                    break Outcome::Connect(reason);
+                }
+                eprintln!(
+                    "disconnected: {reason}; retrying in {:.1}s",
+                    retry_in.as_secs_f64()
+                );
+            }
+            Event::Status(st) => {
+                rates.push(Instant::now(), &st);
+                println!("{}", watch_line(&st, &rates));
+            }
+            Event::StatusFailed(f) => {
+                break Outcome::Daemon(format!("watch: {}", f.message));
+            }
+            _ => {}
+        }
+    };
+    task.abort();
+    outcome
+}
