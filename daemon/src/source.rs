@@ -588,6 +588,10 @@ async fn restore_snapshot(source: &PgSource, shared: &Shared) -> bool {
     let Some(dir) = &source.snapshot_dir else {
         return false;
     };
+    let removed = snapshot::remove_leftovers(dir);
+    if removed > 0 {
+        tracing::warn!(dir = %dir.display(), removed, "removed unfinished snapshot writes");
+    }
     let path = dir.join(snapshot::FILE_NAME);
     if !path.exists() {
         tracing::info!(path = %path.display(), "no snapshot to restore");

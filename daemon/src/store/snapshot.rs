@@ -16,7 +16,7 @@ use super::{LoadInfo, Provenance, Store};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 pub const MAGIC: &[u8; 8] = b"STOCKDSN";
 /// Bumped whenever the body layout changes; older files are ignored.
@@ -494,13 +494,19 @@ pub fn read(path: &Path) -> Result<Store, SnapshotError> {
     Ok(store)
 }
 
-/// When a snapshot was written, for logs.
-pub fn age(path: &Path) -> Option<Duration> {
-    std::fs::metadata(path)
-        .ok()?
-        .modified()
-        .ok()
-        .and_then(|m| SystemTime::now().duration_since(m).ok())
+/// Removes temporary files left by a write that never finished (the
+/// process was killed mid-write); returns how many.
+pub fn remove_leftovers(dir: &Path) -> usize {
+    let prefix = format!("{FILE_NAME}.tmp.");
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .filter(|e| std::fs::remove_file(e.path()).is_ok())
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
