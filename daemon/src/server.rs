@@ -728,3 +728,35 @@ pub async fn serve(
         tracing::warn!("connections still open after {drain:?}; closing them");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The contract's method list and the server's registered methods are
+    /// the same set: neither can drift from the other.
+    #[test]
+    fn served_methods_match_the_contract() {
+        let shared = Shared::new(&Config::default());
+        let module = rpc_module(shared);
+        let mut served: Vec<&str> = module
+            .method_names()
+            .filter(|m| *m != "admin.unsubscribe_status")
+            .collect();
+        served.sort_unstable();
+        let mut contract = stockd_api::METHODS.to_vec();
+        contract.sort_unstable();
+        assert_eq!(served, contract);
+    }
+
+    #[test]
+    fn curl_form_content_type_is_taken_for_json() {
+        let mut h = http::HeaderMap::new();
+        assert!(!is_json(&h));
+        h.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        assert!(is_json(&h));
+    }
+}
