@@ -7,6 +7,7 @@ use crate::server::{PeerCred, Shared};
 use crate::store::time;
 use stockd_api::{
     AdminStatus, AppError, ErrorKind, MemoryStatus, PoolStatus, SourceStatus, StoreStatus,
+    SystemdStatus,
 };
 
 /// An admin group resolved at start-up.
@@ -163,6 +164,8 @@ pub fn status(shared: &Shared) -> AdminStatus {
             cgroup_limit_bytes: memory::cgroup_limit(),
             cgroup_usage_bytes: memory::cgroup_usage(),
             psi_some_avg10: crate::governor::psi_some_avg10(),
+            high_mark: shared.governor.high,
+            critical_mark: shared.governor.critical,
             state: shared.governor.state().as_str().to_string(),
         },
         pool,
@@ -172,6 +175,15 @@ pub fn status(shared: &Shared) -> AdminStatus {
             kind: shared.source_kind.to_string(),
             healthy: health.0,
             last_error: health.1,
+        },
+        systemd: SystemdStatus {
+            notify: crate::systemd::under_service_manager(),
+            watchdog_interval_ms: crate::systemd::watchdog_interval().map(|d| d.as_millis() as u64),
+            watchdog_pings: crate::systemd::watchdog_pings(),
+            last_watchdog_ping: crate::systemd::last_watchdog_ping().map(|t| {
+                let since = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                time::rfc3339_from_unix(since.as_secs() as i64, since.subsec_micros())
+            }),
         },
     }
 }

@@ -459,7 +459,11 @@ pub fn industry_code(store: &Store, industry_col: &str, industry: &str) -> Resul
 }
 
 /// `market.info`.
-pub fn market_info(store: &Store, stale: bool) -> MarketInfo {
+pub fn market_info(
+    store: &Store,
+    stale: bool,
+    columns: &crate::config::ColumnsConfig,
+) -> MarketInfo {
     let info = &store.info;
     let since = info
         .loaded_at
@@ -500,6 +504,11 @@ pub fn market_info(store: &Store, stale: bool) -> MarketInfo {
         generation: info.generation,
         loaded_at: time::rfc3339_from_unix(since.as_secs() as i64, since.subsec_micros()),
         window_days: info.provenance.window_days,
+        semantic_columns: columns
+            .iter()
+            .filter(|(_, col)| store.column(col).is_some())
+            .map(|(k, col)| (k.to_string(), col.to_string()))
+            .collect(),
     }
 }
 

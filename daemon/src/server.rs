@@ -216,6 +216,7 @@ impl MarketServer for Rpc {
         Ok(query::market_info(
             &store,
             self.shared.stale.load(Ordering::Relaxed),
+            &self.shared.columns,
         ))
     }
 

@@ -21,6 +21,11 @@ pub struct MarketInfo {
     pub loaded_at: String,
     /// Trading days the window holds at most (0 = all).
     pub window_days: u32,
+    /// The `[columns]` mapping: semantic name → column of this table (e.g.
+    /// `close` → `close`, `pct_change` → `pct_chg`), for clients that draw
+    /// charts or rank by meaning rather than by name.
+    #[serde(default)]
+    pub semantic_columns: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -84,6 +89,20 @@ pub struct AdminStatus {
     pub caches: Vec<CacheStatus>,
     pub requests: Vec<RequestStatus>,
     pub source: SourceStatus,
+    #[serde(default)]
+    pub systemd: SystemdStatus,
+}
+
+/// What the daemon tells systemd.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct SystemdStatus {
+    /// Whether NOTIFY_SOCKET is set.
+    pub notify: bool,
+    /// `WatchdogSec=`, when the watchdog is on.
+    pub watchdog_interval_ms: Option<u64>,
+    pub watchdog_pings: u64,
+    /// When the last ping was sent (RFC 3339, UTC).
+    pub last_watchdog_ping: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -114,6 +133,11 @@ pub struct MemoryStatus {
     pub cgroup_usage_bytes: Option<u64>,
     /// PSI memory "some avg10" (percent), where the kernel exposes it.
     pub psi_some_avg10: Option<f64>,
+    /// The high and critical marks, as fractions of `limit_bytes`.
+    #[serde(default)]
+    pub high_mark: f64,
+    #[serde(default)]
+    pub critical_mark: f64,
     /// `ok`, `high` or `critical`.
     pub state: String,
 }
