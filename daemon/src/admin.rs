@@ -64,7 +64,10 @@ impl Gate {
             .flatten()
             .map(|u| u.name);
         self.groups.iter().any(|g| {
-            g.gid == peer.gid || user.as_ref().is_some_and(|u| g.members.iter().any(|m| m == u))
+            g.gid == peer.gid
+                || user
+                    .as_ref()
+                    .is_some_and(|u| g.members.iter().any(|m| m == u))
         })
     }
 

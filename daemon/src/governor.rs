@@ -99,9 +99,7 @@ impl Governor {
         let high_exit = self.high - HYSTERESIS;
         if used >= self.critical || (current == MemState::Critical && used >= crit_exit) {
             MemState::Critical
-        } else if used >= self.high
-            || psi_high
-            || (current >= MemState::High && used >= high_exit)
+        } else if used >= self.high || psi_high || (current >= MemState::High && used >= high_exit)
         {
             MemState::High
         } else {
@@ -141,7 +139,10 @@ impl Governor {
             }
             MemState::Ok => {
                 caches.throttle_all(1.0);
-                tracing::info!("memory ok: rss {:.1} MiB; caches back to their full caps", mib(s.rss));
+                tracing::info!(
+                    "memory ok: rss {:.1} MiB; caches back to their full caps",
+                    mib(s.rss)
+                );
             }
         }
         Some(next)

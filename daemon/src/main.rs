@@ -125,10 +125,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             std_listener.set_nonblocking(true)?;
             (tokio::net::UnixListener::from_std(std_listener)?, true)
         }
-        None => (
-            server::bind(&socket, config.server.socket_mode)?,
-            false,
-        ),
+        None => (server::bind(&socket, config.server.socket_mode)?, false),
     };
     tracing::info!(
         socket = %socket.display(),
@@ -222,7 +219,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(systemd::watchdog_task(interval, move || {
             // Accept loop alive, and the store readable when there is one.
             health.heartbeat.age() < interval
-                && health.store.load().as_ref().is_none_or(|s| s.rows() == 0 || !s.dates().is_empty())
+                && health
+                    .store
+                    .load()
+                    .as_ref()
+                    .is_none_or(|s| s.rows() == 0 || !s.dates().is_empty())
         }));
         tracing::info!(?interval, "watchdog enabled");
         systemd::spawn_test_stall_hook();

@@ -173,7 +173,13 @@ fn find_row(store: &Store, code: &str, date: Option<&str>) -> Result<usize, AppE
             });
         }
     }
-    .ok_or_else(|| AppError::new(ErrorKind::UnknownStock, code, format!("stock '{code}' has no rows")))
+    .ok_or_else(|| {
+        AppError::new(
+            ErrorKind::UnknownStock,
+            code,
+            format!("stock '{code}' has no rows"),
+        )
+    })
 }
 
 /// `stock.get`.
@@ -372,7 +378,10 @@ pub fn stock_top(store: &Store, p: &TopParams<'_>, industry_col: &str) -> Result
         other => {
             return Err(invalid(
                 quote(other),
-                format!("order '{}' is not allowed; use 'desc' or 'asc'", quote(other)),
+                format!(
+                    "order '{}' is not allowed; use 'desc' or 'asc'",
+                    quote(other)
+                ),
             ))
         }
     };
@@ -407,7 +416,11 @@ pub fn stock_top(store: &Store, p: &TopParams<'_>, industry_col: &str) -> Result
     let cmp = |a: &(Key, u32), b: &(Key, u32)| {
         let o = a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal);
         let o = if desc { o.reverse() } else { o };
-        o.then_with(|| store.row_code(a.1 as usize).cmp(store.row_code(b.1 as usize)))
+        o.then_with(|| {
+            store
+                .row_code(a.1 as usize)
+                .cmp(store.row_code(b.1 as usize))
+        })
     };
     let n = (n as usize).min(cand.len());
     if n < cand.len() {
@@ -428,7 +441,11 @@ pub fn stock_top(store: &Store, p: &TopParams<'_>, industry_col: &str) -> Result
 }
 
 /// The industry column and the dictionary code of `industry` in it.
-pub fn industry_code(store: &Store, industry_col: &str, industry: &str) -> Result<(usize, u32), AppError> {
+pub fn industry_code(
+    store: &Store,
+    industry_col: &str,
+    industry: &str,
+) -> Result<(usize, u32), AppError> {
     check_len("industry", industry)?;
     let col = store.column(industry_col).ok_or_else(|| {
         AppError::new(
@@ -443,12 +460,19 @@ pub fn industry_code(store: &Store, industry_col: &str, industry: &str) -> Resul
         if let Some(code) = (0..dict.len()).find(|&i| dict.get(i) == industry) {
             return Ok((col, code as u32));
         }
-        let mut names: Vec<&str> = (0..dict.len()).map(|i| dict.get(i)).filter(|s| !s.is_empty()).collect();
+        let mut names: Vec<&str> = (0..dict.len())
+            .map(|i| dict.get(i))
+            .filter(|s| !s.is_empty())
+            .collect();
         names.sort_unstable();
         return Err(AppError::new(
             ErrorKind::UnknownIndustry,
             quote(industry),
-            format!("unknown industry '{}'; industries held: {}", quote(industry), names.join(", ")),
+            format!(
+                "unknown industry '{}'; industries held: {}",
+                quote(industry),
+                names.join(", ")
+            ),
         ));
     }
     Err(AppError::new(
@@ -514,6 +538,9 @@ pub fn market_info(
 
 /// `market.dates`.
 pub fn market_dates(store: &Store) -> Vec<String> {
-    store.dates().iter().map(|&d| time::date_string(d)).collect()
+    store
+        .dates()
+        .iter()
+        .map(|&d| time::date_string(d))
+        .collect()
 }
-

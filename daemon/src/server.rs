@@ -31,9 +31,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use stockd_api::{
-    limits, AdminServer, AdminStatus, AppError, CacheClearResult, CacheDropped,
-    CacheResizeResult, ErrorKind, MarketInfo, MarketServer, ReloadResult, Size, StockServer,
-    TrimResult, ViewsServer,
+    limits, AdminServer, AdminStatus, AppError, CacheClearResult, CacheDropped, CacheResizeResult,
+    ErrorKind, MarketInfo, MarketServer, ReloadResult, Size, StockServer, TrimResult, ViewsServer,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixListener;
@@ -124,7 +123,10 @@ impl Shared {
 
     /// (healthy, last error).
     pub fn health(&self) -> (bool, Option<String>) {
-        self.health.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The "overloaded" error while memory is critical.
@@ -226,7 +228,12 @@ impl MarketServer for Rpc {
 }
 
 impl StockServer<Json, Json, Json, Json> for Rpc {
-    fn get(&self, code: String, date: Option<String>, fields: Option<Vec<String>>) -> RpcResult<Json> {
+    fn get(
+        &self,
+        code: String,
+        date: Option<String>,
+        fields: Option<Vec<String>>,
+    ) -> RpcResult<Json> {
         let store = self.shared.store()?;
         Ok(Json(doc(query::stock_get(
             &store,
@@ -246,7 +253,11 @@ impl StockServer<Json, Json, Json, Json> for Rpc {
             self.shared.refuse_if_overloaded("stock.many")?;
         }
         let store = self.shared.store()?;
-        let k = key("stock.many", store.info.generation, (&codes, &date, &fields));
+        let k = key(
+            "stock.many",
+            store.info.generation,
+            (&codes, &date, &fields),
+        );
         cached(&self.shared.caches.query, k, || {
             query::stock_many(&store, &codes, date.as_deref(), fields.as_deref())
         })
@@ -263,9 +274,19 @@ impl StockServer<Json, Json, Json, Json> for Rpc {
         if store.dates().len() > limits::MAX_HISTORY_DAYS_WHEN_CRITICAL {
             self.shared.refuse_if_overloaded("stock.history")?;
         }
-        let k = key("stock.history", store.info.generation, (&code, &from, &to, &fields));
+        let k = key(
+            "stock.history",
+            store.info.generation,
+            (&code, &from, &to, &fields),
+        );
         cached(&self.shared.caches.query, k, || {
-            query::stock_history(&store, &code, from.as_deref(), to.as_deref(), fields.as_deref())
+            query::stock_history(
+                &store,
+                &code,
+                from.as_deref(),
+                to.as_deref(),
+                fields.as_deref(),
+            )
         })
     }
 
@@ -315,7 +336,12 @@ impl ViewsServer<Json, Json, Json> for Rpc {
         let k = key("industry.detail", store.info.generation, (&industry, &date));
         cached(&self.shared.caches.industry, k, || {
             let sem = views::Semantic::new(&store, &self.shared.columns);
-            to_json(&views::industry_detail(&store, &sem, &industry, date.as_deref())?)
+            to_json(&views::industry_detail(
+                &store,
+                &sem,
+                &industry,
+                date.as_deref(),
+            )?)
         })
     }
 
@@ -325,7 +351,13 @@ impl ViewsServer<Json, Json, Json> for Rpc {
         let k = key("signals.stock", store.info.generation, (&code, &date));
         cached(&self.shared.caches.signals, k, || {
             let sem = views::Semantic::new(&store, &self.shared.columns);
-            to_json(&views::signals(&store, &sem, &self.shared.signals, &code, date.as_deref())?)
+            to_json(&views::signals(
+                &store,
+                &sem,
+                &self.shared.signals,
+                &code,
+                date.as_deref(),
+            )?)
         })
     }
 }
@@ -334,7 +366,10 @@ fn unknown_cache(caches: &Caches, name: &str) -> AppError {
     AppError::new(
         ErrorKind::UnknownCache,
         name,
-        format!("unknown cache '{name}'; caches are: {}", caches.names().join(", ")),
+        format!(
+            "unknown cache '{name}'; caches are: {}",
+            caches.names().join(", ")
+        ),
     )
 }
 
@@ -405,14 +440,24 @@ impl AdminServer for Rpc {
             })
             .collect();
         memory::release_to_os();
-        tracing::info!(cache = name.as_deref().unwrap_or("all"), "cache cleared by admin");
+        tracing::info!(
+            cache = name.as_deref().unwrap_or("all"),
+            "cache cleared by admin"
+        );
         Ok(CacheClearResult { dropped })
     }
 
-    fn cache_resize(&self, ext: &Extensions, name: String, max_bytes: Size) -> RpcResult<CacheResizeResult> {
+    fn cache_resize(
+        &self,
+        ext: &Extensions,
+        name: String,
+        max_bytes: Size,
+    ) -> RpcResult<CacheResizeResult> {
         self.shared.gate.check("cache.resize", ext)?;
         let caches = &self.shared.caches;
-        let cache = caches.by_name(&name).ok_or_else(|| unknown_cache(caches, &name))?;
+        let cache = caches
+            .by_name(&name)
+            .ok_or_else(|| unknown_cache(caches, &name))?;
         let bytes = match &max_bytes {
             Size::Bytes(b) => *b,
             Size::Text(t) => crate::config::parse_size(t).map_err(|e| {
@@ -427,7 +472,10 @@ impl AdminServer for Rpc {
             return Err(AppError::new(
                 ErrorKind::LimitExceeded,
                 bytes.to_string(),
-                format!("max_bytes = {bytes} exceeds the largest cache cap, {} (4 GiB)", limits::MAX_CACHE_BYTES),
+                format!(
+                    "max_bytes = {bytes} exceeds the largest cache cap, {} (4 GiB)",
+                    limits::MAX_CACHE_BYTES
+                ),
             )
             .into());
         }
@@ -457,7 +505,9 @@ impl AdminServer for Rpc {
     async fn store_reload(&self, ext: &Extensions) -> RpcResult<ReloadResult> {
         self.shared.gate.check("store.reload", ext)?;
         let Some(tx) = self.shared.reloads.get() else {
-            return Err(AppError::new(ErrorKind::StoreNotLoaded, "", "no source to reload from").into());
+            return Err(
+                AppError::new(ErrorKind::StoreNotLoaded, "", "no source to reload from").into(),
+            );
         };
         let (reply, answer) = oneshot::channel();
         let req = ReloadRequest {
@@ -465,7 +515,12 @@ impl AdminServer for Rpc {
             reply: Some(reply),
         };
         if tx.send(req).await.is_err() {
-            return Err(AppError::new(ErrorKind::StoreNotLoaded, "", "the refresh task has stopped").into());
+            return Err(AppError::new(
+                ErrorKind::StoreNotLoaded,
+                "",
+                "the refresh task has stopped",
+            )
+            .into());
         }
         match answer.await {
             Ok(Ok(r)) => Ok(r),
@@ -475,7 +530,12 @@ impl AdminServer for Rpc {
                 format!("reload failed, the previous store keeps serving: {e}"),
             )
             .into()),
-            Err(_) => Err(AppError::new(ErrorKind::StoreNotLoaded, "", "the refresh task dropped the request").into()),
+            Err(_) => Err(AppError::new(
+                ErrorKind::StoreNotLoaded,
+                "",
+                "the refresh task dropped the request",
+            )
+            .into()),
         }
     }
 
@@ -491,7 +551,11 @@ impl AdminServer for Rpc {
         }
         memory::release_to_os();
         let after = memory::rss().map_or(0, |r| r.0);
-        tracing::info!(rss_before = before, rss_after = after, "memory trimmed by admin");
+        tracing::info!(
+            rss_before = before,
+            rss_after = after,
+            "memory trimmed by admin"
+        );
         Ok(TrimResult {
             rss_before: before,
             rss_after: after,
@@ -578,7 +642,8 @@ fn refusal(status: u16, err: AppError) -> HttpResponse {
     let obj: ErrorObjectOwned = err.into();
     let body = serde_json::json!({"jsonrpc": "2.0", "error": obj, "id": null}).to_string();
     let mut resp = HttpResponse::new(HttpBody::from(body));
-    *resp.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
+    *resp.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_REQUEST);
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
@@ -715,7 +780,9 @@ pub async fn serve(
         });
         let stopped = stop_handle.clone().shutdown();
         tokio::spawn(async move {
-            if let Err(e) = jsonrpsee::server::serve_with_graceful_shutdown(stream, svc, stopped).await {
+            if let Err(e) =
+                jsonrpsee::server::serve_with_graceful_shutdown(stream, svc, stopped).await
+            {
                 tracing::debug!("connection closed: {e}");
             }
             drop(permit);
@@ -725,7 +792,10 @@ pub async fn serve(
     let _ = server_handle.stop();
     // In-flight connections hold permits; wait for all of them back.
     let all = limits.max_connections;
-    if tokio::time::timeout(drain, slots.acquire_many(all)).await.is_err() {
+    if tokio::time::timeout(drain, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after {drain:?}; closing them");
     }
 }

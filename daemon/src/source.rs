@@ -10,8 +10,8 @@ use crate::config::Config;
 use crate::demo::{self, DemoParams};
 use crate::server::Shared;
 use crate::store::copy::CopyDecoder;
-use crate::store::snapshot;
 use crate::store::schema::{ColumnKind, ColumnSpec};
+use crate::store::snapshot;
 use crate::store::{time, LoadInfo, Provenance, Store, StoreBuilder, StoreError};
 use bb8_postgres::PostgresConnectionManager;
 use futures_util::{StreamExt, TryStreamExt};
@@ -136,10 +136,11 @@ impl PgSource {
     /// PostgreSQL is down and the pool connects when it can.
     pub fn new(cfg: &Config) -> Result<PgSource, LoadError> {
         let src = &cfg.source;
-        let pg = tokio_postgres::Config::from_str(&src.database_url).map_err(|e| LoadError::Url {
-            url: redact(&src.database_url),
-            reason: e.to_string(),
-        })?;
+        let pg =
+            tokio_postgres::Config::from_str(&src.database_url).map_err(|e| LoadError::Url {
+                url: redact(&src.database_url),
+                reason: e.to_string(),
+            })?;
         let manager = PostgresConnectionManager::new(pg, NoTls);
         let pool = bb8::Pool::builder()
             .max_size(src.pool.max_size)
@@ -280,7 +281,10 @@ impl PgSource {
     }
 
     /// Loads a new store. `generation` is the number it will carry.
-    pub async fn load(&self, generation: u64) -> Result<(Store, Fingerprint, Option<i32>), LoadError> {
+    pub async fn load(
+        &self,
+        generation: u64,
+    ) -> Result<(Store, Fingerprint, Option<i32>), LoadError> {
         let started = Instant::now();
         let (specs, skipped) = self.discover().await?;
         let start = self.window_start().await?;
@@ -330,7 +334,7 @@ impl PgSource {
             store
         })
         .await
-            .map_err(|e| LoadError::Task(e.to_string()))?;
+        .map_err(|e| LoadError::Task(e.to_string()))?;
         Ok((store, fp, start))
     }
 }
@@ -446,10 +450,15 @@ pub async fn reload(
             Ok((fp, start))
         }
         Err(e) => {
-            tracing::error!(?trigger, "load failed, the previous store keeps serving: {e}");
+            tracing::error!(
+                ?trigger,
+                "load failed, the previous store keeps serving: {e}"
+            );
             shared.set_health(Err(e.to_string()));
             if shared.store.load().is_some() {
-                shared.stale.store(true, std::sync::atomic::Ordering::Relaxed);
+                shared
+                    .stale
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
             }
             Err(e)
         }
@@ -466,7 +475,8 @@ pub async fn listen(url: String, channel: String, tx: mpsc::Sender<ReloadRequest
             Ok((client, mut conn)) => {
                 let (ntx, mut nrx) = mpsc::unbounded_channel();
                 let driver = tokio::spawn(async move {
-                    let mut messages = futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
+                    let mut messages =
+                        futures_util::stream::poll_fn(move |cx| conn.poll_message(cx));
                     while let Some(m) = messages.next().await {
                         match m {
                             Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
@@ -482,7 +492,10 @@ pub async fn listen(url: String, channel: String, tx: mpsc::Sender<ReloadRequest
                         }
                     }
                 });
-                match client.batch_execute(&format!("LISTEN {}", quote_ident(&channel))).await {
+                match client
+                    .batch_execute(&format!("LISTEN {}", quote_ident(&channel)))
+                    .await
+                {
                     Ok(()) => {
                         tracing::info!(channel, "listening for refresh notifications");
                         backoff = Duration::from_millis(500);
@@ -556,7 +569,9 @@ pub async fn refresh_loop(
             let start = known.as_ref().and_then(|k| k.1);
             match source.fingerprint(start).await {
                 Ok(fp) if known.as_ref().is_some_and(|k| k.0 == fp) => {
-                    shared.stale.store(false, std::sync::atomic::Ordering::Relaxed);
+                    shared
+                        .stale
+                        .store(false, std::sync::atomic::Ordering::Relaxed);
                     shared.set_health(Ok(()));
                     continue;
                 }
@@ -564,7 +579,9 @@ pub async fn refresh_loop(
                 Err(e) => {
                     tracing::warn!("change check failed: {e}");
                     shared.set_health(Err(e.to_string()));
-                    shared.stale.store(true, std::sync::atomic::Ordering::Relaxed);
+                    shared
+                        .stale
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     continue;
                 }
             }
@@ -612,7 +629,9 @@ async fn restore_snapshot(source: &PgSource, shared: &Shared) -> bool {
                 "snapshot restored; serving it (stale) until the first load succeeds"
             );
             shared.swap(store);
-            shared.stale.store(true, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .stale
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             return true;
         }
         Ok(Ok(store)) => tracing::warn!(
@@ -635,7 +654,11 @@ pub async fn demo_loop(
 ) {
     while let Some(request) = requests.recv().await {
         let started = Instant::now();
-        let generation = shared.store.load().as_ref().map_or(1, |s| s.info.generation + 1);
+        let generation = shared
+            .store
+            .load()
+            .as_ref()
+            .map_or(1, |s| s.info.generation + 1);
         let built = tokio::task::spawn_blocking(move || {
             let store = load_demo(&params, generation);
             crate::memory::release_to_os();

@@ -57,7 +57,11 @@ impl Histogram {
 
     /// The value at quantile `q` (0..1), as a bucket's upper bound.
     pub fn quantile(&self, q: f64) -> u64 {
-        let counts: Vec<u64> = self.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
         let total: u64 = counts.iter().sum();
         if total == 0 {
             return 0;
@@ -149,7 +153,10 @@ fn unknown_method(method: &str, known: &[String]) -> ErrorObjectOwned {
     let shown: String = method.chars().take(64).collect();
     ErrorObjectOwned::owned(
         METHOD_NOT_FOUND_CODE,
-        format!("method '{shown}' does not exist; methods: {}", known.join(", ")),
+        format!(
+            "method '{shown}' does not exist; methods: {}",
+            known.join(", ")
+        ),
         Some(serde_json::json!({"kind": "unknown_method", "value": shown})),
     )
 }
@@ -162,7 +169,10 @@ where
     type NotificationResponse = S::NotificationResponse;
     type BatchResponse = S::BatchResponse;
 
-    fn call<'a>(&self, mut request: Request<'a>) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
+    fn call<'a>(
+        &self,
+        mut request: Request<'a>,
+    ) -> impl Future<Output = Self::MethodResponse> + Send + 'a {
         let service = self.service.clone();
         let stats = self.stats.clone();
         let known = self.known.clone();
@@ -171,7 +181,10 @@ where
             let method = request.method_name().to_string();
             if !known.contains(&method) {
                 stats.record(&method, 0, true);
-                return MethodResponse::error(request.id().into_owned(), unknown_method(&method, &known));
+                return MethodResponse::error(
+                    request.id().into_owned(),
+                    unknown_method(&method, &known),
+                );
             }
             if request.params.is_none() {
                 if let Ok(empty) = RawValue::from_string("{}".into()) {
@@ -224,6 +237,9 @@ mod tests {
         s.record("y", 10, true);
         let st = s.status();
         assert_eq!(st.len(), 2);
-        assert_eq!((st[1].method.as_str(), st[1].count, st[1].errors), ("other", 2, 2));
+        assert_eq!(
+            (st[1].method.as_str(), st[1].count, st[1].errors),
+            ("other", 2, 2)
+        );
     }
 }

@@ -132,7 +132,10 @@ mod tests {
         for k in ErrorKind::ALL {
             assert_eq!(ErrorKind::from_code(k.code()), Some(*k));
             assert_eq!(
-                ErrorKind::ALL.iter().filter(|o| o.code() == k.code()).count(),
+                ErrorKind::ALL
+                    .iter()
+                    .filter(|o| o.code() == k.code())
+                    .count(),
                 1
             );
         }

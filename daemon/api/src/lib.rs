@@ -168,7 +168,10 @@ pub trait Admin {
         with_extensions,
         param_kind = map
     )]
-    async fn subscribe_status(&self, interval_ms: Option<u64>) -> jsonrpsee::core::SubscriptionResult;
+    async fn subscribe_status(
+        &self,
+        interval_ms: Option<u64>,
+    ) -> jsonrpsee::core::SubscriptionResult;
 
     /// Drops every entry of one cache (or of all, without `name`).
     #[method(name = "cache.clear", with_extensions, param_kind = map)]
@@ -190,14 +193,9 @@ pub trait Admin {
 }
 
 /// The typed client of [`Stock`].
-pub trait TypedStockClient:
-    StockClient<StockRow, StockMany, StockHistory, Vec<StockRow>>
-{
-}
-impl<T> TypedStockClient for T where
-    T: StockClient<StockRow, StockMany, StockHistory, Vec<StockRow>>
-{
-}
+pub trait TypedStockClient: StockClient<StockRow, StockMany, StockHistory, Vec<StockRow>> {}
+impl<T> TypedStockClient for T where T: StockClient<StockRow, StockMany, StockHistory, Vec<StockRow>>
+{}
 
 /// Limits every request is held to (defaults; the server config may lower
 /// the body and connection limits).

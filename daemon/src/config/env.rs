@@ -84,7 +84,9 @@ impl Env {
             .vars
             .iter()
             .filter(|(name, _)| {
-                name.starts_with(PREFIX) && name.as_str() != LOG_VAR && name.as_str() != TEST_STALL_VAR
+                name.starts_with(PREFIX)
+                    && name.as_str() != LOG_VAR
+                    && name.as_str() != TEST_STALL_VAR
             })
             .map(|(name, value)| (name.as_str(), value.as_str()))
             .collect();

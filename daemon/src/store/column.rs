@@ -214,7 +214,11 @@ impl Decimals {
     fn push(&mut self, m: Option<i128>) -> bool {
         // The minimum of each width is the NaN sentinel, so it is refused as
         // a value (a p-digit mantissa never reaches it anyway).
-        fn put<T: TryFrom<i128> + PartialEq + Copy>(v: &mut Vec<T>, m: Option<i128>, nan: T) -> bool {
+        fn put<T: TryFrom<i128> + PartialEq + Copy>(
+            v: &mut Vec<T>,
+            m: Option<i128>,
+            nan: T,
+        ) -> bool {
             match m {
                 None => v.push(nan),
                 Some(m) => match T::try_from(m) {

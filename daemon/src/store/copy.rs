@@ -212,7 +212,9 @@ mod tests {
 
         let mut b = builder();
         let mut d = CopyDecoder::new(3);
-        assert!(d.feed(b"NOTCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0", &mut b).is_err());
+        assert!(d
+            .feed(b"NOTCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0", &mut b)
+            .is_err());
 
         let mut b = builder();
         let mut d = CopyDecoder::new(2);

@@ -79,7 +79,9 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
         },
         ColumnData::DecimalText(a) => {
             let s = a.get(row);
-            if s.as_bytes().first().is_some_and(|c| c.is_ascii_digit() || *c == b'-')
+            if s.as_bytes()
+                .first()
+                .is_some_and(|c| c.is_ascii_digit() || *c == b'-')
                 && s != "-Infinity"
             {
                 out.push_str(s);

@@ -139,8 +139,16 @@ impl StoreBuilder {
 
     /// Bytes the builder holds so far.
     pub fn heap_bytes(&self) -> usize {
-        self.builders.iter().map(ColumnBuilder::heap_bytes).sum::<usize>()
-            + self.nulls.iter().flatten().map(Bitmap::heap_bytes).sum::<usize>()
+        self.builders
+            .iter()
+            .map(ColumnBuilder::heap_bytes)
+            .sum::<usize>()
+            + self
+                .nulls
+                .iter()
+                .flatten()
+                .map(Bitmap::heap_bytes)
+                .sum::<usize>()
     }
 
     /// Appends one row of binary fields, one per column, in column order.
@@ -210,7 +218,14 @@ impl StoreBuilder {
                 }),
             })
             .collect();
-        Store::index(self.specs, columns, rows, self.code_col, self.date_col, info)
+        Store::index(
+            self.specs,
+            columns,
+            rows,
+            self.code_col,
+            self.date_col,
+            info,
+        )
     }
 }
 
@@ -273,7 +288,9 @@ impl Store {
         dates.dedup();
         dates.shrink_to_fit();
         let first = dates.first().copied().unwrap_or(0);
-        let span = dates.last().map_or(0, |&l| (l as i64 - first as i64 + 1) as usize);
+        let span = dates
+            .last()
+            .map_or(0, |&l| (l as i64 - first as i64 + 1) as usize);
         let mut date_slot = vec![NONE; span];
         for (i, &d) in dates.iter().enumerate() {
             date_slot[(d - first) as usize] = i as u32;
@@ -499,7 +516,11 @@ impl Store {
             + self.code_order.capacity() * 4
             + self.code_ids.capacity() * 40
             + self.code_ids.keys().map(|k| k.len()).sum::<usize>()
-            + self.json_keys.iter().map(|k| k.capacity() + 24).sum::<usize>()
+            + self
+                .json_keys
+                .iter()
+                .map(|k| k.capacity() + 24)
+                .sum::<usize>()
             + self.by_name.capacity() * 40;
         cols + index
     }
@@ -560,7 +581,11 @@ mod tests {
         assert_eq!(s.latest_row(s.code_id("C").unwrap()), Some(4));
         assert_eq!(s.row(s.code_id("C").unwrap(), 1), None);
         assert_eq!(s.date_index(11), None);
-        let on_10: Vec<&str> = s.rows_on(0).iter().map(|&r| s.row_code(r as usize)).collect();
+        let on_10: Vec<&str> = s
+            .rows_on(0)
+            .iter()
+            .map(|&r| s.row_code(r as usize))
+            .collect();
         assert_eq!(on_10, ["A", "B", "C"]);
         assert!(s.columns()[2].is_null(1));
         assert!(!s.columns()[2].is_null(0));
@@ -579,6 +604,13 @@ mod tests {
     fn wrong_field_count_is_an_error() {
         let mut b = StoreBuilder::new(specs(), "code", "d", 1).unwrap();
         let e = b.push_row([Some(&b"A"[..])]).err().unwrap();
-        assert!(matches!(e, StoreError::FieldCount { got: 1, want: 3, .. }));
+        assert!(matches!(
+            e,
+            StoreError::FieldCount {
+                got: 1,
+                want: 3,
+                ..
+            }
+        ));
     }
 }

@@ -38,7 +38,9 @@ impl PgNumeric {
             return Err(DecodeError::Numeric("too many digit groups"));
         }
         if raw.len() != 8 + 2 * ndigits {
-            return Err(DecodeError::Numeric("length does not match its digit count"));
+            return Err(DecodeError::Numeric(
+                "length does not match its digit count",
+            ));
         }
         if !matches!(sign, POS | NEG | NAN | PINF | NINF) {
             return Err(DecodeError::Numeric("unknown sign word"));

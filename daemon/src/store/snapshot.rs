@@ -298,7 +298,9 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
         7 => {
             let a = read_arena(i)?;
             if a.len() != rows {
-                return Err(corrupt("a decimal column's length differs from the row count"));
+                return Err(corrupt(
+                    "a decimal column's length differs from the row count",
+                ));
             }
             ColumnData::DecimalText(a)
         }
@@ -328,7 +330,11 @@ fn write_body<W: Write>(o: &mut Out<W>, s: &Store) -> io::Result<()> {
     o.pod(s.rows as u64)?;
     o.pod(s.code_col as u32)?;
     o.pod(s.date_col as u32)?;
-    let at = s.info.loaded_at.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let at = s
+        .info
+        .loaded_at
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     o.pod(s.info.generation)?;
     o.pod(at.as_micros() as u64)?;
     o.pod(s.info.load_ms)?;
@@ -576,7 +582,10 @@ mod tests {
         let mut old = bytes.clone();
         old[8..12].copy_from_slice(&0u32.to_le_bytes());
         std::fs::write(&path, &old).unwrap();
-        assert!(matches!(read(&path), Err(SnapshotError::Version { found: 0 })));
+        assert!(matches!(
+            read(&path),
+            Err(SnapshotError::Version { found: 0 })
+        ));
 
         std::fs::write(&path, b"hello world, not a snapshot").unwrap();
         assert!(matches!(read(&path), Err(SnapshotError::Magic)));
