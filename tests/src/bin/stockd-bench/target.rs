@@ -1,0 +1,354 @@
+//! The systems measured. A [`Target`] makes clients; a [`TargetClient`]
+//! executes one [`Request`] and returns how many rows it got back, having
+//! fully read and decoded the answer. Redis (issue 6) is a third
+//! implementation of the same two traits.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bb8_postgres::PostgresConnectionManager;
+use serde_json::Value;
+use tokio_postgres::{NoTls, Statement};
+
+use crate::ops::{Op, Request, TOP_BY, TOP_N};
+use crate::pgval::{decode_row, PgDate, PgValue};
+use crate::prepare::Universe;
+use crate::rpc::HttpConn;
+
+/// What a client does with an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decode {
+    /// Decode everything: stockd's JSON into a `serde_json::Value`,
+    /// PostgreSQL's rows column by column into owned values. The default,
+    /// and what the targets are defined with.
+    Full,
+    /// Diagnostic: read the whole answer but do not decode it (stockd: the
+    /// bytes are checked for `"result"` and no `"error"`; PostgreSQL: rows
+    /// counted). Shows the servers' capacity without the client's decoding.
+    None,
+}
+
+impl std::str::FromStr for Decode {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Decode> {
+        match s {
+            "full" => Ok(Decode::Full),
+            "none" => Ok(Decode::None),
+            _ => anyhow::bail!("--decode must be full or none, not '{s}'"),
+        }
+    }
+}
+
+/// Why a request did not produce an answer.
+#[derive(Debug)]
+pub enum CallError {
+    /// The system answered with an error (counted; the client goes on).
+    Answer(String),
+    /// Transport failure (the client stops).
+    Transport(anyhow::Error),
+}
+
+pub trait Target: Send + Sync + 'static {
+    type Client: TargetClient;
+    /// `stockd`, `postgres`, `redis`.
+    fn name(&self) -> &'static str;
+    /// The server process whose CPU time is the target's (`None`: count
+    /// the PostgreSQL backends).
+    fn server_pid(&self) -> Option<u32>;
+    /// One client: its own connection (stockd) or a handle on the shared
+    /// pool (PostgreSQL).
+    fn client(&self) -> impl Future<Output = Result<Self::Client>> + Send;
+}
+
+pub trait TargetClient: Send + 'static {
+    fn execute(&mut self, req: Request) -> impl Future<Output = Result<usize, CallError>> + Send;
+}
+
+// ---------------------------------------------------------------- stockd
+
+/// stockd over its Unix socket: one keep-alive HTTP/1.1 connection per
+/// client; every response is parsed into a `serde_json::Value`.
+pub struct StockdTarget {
+    pub socket: PathBuf,
+    pub pid: u32,
+    pub universe: Arc<Universe>,
+    pub decode: Decode,
+}
+
+pub struct StockdClient {
+    conn: HttpConn,
+    decode: Decode,
+    universe: Arc<Universe>,
+    body: Vec<u8>,
+    out: Vec<u8>,
+    id: u64,
+}
+
+impl Target for StockdTarget {
+    type Client = StockdClient;
+
+    fn name(&self) -> &'static str {
+        "stockd"
+    }
+
+    fn server_pid(&self) -> Option<u32> {
+        Some(self.pid)
+    }
+
+    async fn client(&self) -> Result<StockdClient> {
+        Ok(StockdClient {
+            conn: HttpConn::connect(&self.socket).await?,
+            decode: self.decode,
+            universe: self.universe.clone(),
+            body: Vec::with_capacity(256),
+            out: Vec::with_capacity(64 * 1024),
+            id: 0,
+        })
+    }
+}
+
+impl StockdClient {
+    /// The JSON-RPC body of `req` (all columns: no `fields`).
+    pub fn encode(&mut self, req: Request) {
+        use std::io::Write;
+        self.id += 1;
+        let u = &self.universe;
+        self.body.clear();
+        let _ = match req {
+            Request::Get { code, date } => write!(
+                self.body,
+                r#"{{"jsonrpc":"2.0","id":{},"method":"stock.get","params":{{"code":"{}","date":"{}"}}}}"#,
+                self.id, u.codes[code as usize], u.dates[date as usize].text
+            ),
+            Request::Top { date } => write!(
+                self.body,
+                r#"{{"jsonrpc":"2.0","id":{},"method":"stock.top","params":{{"by":"{TOP_BY}","n":{TOP_N},"order":"desc","date":"{}"}}}}"#,
+                self.id, u.dates[date as usize].text
+            ),
+        };
+    }
+}
+
+impl StockdClient {
+    /// The raw answer to `req` (for the decode-cost measurement).
+    pub async fn fetch_raw(&mut self, req: Request) -> Result<Vec<u8>> {
+        self.encode(req);
+        self.conn.post(&self.body, &mut self.out).await?;
+        Ok(self.out.clone())
+    }
+}
+
+impl TargetClient for StockdClient {
+    async fn execute(&mut self, req: Request) -> Result<usize, CallError> {
+        self.encode(req);
+        let status = self
+            .conn
+            .post(&self.body, &mut self.out)
+            .await
+            .map_err(CallError::Transport)?;
+        if self.decode == Decode::None {
+            let head = &self.out[..self.out.len().min(64)];
+            let has = |pat: &[u8], hay: &[u8]| hay.windows(pat.len()).any(|w| w == pat);
+            if status != 200 || !has(b"\"result\"", head) || has(b"\"error\"", head) {
+                return Err(CallError::Answer(format!(
+                    "HTTP {status}: {}",
+                    String::from_utf8_lossy(&self.out[..self.out.len().min(300)])
+                )));
+            }
+            return Ok(req.op().expected_rows());
+        }
+        let v: Value = serde_json::from_slice(&self.out).map_err(|e| {
+            CallError::Answer(format!(
+                "HTTP {status}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.out[..self.out.len().min(300)])
+            ))
+        })?;
+        if let Some(e) = v.get("error") {
+            return Err(CallError::Answer(format!("HTTP {status}: error {e}")));
+        }
+        let rows = match (req, v.get("result")) {
+            (Request::Get { .. }, Some(Value::Object(r))) => match r.get("values") {
+                Some(Value::Object(vals)) if !vals.is_empty() => 1,
+                _ => 0,
+            },
+            (Request::Top { .. }, Some(Value::Array(a))) => a.len(),
+            _ => {
+                return Err(CallError::Answer(format!(
+                    "HTTP {status}: unexpected result shape: {}",
+                    String::from_utf8_lossy(&self.out[..self.out.len().min(300)])
+                )))
+            }
+        };
+        Ok(rows)
+    }
+}
+
+// -------------------------------------------------------------- postgres
+
+/// A bb8 manager whose connections carry their prepared statements, so a
+/// request is one round trip (Bind/Execute of a statement prepared once per
+/// connection), as a careful application would do it.
+pub struct PreparedManager {
+    inner: PostgresConnectionManager<NoTls>,
+    statements: Vec<(Op, String)>,
+}
+
+pub struct PgConn {
+    pub client: tokio_postgres::Client,
+    statements: HashMap<Op, Statement>,
+}
+
+impl bb8::ManageConnection for PreparedManager {
+    type Connection = PgConn;
+    type Error = tokio_postgres::Error;
+
+    async fn connect(&self) -> Result<PgConn, tokio_postgres::Error> {
+        let client = self.inner.connect().await?;
+        let mut statements = HashMap::new();
+        for (op, sql) in &self.statements {
+            statements.insert(*op, client.prepare(sql).await?);
+        }
+        Ok(PgConn { client, statements })
+    }
+
+    async fn is_valid(&self, conn: &mut PgConn) -> Result<(), tokio_postgres::Error> {
+        conn.client.simple_query("").await.map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// PostgreSQL through a bb8 pool of `size` connections (all kept open; no
+/// test query on checkout, so a request costs exactly its statement).
+pub struct PostgresTarget {
+    pub pool: bb8::Pool<PreparedManager>,
+    pub universe: Arc<Universe>,
+    pub decode: Decode,
+}
+
+impl PostgresTarget {
+    pub async fn new(
+        url: &str,
+        size: u32,
+        quoted_table: &str,
+        ops: &[Op],
+        universe: Arc<Universe>,
+        decode: Decode,
+    ) -> Result<Self> {
+        let inner = PostgresConnectionManager::new(url.parse().context("PostgreSQL URL")?, NoTls);
+        let statements = ops.iter().map(|op| (*op, op.sql(quoted_table))).collect();
+        let pool = bb8::Pool::builder()
+            .max_size(size)
+            .min_idle(Some(size))
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_secs(10))
+            .build(PreparedManager { inner, statements })
+            .await
+            .context("building the PostgreSQL pool")?;
+        // Open every connection (and prepare) before measuring.
+        let mut held = Vec::new();
+        for _ in 0..size {
+            held.push(
+                pool.get()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("pool: {e:?}"))?,
+            );
+        }
+        drop(held);
+        Ok(PostgresTarget {
+            pool,
+            universe,
+            decode,
+        })
+    }
+}
+
+pub struct PostgresClient {
+    pool: bb8::Pool<PreparedManager>,
+    decode: Decode,
+    universe: Arc<Universe>,
+    values: Vec<PgValue>,
+}
+
+impl Target for PostgresTarget {
+    type Client = PostgresClient;
+
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn server_pid(&self) -> Option<u32> {
+        None
+    }
+
+    async fn client(&self) -> Result<PostgresClient> {
+        Ok(PostgresClient {
+            pool: self.pool.clone(),
+            decode: self.decode,
+            universe: self.universe.clone(),
+            values: Vec::with_capacity(TOP_N * 100),
+        })
+    }
+}
+
+impl PostgresClient {
+    /// Runs `req` and decodes every column of every row into `values`.
+    pub async fn rows(&mut self, req: Request) -> Result<Vec<tokio_postgres::Row>, CallError> {
+        let conn = self
+            .pool
+            .get()
+            .await
+            .map_err(|e| CallError::Transport(anyhow::anyhow!("pool checkout: {e:?}")))?;
+        let stmt = conn
+            .statements
+            .get(&req.op())
+            .ok_or_else(|| CallError::Transport(anyhow::anyhow!("{} not prepared", req.op())))?;
+        let u = &self.universe;
+        let r = match req {
+            Request::Get { code, date } => {
+                conn.client
+                    .query(
+                        stmt,
+                        &[
+                            &u.codes[code as usize],
+                            &PgDate(u.dates[date as usize].days),
+                        ],
+                    )
+                    .await
+            }
+            Request::Top { date } => {
+                conn.client
+                    .query(stmt, &[&PgDate(u.dates[date as usize].days)])
+                    .await
+            }
+        };
+        r.map_err(|e| {
+            if e.is_closed() {
+                CallError::Transport(e.into())
+            } else {
+                CallError::Answer(e.to_string())
+            }
+        })
+    }
+}
+
+impl TargetClient for PostgresClient {
+    async fn execute(&mut self, req: Request) -> Result<usize, CallError> {
+        let rows = self.rows(req).await?;
+        if self.decode == Decode::None {
+            return Ok(rows.len());
+        }
+        self.values.clear();
+        for row in &rows {
+            decode_row(row, &mut self.values).map_err(|e| CallError::Answer(e.to_string()))?;
+        }
+        Ok(rows.len())
+    }
+}
