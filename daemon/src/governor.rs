@@ -113,6 +113,13 @@ impl Governor {
         let current = self.state();
         let next = self.next(current, s);
         if next == current {
+            if current == MemState::Critical {
+                // Memory freed since entering critical (closed connections,
+                // dropped responses) must leave RSS too, or the state never
+                // falls back below the mark.
+                caches.clear_all();
+                memory::release_to_os();
+            }
             return None;
         }
         self.state.store(next as u8, Ordering::Relaxed);

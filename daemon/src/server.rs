@@ -669,6 +669,9 @@ fn too_many_connections(limit: u32) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Largest response (1000 rows × every column fits with room to spare).
+const MAX_RESPONSE_BYTES: u32 = 64 << 20;
+
 fn is_json(h: &http::HeaderMap) -> bool {
     h.get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -687,7 +690,7 @@ pub async fn serve(
 ) {
     let cfg = ServerConfig::builder()
         .max_request_body_size(limits.max_request_bytes)
-        .max_response_body_size(64 << 20)
+        .max_response_body_size(MAX_RESPONSE_BYTES)
         .max_connections(limits.max_connections)
         .set_batch_request_config(BatchRequestConfig::Limit(stockd_api::limits::MAX_BATCH))
         .max_subscriptions_per_connection(stockd_api::limits::MAX_SUBSCRIPTIONS_PER_CONNECTION)
@@ -700,6 +703,7 @@ pub async fn serve(
         service,
         stats: stats.clone(),
         known: known.clone(),
+        max_response_bytes: MAX_RESPONSE_BYTES as usize,
     });
     let builder = Server::builder()
         .set_config(cfg)
@@ -833,7 +837,8 @@ mod tests {
         let out = serde_json::to_string(&Envelope { result: j }).unwrap_or_default();
         // Verbatim: the scale of 2.50 survives.
         assert_eq!(out, r#"{"result":{"a":[1,2.50,"x"]}}"#);
-        let raw = serde_json::value::to_raw_value(&Json(Arc::from("[1]"))).map(|r| r.get().to_string());
+        let raw =
+            serde_json::value::to_raw_value(&Json(Arc::from("[1]"))).map(|r| r.get().to_string());
         assert_eq!(raw.ok().as_deref(), Some("[1]"));
     }
 

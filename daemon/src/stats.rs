@@ -2,7 +2,8 @@
 //! fixed set of lock-free log-scale histograms (bounded memory whatever the
 //! traffic: method names outside the contract share one "other" slot).
 
-use jsonrpsee::server::middleware::rpc::{Batch, Notification, Request, RpcServiceT};
+use jsonrpsee::core::server::BatchResponseBuilder;
+use jsonrpsee::server::middleware::rpc::{Batch, BatchEntry, Notification, Request, RpcServiceT};
 use jsonrpsee::types::error::METHOD_NOT_FOUND_CODE;
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::MethodResponse;
@@ -147,6 +148,8 @@ pub struct Recorder<S> {
     pub stats: Arc<RequestStats>,
     /// Every method name the server registered.
     pub known: Arc<Vec<String>>,
+    /// The server's response size limit, for batch answers.
+    pub max_response_bytes: usize,
 }
 
 fn unknown_method(method: &str, known: &[String]) -> ErrorObjectOwned {
@@ -163,7 +166,11 @@ fn unknown_method(method: &str, known: &[String]) -> ErrorObjectOwned {
 
 impl<S> RpcServiceT for Recorder<S>
 where
-    S: RpcServiceT<MethodResponse = MethodResponse> + Send + Sync + Clone + 'static,
+    S: RpcServiceT<MethodResponse = MethodResponse, BatchResponse = MethodResponse>
+        + Send
+        + Sync
+        + Clone
+        + 'static,
 {
     type MethodResponse = S::MethodResponse;
     type NotificationResponse = S::NotificationResponse;
@@ -197,8 +204,37 @@ where
         }
     }
 
+    /// Runs every call of a batch through [`Self::call`] (jsonrpsee's own
+    /// batch handler would call the inner service directly, skipping the
+    /// naming, the `{}` default and the statistics).
     fn batch<'a>(&self, batch: Batch<'a>) -> impl Future<Output = Self::BatchResponse> + Send + 'a {
-        self.service.batch(batch)
+        let this = self.clone();
+        async move {
+            let mut answers = BatchResponseBuilder::new_with_limit(this.max_response_bytes);
+            let mut got_notification = false;
+            for entry in batch.into_iter() {
+                let rp = match entry {
+                    Ok(BatchEntry::Call(req)) => this.call(req).await,
+                    Ok(BatchEntry::Notification(n)) => {
+                        got_notification = true;
+                        this.service.notification(n).await;
+                        continue;
+                    }
+                    Err(err) => {
+                        let (err, id) = err.into_parts();
+                        MethodResponse::error(id, err)
+                    }
+                };
+                if let Err(too_big) = answers.append(rp) {
+                    return too_big;
+                }
+            }
+            if answers.is_empty() && got_notification {
+                MethodResponse::notification()
+            } else {
+                MethodResponse::from_batch(answers.finish())
+            }
+        }
     }
 
     fn notification<'a>(

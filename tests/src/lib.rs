@@ -11,6 +11,10 @@
 //! - [`compare`]: reads a row from PostgreSQL and checks a JSON value of the
 //!   daemon against it, type by type (floats bit-exact, numeric by literal).
 //! - [`util`]: temporary directories, a deterministic PRNG, polling.
+//! - [`inspect`]: `admin.status` decoded, and the data set's codes, dates
+//!   and industries discovered through the public methods.
+//! - [`keepalive`]: a keep-alive HTTP/1.1 JSON-RPC client, for load.
+//! - [`procfs`]: another process's RSS read from /proc.
 //!
 //! Every helper returns `anyhow::Result` so a test fails with the context of
 //! what it was doing; daemon stderr is printed when a test panics.
@@ -18,7 +22,10 @@
 pub mod compare;
 pub mod daemon;
 pub mod http;
+pub mod inspect;
+pub mod keepalive;
 pub mod pg;
+pub mod procfs;
 pub mod util;
 
 pub use daemon::{Daemon, DaemonBuilder, RpcError};

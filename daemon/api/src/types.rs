@@ -186,11 +186,55 @@ pub struct SourceStatus {
 
 /// A size: a number of bytes, or a string with a unit (`B`, `KiB`, `MiB`,
 /// `GiB`), as `cache.resize` accepts it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Size {
     Bytes(u64),
     Text(String),
+}
+
+const SIZE_EXPECTED: &str =
+    "a whole number of bytes (0 or more) or a string such as \"4MiB\" (units B, KiB, MiB, GiB)";
+
+impl<'de> Deserialize<'de> for Size {
+    /// Refuses anything else with a message naming the value and what is
+    /// allowed (an untagged enum would say only "did not match any variant").
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Size;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(SIZE_EXPECTED)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Size, E> {
+                Ok(Size::Bytes(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size, E> {
+                u64::try_from(v).map(Size::Bytes).map_err(|_| {
+                    E::custom(format!("max_bytes {v} is negative; give {SIZE_EXPECTED}"))
+                })
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Size, E> {
+                Err(E::custom(format!(
+                    "max_bytes {v} is not a whole number; give {SIZE_EXPECTED}"
+                )))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Size, E> {
+                Ok(Size::Text(v.to_string()))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Size, E> {
+                Err(E::custom(format!(
+                    "max_bytes null is not a size; give {SIZE_EXPECTED}"
+                )))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Size, E> {
+                Err(E::custom(format!(
+                    "max_bytes {v} is not a size; give {SIZE_EXPECTED}"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `cache.clear`.
