@@ -117,7 +117,6 @@ impl Governor {
                 // Memory freed since entering critical (closed connections,
                 // dropped responses) must leave RSS too, or the state never
                 // falls back below the mark.
-                caches.clear_all();
                 memory::release_to_os();
             }
             return None;
@@ -126,7 +125,9 @@ impl Governor {
         let mib = |b: u64| b as f64 / 1048576.0;
         match next {
             MemState::Critical => {
-                let d = caches.clear_all();
+                // A zero limit empties the caches and keeps them empty (no
+                // entry fits) until the state steps down.
+                let d = caches.throttle_all(0.0);
                 memory::release_to_os();
                 tracing::error!(
                     "memory critical: rss {:.1} MiB of {:.1} MiB budget ({:.0}%); cleared caches ({} entries, {:.1} MiB), returned memory to the OS, refusing expensive requests",

@@ -274,8 +274,18 @@ impl StockServer<Json, Json, Json, Json> for Rpc {
         fields: Option<Vec<String>>,
     ) -> RpcResult<Json> {
         let store = self.shared.store()?;
-        if store.dates().len() > limits::MAX_HISTORY_DAYS_WHEN_CRITICAL {
-            self.shared.refuse_if_overloaded("stock.history")?;
+        if self.shared.governor.overloaded() {
+            // Only long spans are expensive: count the dates asked for.
+            let lo = from.as_deref().and_then(crate::store::time::parse_date);
+            let hi = to.as_deref().and_then(crate::store::time::parse_date);
+            let span = store
+                .dates()
+                .iter()
+                .filter(|&&d| lo.is_none_or(|lo| d >= lo) && hi.is_none_or(|hi| d <= hi))
+                .count();
+            if span > limits::MAX_HISTORY_DAYS_WHEN_CRITICAL {
+                self.shared.refuse_if_overloaded("stock.history")?;
+            }
         }
         let k = key(
             "stock.history",
@@ -507,6 +517,8 @@ impl AdminServer for Rpc {
 
     async fn store_reload(&self, ext: &Extensions) -> RpcResult<ReloadResult> {
         self.shared.gate.check("store.reload", ext)?;
+        // A reload builds a second store next to the first: not now.
+        self.shared.refuse_if_overloaded("store.reload")?;
         let Some(tx) = self.shared.reloads.get() else {
             return Err(
                 AppError::new(ErrorKind::StoreNotLoaded, "", "no source to reload from").into(),

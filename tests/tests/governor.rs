@@ -712,6 +712,13 @@ async fn long_history_is_refused_while_critical() -> Result<()> {
         conn.try_call("stock.history", &json!({"code": code}))
             .await?,
     )?;
+    // A short span is cheap and still served while critical.
+    let last = info["dates"]["last"].as_str().context("dates.last")?;
+    let short = conn
+        .call("stock.history", &json!({"code": code, "from": last}))
+        .await
+        .context("a one-day history while critical")?;
+    ensure!(short["dates"] == json!([last]), "{short}");
     conn.call("stock.get", &json!({"code": code})).await?;
     conn.call("market.info", &json!({})).await?;
     Ok(())

@@ -220,9 +220,10 @@ pub mod limits {
     pub const MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 4;
     /// Largest cache cap `cache.resize` accepts (4 GiB).
     pub const MAX_CACHE_BYTES: u64 = 4 << 30;
-    /// Longest `stock.history` span (trading days held) served while memory
-    /// is critical; longer spans, derived views and `stock.many` beyond
-    /// [`MAX_CODES_WHEN_CRITICAL`] answer "overloaded".
+    /// Longest `stock.history` span (trading days asked for and held)
+    /// served while memory is critical; longer spans, derived views,
+    /// `store.reload` and `stock.many` beyond [`MAX_CODES_WHEN_CRITICAL`]
+    /// answer "overloaded".
     pub const MAX_HISTORY_DAYS_WHEN_CRITICAL: usize = 60;
     /// Largest `stock.many` served while memory is critical.
     pub const MAX_CODES_WHEN_CRITICAL: usize = 50;
