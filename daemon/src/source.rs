@@ -12,7 +12,7 @@ use crate::server::Shared;
 use crate::store::copy::CopyDecoder;
 use crate::store::schema::{ColumnKind, ColumnSpec};
 use crate::store::snapshot;
-use crate::store::{time, LoadInfo, Provenance, Store, StoreBuilder, StoreError};
+use crate::store::{LoadInfo, Provenance, Store, StoreBuilder, StoreError};
 use bb8_postgres::PostgresConnectionManager;
 use futures_util::{StreamExt, TryStreamExt};
 use std::str::FromStr;
@@ -681,11 +681,6 @@ pub async fn demo_loop(
         };
         request.answer(&shared, result, started);
     }
-}
-
-/// Date of a window start for logs.
-pub fn describe_start(start: Option<i32>) -> String {
-    start.map_or_else(|| "all dates".into(), time::date_string)
 }
 
 #[cfg(test)]

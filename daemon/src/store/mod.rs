@@ -413,14 +413,6 @@ impl Store {
         self.by_name.get(name).copied()
     }
 
-    pub fn code_column(&self) -> usize {
-        self.code_col
-    }
-
-    pub fn date_column(&self) -> usize {
-        self.date_col
-    }
-
     pub fn dates(&self) -> &[i32] {
         &self.dates
     }
@@ -523,11 +515,6 @@ impl Store {
                 .sum::<usize>()
             + self.by_name.capacity() * 40;
         cols + index
-    }
-
-    /// Bytes of the column buffers alone.
-    pub fn column_bytes(&self) -> usize {
-        self.columns.iter().map(Column::heap_bytes).sum()
     }
 }
 
