@@ -4,6 +4,7 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use stockd::config::{Cli, Config};
@@ -39,6 +40,14 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if cli.check_config {
+        // A start keeps retrying an unreachable database (under systemd it
+        // may come up later); --check-config says at once that it is.
+        if !config.source.database_url.is_empty() {
+            if let Err(e) = probe_database(&config) {
+                eprintln!("stockd: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
         println!("stockd: configuration is valid");
         return ExitCode::SUCCESS;
     }
@@ -66,6 +75,80 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// How long `--check-config` waits for the database.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// `--check-config`: connects to the configured database (bounded by
+/// [`PROBE_TIMEOUT`]) and reads zero rows of the configured table, so an
+/// unreachable server, a refused login or a missing or unreadable table is
+/// reported naming host, port, database and table with PostgreSQL's words.
+fn probe_database(config: &Config) -> Result<(), String> {
+    let src = &config.source;
+    let url = source::redact(&src.database_url);
+    let mut pg = tokio_postgres::Config::from_str(&src.database_url)
+        .map_err(|e| format!("source.database_url {url} is not valid: {e}"))?;
+    pg.connect_timeout(PROBE_TIMEOUT);
+    let ports = pg.get_ports();
+    let hosts: Vec<String> = pg
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            match h {
+                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
+                tokio_postgres::config::Host::Unix(dir) => {
+                    format!("{}/.s.PGSQL.{port}", dir.display())
+                }
+            }
+        })
+        .collect();
+    let server = format!(
+        "database {:?} at {}",
+        pg.get_dbname().unwrap_or_default(),
+        if hosts.is_empty() {
+            "the default host".to_string()
+        } else {
+            hosts.join(", ")
+        }
+    );
+    let table = source::quote_table(&src.table);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(async {
+        let connected = tokio::time::timeout(PROBE_TIMEOUT, pg.connect(tokio_postgres::NoTls));
+        let (client, conn) = match connected.await {
+            Ok(Ok(c)) => c,
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "cannot connect to {server} (source.database_url {url}): {}",
+                    source::pg_detail(&e)
+                ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "cannot connect to {server} (source.database_url {url}): no answer within {PROBE_TIMEOUT:?}"
+                ))
+            }
+        };
+        tokio::spawn(conn);
+        let sql = format!("SELECT * FROM {table} LIMIT 0");
+        let read = client.simple_query(&sql);
+        match tokio::time::timeout(PROBE_TIMEOUT, read).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!(
+                "source.table {table} is not readable in {server}: {}",
+                source::pg_detail(&e)
+            )),
+            Err(_) => Err(format!(
+                "source.table {table} in {server}: no answer within {PROBE_TIMEOUT:?}"
+            )),
+        }
+    })
 }
 
 /// `--export-demo`: the demo data set as binary COPY on stdout.
