@@ -22,7 +22,9 @@
 pub mod admin;
 pub mod cache;
 pub mod config;
+pub mod conn;
 pub mod demo;
+pub mod fast;
 pub mod governor;
 pub mod memory;
 pub mod query;

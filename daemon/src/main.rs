@@ -208,7 +208,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
             std_listener.set_nonblocking(true)?;
             (tokio::net::UnixListener::from_std(std_listener)?, true)
         }
-        None => (server::bind(&socket, config.server.socket_mode)?, false),
+        None => (
+            server::bind(
+                &socket,
+                config.server.socket_mode,
+                &config.server.socket_group,
+            )?,
+            false,
+        ),
     };
     tracing::info!(
         socket = %socket.display(),
@@ -273,11 +280,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
     let server = tokio::spawn(server::serve(
         listener,
-        server::rpc_module(shared.clone()),
+        server::Rpc::new(shared.clone()),
+        server::rpc_module(server::Rpc::new(shared.clone())),
         shared.clone(),
         Limits {
             max_connections: config.server.max_connections,
             max_request_bytes: u32::try_from(config.server.max_request_bytes).unwrap_or(u32::MAX),
+            client_timeout: config.server.client_timeout,
         },
         async {
             shutdown_signal().await;

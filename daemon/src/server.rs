@@ -175,6 +175,13 @@ impl Serialize for Json {
     }
 }
 
+impl Json {
+    /// The document's JSON text.
+    pub fn text(&self) -> &str {
+        &self.0
+    }
+}
+
 fn doc(json: String) -> Result<Doc, AppError> {
     Ok(Arc::from(json))
 }
@@ -213,6 +220,12 @@ fn to_json<T: Serialize>(v: &T) -> Result<String, AppError> {
 #[derive(Clone)]
 pub struct Rpc {
     shared: Arc<Shared>,
+}
+
+impl Rpc {
+    pub fn new(shared: Arc<Shared>) -> Rpc {
+        Rpc { shared }
+    }
 }
 
 impl MarketServer for Rpc {
@@ -580,8 +593,7 @@ impl AdminServer for Rpc {
 }
 
 /// Every method the daemon serves, merged into one module.
-pub fn rpc_module(shared: Arc<Shared>) -> RpcModule<()> {
-    let rpc = Rpc { shared };
+pub fn rpc_module(rpc: Rpc) -> RpcModule<()> {
     let mut module = RpcModule::new(());
     // Names are unique by construction (one trait per namespace); a clash
     // would be a programming error caught by the drift test.
@@ -603,6 +615,8 @@ pub fn rpc_module(shared: Arc<Shared>) -> RpcModule<()> {
 pub struct Limits {
     pub max_connections: u32,
     pub max_request_bytes: u32,
+    /// `server.client_timeout`: see [`crate::conn`].
+    pub client_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -613,13 +627,15 @@ pub enum BindError {
     InUse(PathBuf),
     #[error("{0} exists and is not a socket; refusing to replace it")]
     NotASocket(PathBuf),
+    #[error("server.socket_group {0:?} does not exist; create it or set another group")]
+    NoGroup(String),
     #[error("cannot bind {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
 }
 
 /// Binds the socket: removes a stale socket file (one nobody listens on),
 /// creates the new one with `mode` and no wider permissions in between.
-pub fn bind(path: &Path, mode: u32) -> Result<UnixListener, BindError> {
+pub fn bind(path: &Path, mode: u32, group: &str) -> Result<UnixListener, BindError> {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let io_err = |source| BindError::Io {
         path: path.to_path_buf(),
@@ -647,6 +663,15 @@ pub fn bind(path: &Path, mode: u32) -> Result<UnixListener, BindError> {
     let listener = UnixListener::bind(path);
     nix::sys::stat::umask(old);
     let listener = listener.map_err(io_err)?;
+    if !group.is_empty() {
+        // Group first, then the mode: never open to the wrong group.
+        let gid = match nix::unistd::Group::from_name(group) {
+            Ok(Some(g)) => g.gid,
+            Ok(None) => return Err(BindError::NoGroup(group.to_string())),
+            Err(e) => return Err(io_err(e.into())),
+        };
+        nix::unistd::chown(path, None, Some(gid)).map_err(|e| io_err(e.into()))?;
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(io_err)?;
     Ok(listener)
 }
@@ -690,10 +715,159 @@ fn is_json(h: &http::HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/json"))
 }
 
+/// The per-connection HTTP service: gates the request (peer credentials,
+/// content type, body size and read time), answers plain data calls on
+/// the [`crate::fast`] path, and hands everything else to jsonrpsee.
+#[derive(Clone)]
+struct ConnService<S> {
+    rpc_svc: S,
+    rpc: Rpc,
+    shared: Arc<Shared>,
+    cred: Option<PeerCred>,
+    max_body: u64,
+    timeout: Duration,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn limit_exceeded(len: impl std::fmt::Display, max_body: u64) -> HttpResponse {
+    refusal(
+        413,
+        AppError::new(
+            ErrorKind::LimitExceeded,
+            len.to_string(),
+            format!(
+                "request body is {len} bytes; the limit is {max_body} (server.max_request_bytes)"
+            ),
+        ),
+    )
+}
+
+/// A refusal after which the connection is closed (the request's body
+/// was not read to its end).
+fn closing(mut resp: HttpResponse) -> HttpResponse {
+    resp.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    resp
+}
+
+fn json_response(body: String) -> HttpResponse {
+    let mut resp = HttpResponse::new(HttpBody::from(body));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+impl<S> hyper::service::Service<HttpRequest<hyper::body::Incoming>> for ConnService<S>
+where
+    S: tower::Service<HttpRequest<HttpBody>, Response = HttpResponse, Error = BoxError>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<HttpResponse, BoxError>> + Send + 'static>,
+    >;
+
+    fn call(&self, mut req: HttpRequest<hyper::body::Incoming>) -> Self::Future {
+        if let Some(c) = self.cred {
+            req.extensions_mut().insert(c);
+        }
+        let this = self.clone();
+        Box::pin(async move {
+            if req.method() != http::Method::POST {
+                // WebSocket upgrades and everything jsonrpsee refuses.
+                let mut svc = this.rpc_svc.clone();
+                return tower::Service::call(&mut svc, req.map(HttpBody::new)).await;
+            }
+            // `curl -d` sends a form content type; the body is JSON-RPC all
+            // the same, and DESIGN promises plain `curl -d` works.
+            if !is_json(req.headers()) {
+                req.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+            }
+            let declared = req
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if let Some(len) = declared.filter(|&l| l > this.max_body) {
+                return Ok(closing(limit_exceeded(len, this.max_body)));
+            }
+            let (parts, body) = req.into_parts();
+            let limited = http_body_util::Limited::new(body, this.max_body as usize);
+            let collected =
+                tokio::time::timeout(this.timeout, http_body_util::BodyExt::collect(limited)).await;
+            let bytes = match collected {
+                Ok(Ok(c)) => c.to_bytes(),
+                Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                    let more = format!("more than {}", this.max_body);
+                    return Ok(closing(limit_exceeded(more, this.max_body)));
+                }
+                Ok(Err(e)) => {
+                    return Ok(closing(refusal(
+                        400,
+                        AppError::new(
+                            ErrorKind::InvalidParams,
+                            "",
+                            format!("could not read the request body: {e}"),
+                        ),
+                    )))
+                }
+                Err(_) => {
+                    let t = this.timeout;
+                    return Ok(closing(refusal(
+                        408,
+                        AppError::new(
+                            ErrorKind::LimitExceeded,
+                            format!("{t:?}"),
+                            format!(
+                                "the request body did not arrive within {t:?} (server.client_timeout)"
+                            ),
+                        ),
+                    )));
+                }
+            };
+            if let Some(kind) = crate::fast::bad_id(&bytes) {
+                let message = format!(
+                    "Invalid request: id is {kind}; JSON-RPC 2.0 allows a string, a number or null"
+                );
+                let body = format!(
+                    r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":-32600,"message":{}}}}}"#,
+                    serde_json::Value::from(message)
+                );
+                return Ok(json_response(body));
+            }
+            if let Some(answer) = crate::fast::answer(
+                &this.rpc,
+                &this.shared.stats,
+                &bytes,
+                MAX_RESPONSE_BYTES as usize,
+            ) {
+                return Ok(json_response(answer));
+            }
+            let req =
+                HttpRequest::from_parts(parts, HttpBody::new(http_body_util::Full::new(bytes)));
+            let mut svc = this.rpc_svc.clone();
+            tower::Service::call(&mut svc, req).await
+        })
+    }
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight
 /// requests finish (up to `drain`), and returns.
 pub async fn serve(
     listener: UnixListener,
+    rpc: Rpc,
     module: RpcModule<()>,
     shared: Arc<Shared>,
     limits: Limits,
@@ -759,49 +933,19 @@ pub async fn serve(
             gid: c.gid(),
             pid: c.pid(),
         });
-        let svc = builder.clone().build(methods.clone(), stop_handle.clone());
-        let max_body = limits.max_request_bytes as u64;
-        let svc = tower::service_fn(move |mut req: HttpRequest<hyper::body::Incoming>| {
-            if let Some(c) = cred {
-                req.extensions_mut().insert(c);
-            }
-            // `curl -d` sends a form content type; the body is JSON-RPC all
-            // the same, and DESIGN promises plain `curl -d` works.
-            if req.method() == http::Method::POST && !is_json(req.headers()) {
-                req.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
-            }
-            let declared = req
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            let mut svc = svc.clone();
-            async move {
-                if let Some(len) = declared.filter(|&l| l > max_body) {
-                    return Ok::<HttpResponse, anyhow::Error>(refusal(
-                        413,
-                        AppError::new(
-                            ErrorKind::LimitExceeded,
-                            len.to_string(),
-                            format!(
-                                "request body is {len} bytes; the limit is {max_body} (server.max_request_bytes)"
-                            ),
-                        ),
-                    ));
-                }
-                tower::Service::call(&mut svc, req)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))
-            }
-        });
+        let rpc_svc = builder.clone().build(methods.clone(), stop_handle.clone());
+        let svc = ConnService {
+            rpc_svc,
+            rpc: rpc.clone(),
+            shared: shared.clone(),
+            cred,
+            max_body: limits.max_request_bytes as u64,
+            timeout: limits.client_timeout,
+        };
         let stopped = stop_handle.clone().shutdown();
+        let timeout = limits.client_timeout;
         tokio::spawn(async move {
-            if let Err(e) =
-                jsonrpsee::server::serve_with_graceful_shutdown(stream, svc, stopped).await
-            {
+            if let Err(e) = crate::conn::serve(stream, svc, timeout, stopped).await {
                 tracing::debug!("connection closed: {e}");
             }
             drop(permit);
@@ -828,7 +972,7 @@ mod tests {
     #[test]
     fn served_methods_match_the_contract() {
         let shared = Shared::new(&Config::default());
-        let module = rpc_module(shared);
+        let module = rpc_module(Rpc::new(shared));
         let mut served: Vec<&str> = module
             .method_names()
             .filter(|m| *m != "admin.unsubscribe_status")

@@ -39,8 +39,11 @@ pub(crate) struct ServerFile {
     pub socket: Option<PathBuf>,
     #[serde(deserialize_with = "mode_text")]
     pub socket_mode: Option<String>,
+    pub socket_group: Option<String>,
     pub max_connections: Option<i64>,
     pub max_request_bytes: Option<RawSize>,
+    #[serde(deserialize_with = "duration_text")]
+    pub client_timeout: Option<String>,
     pub admin_uids: Option<Vec<i64>>,
     pub admin_groups: Option<Vec<String>>,
 }
@@ -257,10 +260,12 @@ impl FileConfig {
             server: ServerFile {
                 socket: Some(path(&server.socket)),
                 socket_mode: Some(units::format_socket_mode(server.socket_mode)),
+                socket_group: Some(server.socket_group.clone()),
                 max_connections: Some(i64::from(server.max_connections)),
                 max_request_bytes: Some(RawSize::Text(units::format_size(
                     server.max_request_bytes,
                 ))),
+                client_timeout: Some(units::format_duration(server.client_timeout)),
                 admin_uids: Some(
                     server
                         .admin_uids
@@ -319,8 +324,10 @@ impl FileConfig {
         let server = &mut self.server;
         visitor.visit("server.socket", &mut server.socket)?;
         visitor.visit("server.socket_mode", &mut server.socket_mode)?;
+        visitor.visit("server.socket_group", &mut server.socket_group)?;
         visitor.visit("server.max_connections", &mut server.max_connections)?;
         visitor.visit("server.max_request_bytes", &mut server.max_request_bytes)?;
+        visitor.visit("server.client_timeout", &mut server.client_timeout)?;
         visitor.visit("server.admin_uids", &mut server.admin_uids)?;
         visitor.visit("server.admin_groups", &mut server.admin_groups)?;
 

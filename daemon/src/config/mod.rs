@@ -60,6 +60,13 @@ pub const DEFAULT_SOCKET_FALLBACK: &str = "./stockd.sock";
 pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
 /// Concurrent connections served.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 256;
+/// How long a client may take to send a request's headers and body, or
+/// to take a response without any progress, before it is disconnected;
+/// also how long a keep-alive connection may sit idle.
+pub const DEFAULT_CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Allowed `server.client_timeout`.
+pub const CLIENT_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(3600);
 /// Largest request body, in bytes (64 KiB: a 1000-code `stock.many` fits).
 pub const DEFAULT_MAX_REQUEST_BYTES: u64 = 64 * KIB;
 /// Groups whose members may call admin methods.
@@ -175,12 +182,18 @@ pub struct ServerConfig {
     /// Permission bits of the socket file. Default: [`DEFAULT_SOCKET_MODE`]
     /// (`"0660"`); at most `0o777`.
     pub socket_mode: u32,
+    /// Group owning the socket file; `""` leaves the daemon's own group.
+    /// Default: `""`. Checked to exist when the config is resolved.
+    pub socket_group: String,
     /// Connections served at once. Default: [`DEFAULT_MAX_CONNECTIONS`];
     /// allowed [`MAX_CONNECTIONS_RANGE`].
     pub max_connections: u32,
     /// Largest request body, in bytes. Default: [`DEFAULT_MAX_REQUEST_BYTES`]
     /// (64 KiB); allowed [`MAX_REQUEST_BYTES_RANGE`] (1 KiB to 16 MiB).
     pub max_request_bytes: u64,
+    /// Slow-client bound: see [`DEFAULT_CLIENT_TIMEOUT`]; allowed
+    /// [`CLIENT_TIMEOUT_RANGE`].
+    pub client_timeout: Duration,
     /// Extra user ids allowed to call admin methods; root and the daemon's
     /// own uid always are. Default: none.
     pub admin_uids: Vec<u32>,
@@ -375,8 +388,10 @@ impl Default for ServerConfig {
         Self {
             socket: PathBuf::from(DEFAULT_SOCKET_FALLBACK),
             socket_mode: DEFAULT_SOCKET_MODE,
+            socket_group: String::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            client_timeout: DEFAULT_CLIENT_TIMEOUT,
             admin_uids: Vec::new(),
             admin_groups: DEFAULT_ADMIN_GROUPS.iter().map(|&g| g.to_owned()).collect(),
         }

@@ -62,6 +62,39 @@ impl Resolver<'_> {
             })?,
             None => DEFAULT_SOCKET_MODE,
         };
+        let socket_group = file.socket_group.unwrap_or_default();
+        if !socket_group.is_empty() {
+            match nix::unistd::Group::from_name(&socket_group) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    return Err(self.invalid(
+                        "server.socket_group",
+                        format!("{socket_group:?}"),
+                        "an existing group name, or \"\" for the daemon's own group",
+                    ))
+                }
+                Err(e) => {
+                    return Err(self.rejected(
+                        "server.socket_group",
+                        format!("{socket_group:?}"),
+                        format!("cannot look the group up: {e}"),
+                    ))
+                }
+            }
+        }
+        let client_timeout = self.duration(
+            "server.client_timeout",
+            file.client_timeout,
+            DEFAULT_CLIENT_TIMEOUT,
+            *CLIENT_TIMEOUT_RANGE.start(),
+        )?;
+        if client_timeout > *CLIENT_TIMEOUT_RANGE.end() {
+            return Err(self.invalid(
+                "server.client_timeout",
+                format_duration(client_timeout),
+                "a duration from 100ms to 1h",
+            ));
+        }
         let admin_uids = match file.admin_uids {
             Some(uids) => uids
                 .into_iter()
@@ -93,6 +126,8 @@ impl Resolver<'_> {
         Ok(ServerConfig {
             socket,
             socket_mode,
+            socket_group,
+            client_timeout,
             max_connections: self.int(
                 "server.max_connections",
                 file.max_connections,

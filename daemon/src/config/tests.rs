@@ -389,6 +389,21 @@ const BAD_FILES: &[(&str, &str, &str)] = &[
     ),
     ("[server]\nadmin_uids = [-1]\n", "server.admin_uids", "-1"),
     (
+        "[server]\nclient_timeout = \"50ms\"\n",
+        "server.client_timeout",
+        "at least 100ms",
+    ),
+    (
+        "[server]\nclient_timeout = \"2h\"\n",
+        "server.client_timeout",
+        "100ms to 1h",
+    ),
+    (
+        "[server]\nsocket_group = \"no-such-group-stockd\"\n",
+        "server.socket_group",
+        "no-such-group-stockd",
+    ),
+    (
         "[server]\nadmin_uids = \"root\"\n",
         "server.admin_uids",
         "sequence",
@@ -718,8 +733,10 @@ fn everything_changed() -> Config {
         server: ServerConfig {
             socket: PathBuf::from("/run/other/x.sock"),
             socket_mode: 0o600,
+            socket_group: "root".into(),
             max_connections: 12,
             max_request_bytes: 3 * 1024 + 1,
+            client_timeout: Duration::from_millis(2500),
             admin_uids: vec![0, 1000],
             admin_groups: vec!["ops".into(), "wheel".into()],
         },
