@@ -5,32 +5,39 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::ops::Op;
+use crate::ops::{Op, ALL_OPS};
+use crate::resp::RedisAddr;
 use crate::scale::Scale;
 use crate::target::Decode;
 
 pub const USAGE: &str = "\
-stockd-bench: stockd vs PostgreSQL on the same data, in one run
+stockd-bench: stockd vs PostgreSQL vs Redis on the same data, at several scales, in one run
 
 Usage: cargo run --release -p stockd-tests --bin stockd-bench -- [OPTIONS]
 
 Options:
-  --scale NAME        data set: seed (86,836 rows; the issue-2 workload) [default: seed]
-                      (quarter and year are defined for the later benchmark)
-  --clients N         concurrent clients per target [default: 8]
-  --duration D        measured time per operation and target, e.g. 10s, 500ms [default: 10s]
-  --warmup D          unmeasured warm-up before each measurement [default: 1s]
-  --ops LIST          comma-separated operations [default: stock.get,stock.top]
-  --out DIR           where report.md, results.json and daemon logs go [default: bench-out/]
+  --scales LIST       data sets, comma-separated [default: seed,quarter,year]
+                      seed: 2,895 stocks x 30 days - 14 = 86,836 rows; quarter: 5,400 x 61;
+                      year: 5,400 x 244 (about 1.3 M rows). --scale NAME is the same.
+  --concurrency LIST  concurrent clients per measurement [default: 1,8,32] (--clients N: one level)
+  --duration D        measured time per operation x concurrency x target, e.g. 3s, 500ms [default: 3s]
+  --warmup D          unmeasured warm-up before each measurement [default: 500ms]
+  --ops LIST          comma-separated operations [default: all: stock.get, stock.get/8,
+                      stock.many, stock.top, stock.history, hotspots.ranking, industry.detail]
+  --out DIR           where report.md, results.json, the charts and daemon logs go [default: bench-out/]
   --pg-url URL        PostgreSQL server (local only); the database name is replaced by
                       stockd_bench [default: postgres://postgres@127.0.0.1:5432/postgres]
+  --redis ADDR        Redis: host:port or unix:/path/to/socket [default: 127.0.0.1:6379]
+  --redis-db N        Redis database number the benchmark uses; only keys starting with
+                      sb: are written or deleted there [default: 9]
+  --no-redis          leave Redis out
   --stockd PATH       stockd binary [default: <workspace>/target/release/stockd]
   --no-build          do not run `cargo build --release -p stockd` first
   --load-runs N       daemon loads and COPY drains timed (best of N) [default: 3]
-  --regenerate        rebuild the data set even if its content hash matches
-  --decode MODE       full: clients decode every answer (JSON into serde_json::Value, PostgreSQL
-                      rows column by column), as the targets are defined; none: diagnostic,
-                      answers read but not decoded, to see server capacity [default: full]
+  --regenerate        rebuild the data sets even if their content hash matches
+  --decode MODE       full: clients decode every answer (stockd JSON into serde_json::Value,
+                      PostgreSQL rows column by column, Redis replies into owned strings);
+                      none: diagnostic, stockd and PostgreSQL answers read but not decoded [default: full]
   --seed N            seed of the request sequences [default: 1]
   --max-requests N    cap per client and measurement (bounds memory) [default: 2000000]
   -h, --help          this text
@@ -38,13 +45,15 @@ Options:
 
 #[derive(Debug, Clone)]
 pub struct Args {
-    pub scale: Scale,
-    pub clients: usize,
+    pub scales: Vec<Scale>,
+    pub concurrency: Vec<usize>,
     pub duration: Duration,
     pub warmup: Duration,
     pub ops: Vec<Op>,
     pub out: PathBuf,
     pub pg_url: String,
+    pub redis: Option<RedisAddr>,
+    pub redis_db: u32,
     pub stockd: Option<PathBuf>,
     pub build: bool,
     pub load_runs: usize,
@@ -57,13 +66,15 @@ pub struct Args {
 impl Default for Args {
     fn default() -> Args {
         Args {
-            scale: Scale::Seed,
-            clients: 8,
-            duration: Duration::from_secs(10),
-            warmup: Duration::from_secs(1),
-            ops: vec![Op::StockGet, Op::StockTop],
+            scales: vec![Scale::Seed, Scale::Quarter, Scale::Year],
+            concurrency: vec![1, 8, 32],
+            duration: Duration::from_secs(3),
+            warmup: Duration::from_millis(500),
+            ops: ALL_OPS.to_vec(),
             out: PathBuf::from("bench-out"),
             pg_url: "postgres://postgres@127.0.0.1:5432/postgres".into(),
+            redis: Some(RedisAddr::Tcp("127.0.0.1:6379".into())),
+            redis_db: 9,
             stockd: None,
             build: true,
             load_runs: 3,
@@ -73,6 +84,13 @@ impl Default for Args {
             decode: Decode::Full,
         }
     }
+}
+
+fn list<T: std::str::FromStr<Err = anyhow::Error>>(v: &str) -> Result<Vec<T>> {
+    v.split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::parse)
+        .collect()
 }
 
 /// `Ok(None)` when help was asked for.
@@ -92,19 +110,35 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>> {
         };
         match flag.as_str() {
             "-h" | "--help" => return Ok(None),
-            "--scale" => a.scale = value("--scale")?.parse()?,
-            "--clients" => a.clients = parse_num(&value("--clients")?, "--clients")?,
-            "--duration" => a.duration = parse_duration(&value("--duration")?)?,
-            "--warmup" => a.warmup = parse_duration(&value("--warmup")?)?,
-            "--ops" => {
-                a.ops = value("--ops")?
+            "--scale" | "--scales" => a.scales = list(&value("--scales")?)?,
+            "--clients" => a.concurrency = vec![parse_num(&value("--clients")?, "--clients")?],
+            "--concurrency" => {
+                a.concurrency = value("--concurrency")?
                     .split(',')
                     .filter(|s| !s.is_empty())
-                    .map(str::parse)
+                    .map(|s| parse_num(s, "--concurrency"))
                     .collect::<Result<_>>()?
             }
+            "--duration" => a.duration = parse_duration(&value("--duration")?)?,
+            "--warmup" => a.warmup = parse_duration(&value("--warmup")?)?,
+            "--ops" => a.ops = list(&value("--ops")?)?,
             "--out" => a.out = PathBuf::from(value("--out")?),
             "--pg-url" => a.pg_url = value("--pg-url")?,
+            "--redis" => {
+                let v = value("--redis")?;
+                a.redis = Some(match v.strip_prefix("unix:") {
+                    Some(p) => RedisAddr::Unix(PathBuf::from(p)),
+                    None => {
+                        let host = v.rsplit_once(':').map_or(v.as_str(), |(h, _)| h);
+                        if !matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+                            bail!("--redis '{v}': only a local Redis (127.0.0.1, localhost, [::1] or unix:PATH) is accepted");
+                        }
+                        RedisAddr::Tcp(v)
+                    }
+                })
+            }
+            "--redis-db" => a.redis_db = parse_num(&value("--redis-db")?, "--redis-db")?,
+            "--no-redis" => a.redis = None,
             "--stockd" => a.stockd = Some(PathBuf::from(value("--stockd")?)),
             "--no-build" => a.build = false,
             "--load-runs" => a.load_runs = parse_num(&value("--load-runs")?, "--load-runs")?,
@@ -117,9 +151,18 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>> {
             other => bail!("unknown option '{other}' (see --help)"),
         }
     }
-    if a.clients == 0 || a.clients > 256 {
-        bail!("--clients must be 1..=256, not {}", a.clients);
+    if let Some(&c) = a.concurrency.iter().find(|&&c| c == 0 || c > 256) {
+        bail!("--concurrency: each level must be 1..=256, not {c}");
     }
+    if a.concurrency.is_empty() {
+        bail!("--concurrency is empty");
+    }
+    a.concurrency.sort_unstable();
+    a.concurrency.dedup();
+    if a.scales.is_empty() {
+        bail!("--scales is empty");
+    }
+    a.scales.dedup();
     if a.load_runs == 0 || a.load_runs > 20 {
         bail!("--load-runs must be 1..=20, not {}", a.load_runs);
     }
@@ -131,6 +174,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>> {
     }
     if a.ops.is_empty() {
         bail!("--ops is empty");
+    }
+    if a.redis_db > 15 {
+        bail!(
+            "--redis-db must be 0..=15 (Redis' default databases), not {}",
+            a.redis_db
+        );
     }
     Ok(Some(a))
 }

@@ -41,18 +41,26 @@ pub struct SpawnArgs<'a> {
     pub bin: &'a Path,
     pub dir: &'a Path,
     pub run: usize,
+    /// Names the log file: `<log_dir>/stockd-<label>.log`.
+    pub label: &'a str,
     pub log_dir: &'a Path,
     pub database_url: &'a str,
     pub table: &'a str,
     pub window_days: u32,
+    /// Extra TOML for the config file (e.g. a `[snapshot]` dir); empty:
+    /// defaults only.
+    pub config: &'a str,
 }
 
 impl StockdProcess {
     pub fn spawn(a: SpawnArgs<'_>) -> Result<StockdProcess> {
         let socket = a.dir.join(format!("stockd-{}.sock", a.run));
         let _ = std::fs::remove_file(&socket);
-        let config = a.dir.join("empty.toml");
-        std::fs::write(&config, "# stockd-bench: defaults only\n")?;
+        let config = a.dir.join(format!("stockd-{}.toml", a.run));
+        std::fs::write(
+            &config,
+            format!("# stockd-bench: defaults, plus:\n{}\n", a.config),
+        )?;
         let mut cmd = Command::new(a.bin);
         cmd.arg("--config")
             .arg(&config)
@@ -71,7 +79,10 @@ impl StockdProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("STOCKD_") || k == "RUST_LOG" {
+            if k.to_string_lossy().starts_with("STOCKD_")
+                || k == "RUST_LOG"
+                || k == "STATE_DIRECTORY"
+            {
                 cmd.env_remove(k);
             }
         }
@@ -83,7 +94,7 @@ impl StockdProcess {
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("piped");
         let sink = log.clone();
-        let mut file = std::fs::File::create(a.log_dir.join(format!("stockd-{}.log", a.run)))?;
+        let mut file = std::fs::File::create(a.log_dir.join(format!("stockd-{}.log", a.label)))?;
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };

@@ -33,7 +33,7 @@ pub async fn decode_costs(
     let mut out = Vec::new();
     for &op in ops {
         let req = op.next(&mut Rng::for_client(7, op, 0), &sd.universe);
-        let iters = 2_000 / op.expected_rows().max(1) as u32;
+        let iters = (2_000 / op.expected_rows().unwrap_or(50).max(1)) as u32;
         let raw = sc.fetch_raw(req).await?;
         let t = Instant::now();
         for _ in 0..iters {

@@ -16,6 +16,8 @@ pub struct Machine {
     pub stockd_version: String,
     pub stockd_binary: String,
     pub git_revision: String,
+    pub redis_version: String,
+    pub rustc_version: String,
     /// /proc/loadavg when the run started (1, 5, 15 min).
     pub load_average: String,
 }
@@ -62,7 +64,11 @@ impl Machine {
             Some(r) => r,
             None => "unknown".into(),
         };
+        let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+        let rustc_version =
+            run(Command::new(rustc).arg("--version")).unwrap_or_else(|| "unknown".into());
         Machine {
+            rustc_version,
             date_utc: utc_now(),
             cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
             cpu_model,

@@ -1,27 +1,36 @@
-//! `stockd-bench`: stockd against PostgreSQL on the same data, in one run.
+//! `stockd-bench`: stockd against PostgreSQL and Redis on the same data, at
+//! several scales, in one run.
 //!
 //! ```text
-//! cargo run --release -p stockd-tests --bin stockd-bench -- [--scale seed] [--clients 8] [--duration 10s] [--out bench-out/]
+//! cargo run --release -p stockd-tests --bin stockd-bench -- [--scales seed,quarter,year] [--concurrency 1,8,32] [--duration 3s] [--out bench-out/]
 //! ```
 //!
+//! Per scale:
 //! 1. **Data** ([`prepare`]): database `stockd_bench`, table
-//!    `daily_stock_data_<scale>` from the fixture DDL (plus a (date, pct_chg)
-//!    index), filled by `stockd::demo::fill_table`, cached by content hash in
-//!    `bench_meta`.
+//!    `daily_stock_data_<scale>` from the fixture DDL plus the indexes a
+//!    careful user adds, filled by `stockd::demo::fill_table`, cached by
+//!    content hash in `bench_meta`.
 //! 2. **Load** ([`load`]): the release `stockd` started N times vs draining
-//!    the same binary COPY N times (best of N each).
-//! 3. **Memory**: store bytes (admin.status, else the daemon's log), natural
-//!    row width from `pg_column_size`, RSS from /proc.
-//! 4. **Requests** ([`runner`]): each [`ops::Op`] against each
-//!    [`target::Target`] (stockd over its socket; PostgreSQL through a bb8
-//!    pool), closed loop, same request sequence.
-//! 5. **Report** ([`report`]): `<out>/report.md` (also printed) and
-//!    `<out>/results.json`.
+//!    the same binary COPY N times (best of N each); Redis loaded from the
+//!    same rows ([`redis`]).
+//! 3. **Memory**: store bytes, RSS from /proc, Redis `used_memory`,
+//!    PostgreSQL `pg_total_relation_size`.
+//! 4. **Requests** ([`runner`]): each [`ops::Op`] × concurrency level ×
+//!    [`target::Target`] (stockd on its socket, PostgreSQL through a bb8
+//!    pool, Redis over RESP), closed loop, the same request sequence.
+//! 5. **Warm restart**: a daemon with a snapshot dir loads and writes its
+//!    snapshot; the next start is timed to its first answer.
+//!
+//! Then fits across scales, charts ([`charts`]) and the report
+//! ([`report`]): `<out>/report.md` (also printed), `<out>/results.json`,
+//! `<out>/*.png`.
 //!
 //! Everything is bounded: a fixed number of loads, timed request loops with
-//! per-request timeouts, and the daemon is stopped with SIGTERM at the end.
-//! Only local PostgreSQL servers are accepted.
+//! per-request timeouts, and every daemon is stopped with SIGTERM. Only local
+//! PostgreSQL and Redis servers are accepted; in Redis only keys with the
+//! prefix `sb:` in the benchmark's database number are written or deleted.
 
+mod charts;
 mod cli;
 mod cpu;
 mod daemon;
@@ -31,7 +40,9 @@ mod machine;
 mod ops;
 mod pgval;
 mod prepare;
+mod redis;
 mod report;
+mod resp;
 mod rpc;
 mod runner;
 mod scale;
@@ -40,27 +51,35 @@ mod target;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 
 use crate::daemon::{SpawnArgs, StockdProcess};
 use crate::load::{LoadResult, LoadRun};
-use crate::ops::{Op, TOP_N};
+use crate::ops::{many_codes, Op, Request, TOP_N};
 use crate::pgval::PgDate;
 use crate::prepare::{DataSet, Universe};
-use crate::report::{Check, Goal, MemoryResult, Results};
+use crate::redis::{RedisLoad, RedisTarget};
+use crate::report::{Check, Goal, MemoryResult, Results, ScaleResult, WarmRestart};
+use crate::resp::{RedisAddr, RespConn};
 use crate::rpc::HttpConn;
-use crate::runner::RunConfig;
+use crate::runner::{OpStats, RunConfig};
+use crate::scale::Scale;
 use crate::target::{PostgresTarget, StockdTarget};
 
-/// The issue-2 targets.
+/// The issue-2 load target, kept as a check at every scale.
 const LOAD_RATIO_MAX: f64 = 1.5;
-const RSS_MAX_MIB: f64 = 64.0;
-const GET_RATIO_MIN: f64 = 1.5;
-const TOP_RATIO_MIN: f64 = 3.0;
-const P99_MAX_US: f64 = 1000.0;
+/// The issue-6 targets.
+const TARGET_CLIENTS: usize = 8;
+const GET_VS_REDIS_MIN: f64 = 1.0;
+const GET_P99_MAX_US: f64 = 500.0;
+const TOP_VS_PG_MIN: f64 = 5.0;
+const TOP_VS_REDIS_MIN: f64 = 1.0;
+const MEM_VS_REDIS_MAX: f64 = 0.25;
+const YEAR_RSS_MAX_MIB: f64 = 1024.0;
+const FLAT_P50_MAX: f64 = 1.5;
 
 /// How long one daemon may take to load before the benchmark gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -101,7 +120,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// A scratch directory for sockets and the empty config, removed on drop.
+/// A scratch directory for sockets, configs and snapshots, removed on drop.
 struct Scratch(PathBuf);
 
 impl Scratch {
@@ -136,7 +155,17 @@ fn build_stockd(workspace: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What every scale's run shares.
+struct Ctx<'a> {
+    args: &'a cli::Args,
+    bin: PathBuf,
+    scratch: PathBuf,
+    url: String,
+    redis: Option<(RedisAddr, u32)>,
+}
+
 async fn run(args: cli::Args, command: String) -> Result<()> {
+    let started = Instant::now();
     let workspace = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .canonicalize()
         .context("workspace root")?;
@@ -161,35 +190,141 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
     let scratch = Scratch::new()?;
     let private_bin = scratch.0.join("stockd");
     std::fs::copy(&bin, &private_bin).with_context(|| format!("copying {}", bin.display()))?;
-    let bin = private_bin;
 
-    // 1. Data.
     let url = prepare::ensure_database(&args.pg_url).await?;
     let pg = prepare::connect(&url).await?;
     machine.postgres_version = prepare::show(&pg, "server_version").await?;
     machine.postgres_shared_buffers = prepare::show(&pg, "shared_buffers").await?;
-    let ds = prepare::ensure_table(&pg, args.scale, args.regenerate).await?;
+    drop(pg);
+    let redis = match &args.redis {
+        Some(addr) => {
+            let mut c = RespConn::connect(addr, args.redis_db)
+                .await
+                .with_context(|| {
+                    format!("Redis at {addr} is not reachable (pass --no-redis to leave it out)")
+                })?;
+            let info = redis::info(&mut c).await?;
+            machine.redis_version = info.version.clone();
+            step(&format!(
+                "Redis {} at {addr}, db {} (pid {})",
+                info.version, args.redis_db, info.pid
+            ));
+            Some((addr.clone(), args.redis_db))
+        }
+        None => None,
+    };
+    let ctx = Ctx {
+        args: &args,
+        bin: private_bin,
+        scratch: scratch.0.clone(),
+        url,
+        redis,
+    };
+    let mut scales = Vec::new();
+    for &scale in &args.scales {
+        let t = Instant::now();
+        let r = run_scale(&ctx, scale).await?;
+        step(&format!(
+            "{scale} scale done in {:.0} s",
+            t.elapsed().as_secs_f64()
+        ));
+        scales.push(r);
+    }
+
+    let checks = checks(&scales, ctx.redis.is_some());
+    let fits = report::fits(&scales);
+    let mut results = Results {
+        command,
+        machine,
+        concurrency: args.concurrency.clone(),
+        warmup_s: args.warmup.as_secs_f64(),
+        duration_s: args.duration.as_secs_f64(),
+        client_decode: args.decode,
+        redis: ctx.redis.as_ref().map(|(a, db)| format!("{a}, db {db}")),
+        scales,
+        fits,
+        checks,
+        charts: Vec::new(),
+        chart_note: None,
+        notes: {
+            let mut n = notes(&args);
+            for op in &args.ops {
+                n.push(format!("`{op}`: {}.", op.describe()));
+            }
+            n
+        },
+        total_s: 0.0,
+    };
+    match charts::write_all(&results, &args.out) {
+        Ok(files) => results.charts = files,
+        Err(e) => {
+            step(&format!("charts not written: {e:#}"));
+            results.chart_note = Some(format!("charts not written: {e:#}"));
+        }
+    }
+    results.total_s = started.elapsed().as_secs_f64();
+    let md = report::markdown(&results);
+    let md_path = args.out.join("report.md");
+    let json_path = args.out.join("results.json");
+    std::fs::write(&md_path, &md)?;
+    std::fs::write(&json_path, serde_json::to_string_pretty(&results)?)?;
+    println!("{md}");
+    step(&format!(
+        "wrote {} and {} ({:.0} s in all)",
+        md_path.display(),
+        json_path.display(),
+        results.total_s
+    ));
+    Ok(())
+}
+
+fn spawn<'a>(
+    ctx: &'a Ctx<'a>,
+    ds: &'a DataSet,
+    run: usize,
+    label: &'a str,
+    config: &'a str,
+) -> Result<StockdProcess> {
+    StockdProcess::spawn(SpawnArgs {
+        bin: &ctx.bin,
+        dir: &ctx.scratch,
+        run,
+        label,
+        log_dir: &ctx.args.out,
+        database_url: &ctx.url,
+        table: &ds.table,
+        window_days: ds.window_days,
+        config,
+    })
+}
+
+async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
+    let args = ctx.args;
+    let url = &ctx.url;
+    let pg = prepare::connect(url).await?;
+    let ds = prepare::ensure_table(&pg, scale, args.regenerate).await?;
     let universe = Arc::new(prepare::universe(&pg, &ds).await?);
     step(&format!(
-        "window: {} dates from {}, {} stocks, {} rows",
+        "{scale}: window {} dates from {}, {} stocks, {} industries, {} rows",
         universe.dates.len(),
         ds.window_start,
         universe.codes.len(),
+        universe.industries.len(),
         universe.pairs.len()
     ));
     let natural = prepare::natural_width(&pg, &ds).await?;
 
-    // 2. Load, interleaved: drain, daemon, drain, daemon, …; the last
-    // daemon stays up for the rest.
+    // Load, interleaved: drain, daemon, drain, daemon, …; the last daemon
+    // stays up for the rest.
     let copy_sql = ds.copy_sql();
     let mut runs = Vec::new();
     let mut drains = Vec::new();
     let mut kept: Option<StockdProcess> = None;
     let mut admin_after_load: Option<Value> = None;
     for i in 1..=args.load_runs {
-        let d = load::drain(&url, &copy_sql).await.context("COPY drain")?;
+        let d = load::drain(url, &copy_sql).await.context("COPY drain")?;
         step(&format!(
-            "load {i}/{}: COPY drain {:.0} ms ({:.1} MiB)",
+            "{scale} load {i}/{}: COPY drain {:.0} ms ({:.1} MiB)",
             args.load_runs,
             d.ms,
             d.bytes as f64 / 1_048_576.0
@@ -198,15 +333,15 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
         if let Some(mut prev) = kept.take() {
             prev.terminate(Duration::from_secs(15))?;
         }
-        let mut p = StockdProcess::spawn(SpawnArgs {
-            bin: &bin,
-            dir: &scratch.0,
-            run: i,
-            log_dir: &args.out,
-            database_url: &url,
-            table: &ds.table,
-            window_days: ds.window_days,
-        })?;
+        let label = format!("{scale}-{i}");
+        // The last run also writes the snapshot the warm restart reads
+        // (streamed to disk after the load; not in RSS).
+        let config = if i == args.load_runs {
+            snapshot_config(ctx, &ds)?
+        } else {
+            String::new()
+        };
+        let mut p = spawn(ctx, &ds, i, &label, &config)?;
         let (wall, info) = p.wait_ready(READY_TIMEOUT).await?;
         let mem_after_ready = p.proc_mem();
         let log = p.load_line().await;
@@ -228,10 +363,11 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
             _ => (None, "none"),
         };
         step(&format!(
-            "load {i}/{}: stockd ready after {:.0} ms, load_ms {}",
+            "{scale} load {i}/{}: stockd ready after {:.0} ms, load_ms {}, RSS {:.1} MiB",
             args.load_runs,
             wall.as_secs_f64() * 1000.0,
-            load_ms.map_or("?".into(), |v| v.to_string())
+            load_ms.map_or("?".into(), |v| v.to_string()),
+            mem_after_ready.map_or(0.0, |m| m.rss_bytes as f64 / 1_048_576.0)
         ));
         runs.push(LoadRun {
             wall_ready_ms: wall.as_secs_f64() * 1000.0,
@@ -245,9 +381,14 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
     }
     let mut daemon = kept.context("no daemon")?;
     let load = LoadResult::new(runs, drains, &copy_sql);
+    // Nothing is timed while the snapshot is still being written.
+    let snapshot_file = snapshot_dir(ctx, &ds).join("store.snapshot");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !snapshot_file.exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
-    // 3. Memory (of the daemon kept).
-    let last = load.runs.last().expect("at least one run");
+    let last = load.runs.last().context("no load run")?;
     let admin_store_bytes = admin_after_load
         .as_ref()
         .and_then(|a| a.pointer("/store/bytes"))
@@ -272,26 +413,54 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
             .as_ref()
             .and_then(|a| a.pointer("/memory/rss_bytes"))
             .and_then(Value::as_u64),
-        admin_status: admin_after_load.clone(),
+        pg_total_bytes: natural.total_bytes,
+        redis_used_memory: None,
+        redis_used_memory_delta: None,
     };
 
+    // Redis, from the same rows.
+    let mut redis_load: Option<RedisLoad> = None;
+    let mut redis_target: Option<RedisTarget> = None;
+    if let Some((addr, db)) = &ctx.redis {
+        step(&format!("{scale}: loading Redis ({addr}, db {db})"));
+        let l = redis::load(url, &ds, addr, *db)
+            .await
+            .context("loading Redis")?;
+        step(&format!(
+            "{scale}: Redis loaded {} rows ({} commands) in {:.0} ms; used_memory {:.1} MiB (+{:.1} MiB)",
+            l.rows,
+            l.commands,
+            l.load_ms,
+            l.used_memory_after as f64 / 1_048_576.0,
+            l.used_memory_delta as f64 / 1_048_576.0
+        ));
+        memory.redis_used_memory = Some(l.used_memory_after);
+        memory.redis_used_memory_delta = Some(l.used_memory_delta);
+        let mut c = RespConn::connect(addr, *db).await?;
+        let info = redis::info(&mut c).await?;
+        redis_target = Some(RedisTarget {
+            addr: addr.clone(),
+            db: *db,
+            pid: info.pid,
+            universe: universe.clone(),
+        });
+        redis_load = Some(l);
+    }
+
     // Answers agree before anything is timed.
-    let sanity = sanity_checks(&daemon.socket, &pg, &ds, &universe).await?;
+    let mut sanity = sanity_checks(&daemon.socket, &pg, &ds, &universe).await?;
+    if let Some(rt) = &redis_target {
+        sanity.push(redis_sanity(rt, &pg, &ds, &universe).await?);
+    }
     for s in &sanity {
         step(s);
     }
 
-    // 4. Requests.
-    let cfg = RunConfig {
-        clients: args.clients,
-        warmup: args.warmup,
-        duration: args.duration,
-        max_requests: args.max_requests,
-        seed: args.seed,
-    };
+    // Requests: op × concurrency × target.
+    let max_c = args.concurrency.iter().copied().max().unwrap_or(1);
     let pg_target = PostgresTarget::new(
-        &url,
-        args.clients as u32,
+        url,
+        max_c as u32,
         &ds.quoted,
         &args.ops,
         universe.clone(),
@@ -304,26 +473,34 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
         decode: args.decode,
         universe: universe.clone(),
     };
-    let mut stats = Vec::new();
+    let mut stats: Vec<OpStats> = Vec::new();
     for op in &args.ops {
-        for which in ["stockd", "postgres"] {
-            step(&format!(
-                "{op} on {which}: {} clients, {:?} warm-up + {:?}",
-                cfg.clients, cfg.warmup, cfg.duration
-            ));
-            let st = if which == "stockd" {
-                runner::run(&sd_target, *op, universe.clone(), &cfg).await?
-            } else {
-                runner::run(&pg_target, *op, universe.clone(), &cfg).await?
+        for &clients in &args.concurrency {
+            let cfg = RunConfig {
+                clients,
+                warmup: args.warmup,
+                duration: args.duration,
+                max_requests: args.max_requests,
+                seed: args.seed,
             };
-            step(&format!(
-                "  {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, {} errors",
-                st.throughput, st.p50_us, st.p99_us, st.p999_us, st.errors
-            ));
-            if let Some(e) = &st.first_error {
-                step(&format!("  first error: {e}"));
+            for which in ["stockd", "postgres", "redis"] {
+                let st = match which {
+                    "stockd" => runner::run(&sd_target, *op, universe.clone(), &cfg).await?,
+                    "postgres" => runner::run(&pg_target, *op, universe.clone(), &cfg).await?,
+                    _ => match &redis_target {
+                        Some(rt) => runner::run(rt, *op, universe.clone(), &cfg).await?,
+                        None => continue,
+                    },
+                };
+                step(&format!(
+                    "{scale} {op} ×{clients} {which}: {:.0} req/s, p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, {:.1} items/req, {} errors",
+                    st.throughput, st.p50_us, st.p99_us, st.p999_us, st.rows_per_request, st.errors
+                ));
+                if let Some(e) = &st.first_error {
+                    step(&format!("  first error: {e}"));
+                }
+                stats.push(st);
             }
-            stats.push(st);
         }
     }
     memory.after_run = daemon.proc_mem();
@@ -346,88 +523,36 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
         .map(str::to_string)
         .collect();
 
-    // 5. Report.
+    // Warm restart: one daemon with a snapshot dir loads and writes the
+    // snapshot; the next start is timed to its first answer.
+    let warm = match warm_restart(ctx, &ds).await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            step(&format!("{scale}: warm restart not measured: {e:#}"));
+            None
+        }
+    };
+
+    if let Some((addr, db)) = &ctx.redis {
+        let mut c = RespConn::connect(addr, *db).await?;
+        let n = redis::clear(&mut c).await?;
+        step(&format!("{scale}: deleted the benchmark's {n} Redis keys"));
+    }
+
     let mut plans = Vec::new();
-    let d0 = &universe.dates[universe.dates.len() - 1];
-    let (c0, _) = universe.pairs[universe.pairs.len() / 2];
     for op in &args.ops {
-        let sql = op
-            .sql(&ds.quoted)
-            .replace(
-                "$1",
-                &match op {
-                    Op::StockGet => format!("'{}'", universe.codes[c0 as usize]),
-                    Op::StockTop => format!("'{}'", d0.text),
-                },
-            )
-            .replace("$2", &format!("'{}'", d0.text));
+        let sql = literal_sql(*op, &ds, &universe);
         plans.push((format!("`{op}`"), prepare::explain(&pg, &sql).await?));
     }
-    let mut checks = vec![
-        Check::new(
-            "load time / binary COPY drain",
-            load.ratio,
-            Goal::AtMost(LOAD_RATIO_MAX),
-            "×",
-        ),
-        Check::new(
-            "store bytes / row vs natural width",
-            memory.store_bytes_per_row,
-            Goal::AtMost(natural.bytes_per_row),
-            "B",
-        ),
-        Check::new(
-            "RSS after load",
-            memory.after_load.map(|m| m.rss_bytes as f64 / 1_048_576.0),
-            Goal::AtMost(RSS_MAX_MIB),
-            "MiB",
-        ),
-    ];
-    let find = |op: Op, t: &str| stats.iter().find(|s| s.op == op && s.target == t);
-    for (op, goal) in [(Op::StockGet, GET_RATIO_MIN), (Op::StockTop, TOP_RATIO_MIN)] {
-        if let (Some(a), Some(b)) = (find(op, "stockd"), find(op, "postgres")) {
-            checks.push(Check::new(
-                format!("`{op}` throughput stockd / PostgreSQL"),
-                Some(a.throughput / b.throughput),
-                Goal::AtLeast(goal),
-                "×",
-            ));
-        }
-    }
-    for op in &args.ops {
-        if let Some(a) = find(*op, "stockd") {
-            checks.push(Check::new(
-                format!("`{op}` stockd p99"),
-                Some(a.p99_us),
-                Goal::AtMost(P99_MAX_US),
-                "µs",
-            ));
-        }
-    }
-    let mut notes = notes(&args, &ds, &load);
-    for op in &args.ops {
-        notes.push(format!("`{op}`: {}.", op.describe()));
-    }
-    if !warnings.is_empty() {
-        notes.push(format!(
-            "stockd logged {} warning/error lines during the run; the first: `{}`",
-            warnings.len(),
-            warnings[0]
-        ));
-    }
-    let results = Results {
-        command,
-        machine,
+    Ok(ScaleResult {
+        scale,
         data: ds,
         natural_width: natural,
         load,
+        warm,
         memory,
-        clients: args.clients,
-        warmup_s: args.warmup.as_secs_f64(),
-        duration_s: args.duration.as_secs_f64(),
-        client_decode: args.decode,
+        redis_load,
         ops: stats,
-        checks,
         decode_costs: decode,
         server_requests: admin_after_run
             .as_ref()
@@ -441,76 +566,301 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
             .filter(|r| r.as_array().is_some_and(|a| !a.is_empty())),
         sanity,
         plans,
-        notes,
-    };
-    let md = report::markdown(&results);
-    let md_path = args.out.join("report.md");
-    let json_path = args.out.join("results.json");
-    std::fs::write(&md_path, &md)?;
-    std::fs::write(&json_path, serde_json::to_string_pretty(&results)?)?;
-    println!("{md}");
-    step(&format!(
-        "wrote {} and {}",
-        md_path.display(),
-        json_path.display()
-    ));
-    Ok(())
+        warnings,
+    })
 }
 
-fn notes(args: &cli::Args, ds: &DataSet, load: &LoadResult) -> Vec<String> {
+fn snapshot_dir(ctx: &Ctx<'_>, ds: &DataSet) -> PathBuf {
+    ctx.scratch.join(format!("snapshot-{}", ds.scale))
+}
+
+/// Config TOML pointing `[snapshot] dir` at a fresh directory for `ds`.
+fn snapshot_config(ctx: &Ctx<'_>, ds: &DataSet) -> Result<String> {
+    let dir = snapshot_dir(ctx, ds);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(format!("[snapshot]\ndir = \"{}\"\n", dir.display()))
+}
+
+/// Starts a daemon on the snapshot the last cold run wrote and times its
+/// first answer.
+async fn warm_restart(ctx: &Ctx<'_>, ds: &DataSet) -> Result<WarmRestart> {
+    let dir = snapshot_dir(ctx, ds);
+    let file = dir.join("store.snapshot");
+    if !file.exists() {
+        bail!("the last cold run wrote no snapshot at {}", file.display());
+    }
+    let config = format!("[snapshot]\ndir = \"{}\"\n", dir.display());
+    let snapshot_bytes = std::fs::metadata(&file)?.len();
+    let label = format!("{}-warm", ds.scale);
+    let mut warm = spawn(ctx, ds, 91, &label, &config)?;
+    let (wall, info) = warm.wait_ready(READY_TIMEOUT).await?;
+    let mem = warm.proc_mem();
+    let stale = info.pointer("/source/stale").and_then(Value::as_bool);
+    let rows = info.get("rows").and_then(Value::as_u64).unwrap_or(0);
+    let _ = warm.terminate(Duration::from_secs(15));
+    let _ = std::fs::remove_dir_all(&dir);
+    step(&format!(
+        "{}: warm restart: first answer after {:.0} ms (snapshot {:.1} MiB, stale {stale:?}, {rows} rows)",
+        ds.scale,
+        wall.as_secs_f64() * 1000.0,
+        snapshot_bytes as f64 / 1_048_576.0
+    ));
+    Ok(WarmRestart {
+        first_answer_ms: wall.as_secs_f64() * 1000.0,
+        snapshot_bytes,
+        served_stale: stale,
+        rows,
+        rss_bytes: mem.map(|m| m.rss_bytes),
+    })
+}
+
+/// The SQL of `op` with literal values of a sample request (for EXPLAIN).
+fn literal_sql(op: Op, ds: &DataSet, u: &Universe) -> String {
+    let d = format!("'{}'", u.dates[u.dates.len() - 1].text);
+    let (ci, _) = u.pairs[u.pairs.len() / 2];
+    let code = format!("'{}'", u.codes[ci as usize]);
+    let sql = op.sql(&ds.quoted);
+    let (p1, p2) = match op {
+        Op::StockGet | Op::StockGet8 => (code, d),
+        Op::StockMany => {
+            let codes: Vec<String> = many_codes(0, u.codes.len())
+                .map(|c| format!("'{}'", u.codes[c as usize]))
+                .collect();
+            (d, format!("ARRAY[{}]::varchar[]", codes.join(",")))
+        }
+        Op::StockTop | Op::Hotspots => (d, String::new()),
+        Op::StockHistory => (code, String::new()),
+        Op::IndustryDetail => (
+            d,
+            format!(
+                "'{}'",
+                u.industries
+                    .first()
+                    .map_or("", String::as_str)
+                    .replace('\'', "''")
+            ),
+        ),
+    };
+    sql.replace("$2", &p2).replace("$1", &p1)
+}
+
+fn checks(scales: &[ScaleResult], with_redis: bool) -> Vec<Check> {
+    let mut out = Vec::new();
+    for s in scales {
+        let sc = s.scale;
+        let find = |op: Op, t: &str| {
+            s.ops
+                .iter()
+                .find(|x| x.op == op && x.target == t && x.clients == TARGET_CLIENTS)
+        };
+        out.push(Check::new(
+            format!("{sc}: load time / binary COPY drain (issue 2)"),
+            s.load.ratio,
+            Goal::AtMost(LOAD_RATIO_MAX),
+            "×",
+        ));
+        if let Some(a) = find(Op::StockGet, "stockd") {
+            if with_redis {
+                out.push(Check::new(
+                    format!("{sc}: `stock.get` all columns, {TARGET_CLIENTS} clients: throughput stockd / Redis HGETALL"),
+                    find(Op::StockGet, "redis").map(|b| a.throughput / b.throughput),
+                    Goal::AtLeast(GET_VS_REDIS_MIN),
+                    "×",
+                ));
+            }
+            out.push(Check::new(
+                format!("{sc}: `stock.get` all columns, {TARGET_CLIENTS} clients: stockd p99"),
+                Some(a.p99_us),
+                Goal::AtMost(GET_P99_MAX_US),
+                "µs",
+            ));
+        }
+        if let Some(a) = find(Op::StockTop, "stockd") {
+            out.push(Check::new(
+                format!("{sc}: `stock.top` n=20, {TARGET_CLIENTS} clients: throughput stockd / PostgreSQL"),
+                find(Op::StockTop, "postgres").map(|b| a.throughput / b.throughput),
+                Goal::AtLeast(TOP_VS_PG_MIN),
+                "×",
+            ));
+            if with_redis {
+                out.push(Check::new(
+                    format!("{sc}: `stock.top` n=20, {TARGET_CLIENTS} clients: throughput stockd / Redis"),
+                    find(Op::StockTop, "redis").map(|b| a.throughput / b.throughput),
+                    Goal::AtLeast(TOP_VS_REDIS_MIN),
+                    "×",
+                ));
+            }
+        }
+        if with_redis {
+            let rss = s.memory.after_load.map(|m| m.rss_bytes as f64);
+            out.push(Check::new(
+                format!("{sc}: stockd RSS after load / Redis used_memory for the rows"),
+                rss.zip(s.memory.redis_used_memory_delta)
+                    .map(|(a, b)| a / b as f64),
+                Goal::AtMost(MEM_VS_REDIS_MAX),
+                "×",
+            ));
+        }
+        if sc == Scale::Year {
+            out.push(Check::new(
+                "year: stockd RSS after load",
+                s.memory
+                    .after_load
+                    .map(|m| m.rss_bytes as f64 / 1_048_576.0),
+                Goal::AtMost(YEAR_RSS_MAX_MIB),
+                "MiB",
+            ));
+        }
+    }
+    if scales.len() >= 2 {
+        for clients in [1, TARGET_CLIENTS] {
+            let p50: Vec<f64> = scales
+                .iter()
+                .filter_map(|s| {
+                    s.ops
+                        .iter()
+                        .find(|x| {
+                            x.op == Op::StockGet && x.target == "stockd" && x.clients == clients
+                        })
+                        .map(|x| x.p50_us)
+                })
+                .collect();
+            if p50.len() == scales.len() {
+                let max = p50.iter().copied().fold(f64::MIN, f64::max);
+                let min = p50.iter().copied().fold(f64::MAX, f64::min);
+                out.push(Check::new(
+                    format!(
+                        "`stock.get` p50 across scales ({clients} client{}): max / min",
+                        if clients == 1 { "" } else { "s" }
+                    ),
+                    Some(max / min),
+                    Goal::AtMost(FLAT_P50_MAX),
+                    "×",
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn notes(args: &cli::Args) -> Vec<String> {
     vec![
         format!(
-            "Load: `stockd --table {} --window-days {}` started {} times (fresh process each, empty config file, \
-             `STOCKD_*` unset), interleaved with {} drains of the daemon's own query \
-             `{}` through tokio-postgres `copy_out` on a fresh connection (connecting not timed), bytes counted \
-             and dropped. Best of each is compared. `load_ms` is the daemon's own figure; \"spawn → first \
-             market.info\" is the outside view (process start, connecting, catalog queries, COPY, decode, \
-             store build, first answer; polled every 5 ms).",
-            ds.table,
-            ds.window_days,
-            load.runs.len(),
-            load.drains.len(),
-            load.copy_sql_head
+            "Load: per scale, `stockd --table <t> --window-days <days>` started {} times (fresh process each, config file \
+             with defaults only, `STOCKD_*` and `STATE_DIRECTORY` unset), interleaved with as many drains of the daemon's \
+             own query `COPY (SELECT <all columns> FROM <t> WHERE date >= <window start>) TO STDOUT (FORMAT binary)` \
+             through tokio-postgres `copy_out` on a fresh connection (connecting not timed). Best of each is compared. \
+             `load_ms` is the daemon's own figure; \"ready\" is spawn → first market.info with rows (polled every 5 ms).",
+            args.load_runs
         ),
-        "Natural width: Σ over all columns of avg(pg_column_size(col)) over the window's rows: a fixed-width \
-         type counts its size (float8 8, int4 4, date 4, timestamptz 8, bool 1, …), a varlena type (varchar, \
-         numeric) its average stored size including its 1-byte short header; NULLs are left out of the average \
-         (so a nullable column counts as if present). The \"NULL = 0 bytes\" line averages them in as 0. \
-         Neither counts PostgreSQL's 23-byte tuple header, null bitmap or alignment padding; the heap line does."
+        "Warm restart: the last cold-load daemon of each scale has `[snapshot] dir` set and writes its snapshot after \
+         loading (requests start once the file is there); after the request runs it is stopped and a new daemon \
+         with the same dir is started; the figure is spawn → first market.info with rows (served from the snapshot, \
+         marked stale, while its own load from PostgreSQL runs)."
             .to_string(),
-        "RSS: VmRSS and VmHWM read from /proc/<pid>/status by the benchmark (independent of the daemon's own \
-         accounting), right after the first successful market.info, and again after all request runs."
+        "Memory: RSS is VmRSS from /proc/<pid>/status right after the first answer and again after all request runs \
+         of the scale (the mixed run). Redis: `used_memory` from `INFO memory` after loading, minus `used_memory` \
+         before loading with the benchmark's keys deleted (the rows' cost; the raw figure is shown too). \
+         PostgreSQL: `pg_total_relation_size` of the table (heap, TOAST, all indexes)."
             .to_string(),
         format!(
-            "Requests: closed loop, {} concurrent clients per target, {:?} warm-up (not recorded) then {:?} \
-             recorded; throughput = answered requests started in the recorded window / its length; latency from \
-             before encoding the request to after decoding the answer, every request recorded (exact \
-             percentiles from the sorted samples). Each client draws the same deterministic (SplitMix64) request \
-             sequence on both targets: random (code, date) rows of the window for `stock.get`, random dates \
-             for `stock.top`. Every request has a 5 s timeout; a client stops at the deadline or after {} requests.",
-            args.clients, args.warmup, args.duration, args.max_requests
+            "Requests: closed loop; for every operation, concurrency level ({}) and target in turn: that many clients, \
+             {:?} warm-up (not recorded) then {:?} recorded. Throughput = answered requests started in the recorded \
+             window / its length; latency from before encoding the request to after decoding the answer, every \
+             request recorded (exact percentiles from the sorted samples). Each client draws the same deterministic \
+             (SplitMix64) request sequence on every target. Every request has a 5 s timeout.",
+            args.concurrency.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+            args.warmup,
+            args.duration
         ),
-        "stockd client: one keep-alive HTTP/1.1 connection per client on the Unix socket (a minimal hand-written \
-         client: one write per request, Content-Length body), JSON-RPC 2.0 POST /, no `fields` (all columns); \
-         every answer is parsed with serde_json::from_slice into a Value and its shape and row count checked."
+        "stockd client (decodes): one keep-alive HTTP/1.1 connection per client on the Unix socket (a minimal \
+         hand-written client: one write per request), JSON-RPC 2.0 `POST /`; every answer is parsed with \
+         `serde_json::from_slice` into a `serde_json::Value` (every column of every row becomes an owned JSON \
+         number/string/bool/null) and its shape checked (items counted: rows, history dates, industries)."
+            .to_string(),
+        "PostgreSQL client (decodes): a bb8-postgres pool with one connection per client at the highest concurrency, \
+         all open before measuring, every statement prepared once per connection; a request checks a connection \
+         out, runs its prepared statement (one round trip, binary results) and decodes every column of every row \
+         with `row.try_get` into owned values (ints, floats, bool, date and timestamps as integers, text into \
+         String, numeric exactly into a scaled i128). The SQL of each operation is listed with its plan at the end."
+            .to_string(),
+        "Redis client (decodes): one connection per client (a minimal hand-written RESP2 client, like the stockd \
+         one: commands of a pipeline encoded into one buffer and sent with one write, replies parsed from a read \
+         buffer; no multiplexer). Every bulk string of every reply becomes an owned `String` (HGETALL: (field, \
+         value) pairs of every column; HMGET: `Option<String>` per field) — Redis holds text, so text is its \
+         natural decoded form; the industry views additionally parse the numbers they compute with into f64. \
+         Per operation: `stock.get` = HGETALL; `stock.get/8` = HMGET of the 8 fields; `stock.many` = 50 pipelined \
+         HGETALLs; `stock.top` = ZREVRANGE of the (date, pct_chg) sorted set, then 20 pipelined HGETALLs (two \
+         round trips); `stock.history` = one pipelined HMGET of the 10 fields per date of the window; \
+         `hotspots.ranking` = SMEMBERS of the date's code set, pipelined HMGET of the 9 fields the view reads for \
+         every code, then grouping, statistics, heat and leaders in the client; `industry.detail` = the same over \
+         the (date, industry) code set. Redis has no query engine, so the views are what a Redis user would write: \
+         fetch the member rows, compute in the application."
+            .to_string(),
+        "Ties: stockd and PostgreSQL break `stock.top` ties by code ascending; Redis' ZREVRANGE breaks them by member \
+         descending. stockd caches the derived views per date (`[cache.hotspots]`, `[cache.industry]`), so after \
+         the first request of a date it answers from its cache; PostgreSQL and Redis compute every request."
             .to_string(),
         format!(
-            "PostgreSQL client: a bb8-postgres pool of {} connections (all open before measuring, min_idle = max, \
-             no test query on checkout), each connection with both statements prepared once; a request checks a \
-             connection out, runs the prepared statement (one round trip, binary results), returns it, then \
-             decodes every column of every row with `row.try_get` into owned values (ints, floats, bool, date and \
-             timestamps as integers, text into String, numeric exactly into a scaled i128). SQL: `{}` and `{}`.",
-            args.clients,
-            Op::StockGet.sql("t"),
-            Op::StockTop.sql("t")
-        ),
-        format!(
-            "The benchmark client, stockd and PostgreSQL all run on the same {} CPUs, so every figure includes \
-             competing for them (as a co-located FastAPI app would). PostgreSQL on TCP 127.0.0.1, stockd on its \
-             Unix socket. `stock.top` asks n = {TOP_N}, by pct_chg, order desc, all columns.",
+            "All three servers and the benchmark client share the same {} CPUs, so every figure includes competing \
+             for them. PostgreSQL on TCP 127.0.0.1, stockd on its Unix socket, Redis as configured.",
             std::thread::available_parallelism().map_or(0, |n| n.get())
         ),
     ]
+}
+
+/// Before timing: a few Redis answers compared with PostgreSQL's.
+async fn redis_sanity(
+    rt: &RedisTarget,
+    pg: &tokio_postgres::Client,
+    ds: &DataSet,
+    u: &Universe,
+) -> Result<String> {
+    use crate::target::{Target, TargetClient};
+    let mut c = rt.client().await?;
+    let mut rng = ops::Rng::for_client(98, Op::StockGet, 0);
+    let get_sql = Op::StockGet.sql(&ds.quoted);
+    let mut ok = 0;
+    let mut problems = Vec::new();
+    for _ in 0..20 {
+        let (ci, di) = u.pairs[rng.below(u.pairs.len())];
+        let n = c
+            .execute(Request::Get { code: ci, date: di })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let exists = pg
+            .query_opt(
+                &get_sql,
+                &[&u.codes[ci as usize], &PgDate(u.dates[di as usize].days)],
+            )
+            .await?
+            .is_some();
+        if (n == 1) == exists {
+            ok += 1;
+        } else {
+            problems.push(format!(
+                "{} {}",
+                u.codes[ci as usize], u.dates[di as usize].text
+            ));
+        }
+    }
+    let top_ok = {
+        let mut r = ops::Rng::for_client(97, Op::StockTop, 0);
+        let di = r.below(u.dates.len()) as u32;
+        c.execute(Request::Top { date: di })
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+    };
+    Ok(format!(
+        "Redis: {ok}/20 sampled rows present exactly when PostgreSQL has them{}; `stock.top` on a sampled date \
+         returned {top_ok} of {TOP_N} rows",
+        if problems.is_empty() {
+            String::new()
+        } else {
+            format!(" — differing: {}", problems.join(", "))
+        }
+    ))
 }
 
 /// Before timing: a few answers compared between stockd and PostgreSQL.

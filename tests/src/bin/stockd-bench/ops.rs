@@ -1,79 +1,229 @@
 //! The operations measured. Each `Op` draws its requests from the
 //! [`Universe`] with a seeded PRNG, so every target sees the same sequence;
 //! each target turns a [`Request`] into its own protocol (JSON-RPC body,
-//! prepared statement, Redis commands later).
-//!
-//! Adding an operation (issue 6: `stock.get` with 8 columns, `stock.many`,
-//! `stock.history`, `hotspots.ranking`, `industry.detail`) = a variant here,
-//! its request generator, and its encoding in each target.
+//! prepared statement, Redis commands).
 
 use std::fmt;
 use std::str::FromStr;
 
 use crate::prepare::Universe;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum Op {
     /// `stock.get` of a random (code, date) row of the window, all columns.
     #[serde(rename = "stock.get")]
     StockGet,
+    /// `stock.get` of a random row, the 8 columns of [`GET8_FIELDS`].
+    #[serde(rename = "stock.get/8")]
+    StockGet8,
+    /// `stock.many` of [`MANY_N`] codes on a random date, all columns.
+    #[serde(rename = "stock.many")]
+    StockMany,
     /// `stock.top` n=20 by pct_chg desc on a random date, all columns.
     #[serde(rename = "stock.top")]
     StockTop,
+    /// `stock.history` of a random stock over the whole window, the 10
+    /// columns of [`HISTORY_FIELDS`].
+    #[serde(rename = "stock.history")]
+    StockHistory,
+    /// `hotspots.ranking` (n = 10) of a random date.
+    #[serde(rename = "hotspots.ranking")]
+    Hotspots,
+    /// `industry.detail` of a random industry on a random date.
+    #[serde(rename = "industry.detail")]
+    IndustryDetail,
 }
+
+pub const ALL_OPS: [Op; 7] = [
+    Op::StockGet,
+    Op::StockGet8,
+    Op::StockMany,
+    Op::StockTop,
+    Op::StockHistory,
+    Op::Hotspots,
+    Op::IndustryDetail,
+];
 
 /// The ranking column and size of `stock.top`.
 pub const TOP_BY: &str = "pct_chg";
 pub const TOP_N: usize = 20;
+/// Codes per `stock.many`.
+pub const MANY_N: usize = 50;
+/// Industries per `hotspots.ranking` (the daemon's default n).
+pub const HOTSPOTS_N: usize = 10;
+/// Leaders per industry in `hotspots.ranking`, movers each way in
+/// `industry.detail` (the daemon's constants).
+pub const HOTSPOTS_LEADERS: usize = 3;
+pub const INDUSTRY_MOVERS: usize = 5;
+/// `stock.get` with 8 columns.
+pub const GET8_FIELDS: [&str; 8] = [
+    "stock_name",
+    "close",
+    "pct_chg",
+    "volume",
+    "amount",
+    "turnover_rate",
+    "pe_ttm",
+    "total_mv",
+];
+/// `stock.history` with 10 columns.
+pub const HISTORY_FIELDS: [&str; 10] = [
+    "open",
+    "high",
+    "low",
+    "close",
+    "pct_chg",
+    "volume",
+    "amount",
+    "turnover_rate",
+    "ma5",
+    "ma20",
+];
+/// What the industry views read of each member row.
+pub const VIEW_FIELDS: [&str; 9] = [
+    "industry",
+    "stock_name",
+    "pct_chg",
+    "close",
+    "up_limit",
+    "down_limit",
+    "amount",
+    "net_mf_amount",
+    "volume_ratio",
+];
 
 impl Op {
     pub fn name(self) -> &'static str {
         match self {
             Op::StockGet => "stock.get",
+            Op::StockGet8 => "stock.get/8",
+            Op::StockMany => "stock.many",
             Op::StockTop => "stock.top",
+            Op::StockHistory => "stock.history",
+            Op::Hotspots => "hotspots.ranking",
+            Op::IndustryDetail => "industry.detail",
         }
     }
 
     /// What one request does, for the report.
-    pub fn describe(self) -> &'static str {
+    pub fn describe(self) -> String {
         match self {
-            Op::StockGet => "one row by (code, date), all columns",
-            Op::StockTop => "top 20 by pct_chg desc on one date, all columns",
+            Op::StockGet => "one row by (code, date), all columns".into(),
+            Op::StockGet8 => format!("one row by (code, date), 8 columns ({})", GET8_FIELDS.join(", ")),
+            Op::StockMany => format!("{MANY_N} codes (evenly spaced from a random start) on a random date, all columns"),
+            Op::StockTop => format!("top {TOP_N} by {TOP_BY} desc on a random date, all columns"),
+            Op::StockHistory => format!(
+                "one random stock over the whole window, 10 columns ({})",
+                HISTORY_FIELDS.join(", ")
+            ),
+            Op::Hotspots => format!(
+                "industries of a random date ranked by heat, top {HOTSPOTS_N} with {HOTSPOTS_LEADERS} leaders each"
+            ),
+            Op::IndustryDetail => format!(
+                "one random industry on a random date: statistics, heat, top {INDUSTRY_MOVERS} gainers and losers"
+            ),
         }
     }
 
     /// The next request of this operation.
     pub fn next(self, rng: &mut Rng, u: &Universe) -> Request {
+        let date = |rng: &mut Rng| rng.below(u.dates.len()) as u32;
         match self {
-            Op::StockGet => {
+            Op::StockGet | Op::StockGet8 => {
                 let (code, date) = u.pairs[rng.below(u.pairs.len())];
-                Request::Get { code, date }
+                if self == Op::StockGet {
+                    Request::Get { code, date }
+                } else {
+                    Request::Get8 { code, date }
+                }
             }
-            Op::StockTop => Request::Top {
-                date: rng.below(u.dates.len()) as u32,
+            Op::StockMany => Request::Many {
+                date: date(rng),
+                first: rng.below(u.codes.len()) as u32,
+            },
+            Op::StockTop => Request::Top { date: date(rng) },
+            Op::StockHistory => Request::History {
+                code: rng.below(u.codes.len()) as u32,
+            },
+            Op::Hotspots => Request::Hotspots { date: date(rng) },
+            Op::IndustryDetail => Request::Industry {
+                industry: rng.below(u.industries.len().max(1)) as u32,
+                date: date(rng),
             },
         }
     }
 
     /// The equivalent SQL (a prepared statement; `$n` parameters as the
     /// request supplies them).
-    pub fn sql(self, quoted_table: &str) -> String {
+    pub fn sql(self, t: &str) -> String {
+        let list = |f: &[&str]| {
+            f.iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        // The member rows the industry views read, with pct_chg as float8
+        // and NaN read as "no value", like the daemon.
+        let members = format!(
+            "SELECT stock_code, stock_name, industry, \
+             CASE WHEN pct_chg = 'NaN' THEN NULL ELSE pct_chg::float8 END AS p, \
+             close, up_limit, down_limit, amount, net_mf_amount, volume_ratio FROM {t}"
+        );
+        let stats = "count(*) AS members, avg(p) AS avg_pct_change, \
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY p) AS median_pct_change, \
+             count(*) FILTER (WHERE p > 0) AS up, count(*) FILTER (WHERE p = 0) AS flat, \
+             count(*) FILTER (WHERE p < 0) AS down, \
+             count(*) FILTER (WHERE close >= up_limit) AS limit_up, \
+             count(*) FILTER (WHERE close <= down_limit) AS limit_down, \
+             sum(amount) AS amount, sum(net_mf_amount) AS net_inflow";
+        let heat = "avg_pct_change + 5.0 * (up - down) / nullif(up + flat + down, 0) \
+             + 2.0 * limit_up - 2.0 * limit_down AS heat";
         match self {
             Op::StockGet => {
-                format!("SELECT * FROM {quoted_table} WHERE stock_code = $1 AND \"date\" = $2")
+                format!("SELECT * FROM {t} WHERE stock_code = $1 AND \"date\" = $2")
+            }
+            Op::StockGet8 => format!(
+                "SELECT {} FROM {t} WHERE stock_code = $1 AND \"date\" = $2",
+                list(&GET8_FIELDS)
+            ),
+            Op::StockMany => {
+                format!("SELECT * FROM {t} WHERE \"date\" = $1 AND stock_code = ANY($2)")
             }
             Op::StockTop => format!(
-                "SELECT * FROM {quoted_table} WHERE \"date\" = $1 AND {TOP_BY} IS NOT NULL \
+                "SELECT * FROM {t} WHERE \"date\" = $1 AND {TOP_BY} IS NOT NULL \
                  ORDER BY {TOP_BY} DESC, stock_code LIMIT {TOP_N}"
+            ),
+            Op::StockHistory => format!(
+                "SELECT \"date\", {} FROM {t} WHERE stock_code = $1 ORDER BY \"date\"",
+                list(&HISTORY_FIELDS)
+            ),
+            Op::Hotspots => format!(
+                "WITH d AS ({members} WHERE \"date\" = $1 AND industry IS NOT NULL), \
+                 s AS (SELECT industry, {stats} FROM d GROUP BY industry), \
+                 h AS (SELECT *, {heat} FROM s ORDER BY heat DESC NULLS LAST, industry LIMIT {HOTSPOTS_N}) \
+                 SELECT h.*, l.stock_code, l.stock_name, l.p, l.close, l.amount, l.volume_ratio FROM h \
+                 LEFT JOIN LATERAL (SELECT * FROM d WHERE d.industry = h.industry AND d.p IS NOT NULL \
+                 ORDER BY d.p DESC, d.stock_code LIMIT {HOTSPOTS_LEADERS}) l ON true \
+                 ORDER BY h.heat DESC NULLS LAST, h.industry, l.p DESC, l.stock_code"
+            ),
+            Op::IndustryDetail => format!(
+                "WITH d AS ({members} WHERE \"date\" = $1 AND industry = $2), \
+                 s AS (SELECT {stats} FROM d), \
+                 m AS ((SELECT 'gainer' AS side, * FROM d WHERE p > 0 ORDER BY p DESC, stock_code LIMIT {INDUSTRY_MOVERS}) \
+                 UNION ALL (SELECT 'loser', * FROM d WHERE p < 0 ORDER BY p ASC, stock_code LIMIT {INDUSTRY_MOVERS})) \
+                 SELECT s.*, {heat}, m.side, m.stock_code, m.stock_name, m.p, m.close, m.amount, m.volume_ratio \
+                 FROM s LEFT JOIN m ON true"
             ),
         }
     }
 
-    /// Rows a correct answer has (checked on every response).
-    pub fn expected_rows(self) -> usize {
+    /// Items a correct answer has when the count is fixed (rows for the
+    /// row methods); `None` when it depends on the data.
+    pub fn expected_rows(self) -> Option<usize> {
         match self {
-            Op::StockGet => 1,
-            Op::StockTop => TOP_N,
+            Op::StockGet | Op::StockGet8 => Some(1),
+            Op::StockTop => Some(TOP_N),
+            _ => None,
         }
     }
 }
@@ -89,8 +239,16 @@ impl FromStr for Op {
     fn from_str(s: &str) -> anyhow::Result<Op> {
         match s {
             "stock.get" | "get" => Ok(Op::StockGet),
+            "stock.get/8" | "get8" => Ok(Op::StockGet8),
+            "stock.many" | "many" => Ok(Op::StockMany),
             "stock.top" | "top" => Ok(Op::StockTop),
-            _ => anyhow::bail!("unknown operation '{s}' (stock.get, stock.top)"),
+            "stock.history" | "history" => Ok(Op::StockHistory),
+            "hotspots.ranking" | "hotspots" => Ok(Op::Hotspots),
+            "industry.detail" | "industry" => Ok(Op::IndustryDetail),
+            _ => anyhow::bail!(
+                "unknown operation '{s}' (stock.get, stock.get/8, stock.many, stock.top, stock.history, \
+                 hotspots.ranking, industry.detail)"
+            ),
         }
     }
 }
@@ -99,16 +257,34 @@ impl FromStr for Op {
 #[derive(Debug, Clone, Copy)]
 pub enum Request {
     Get { code: u32, date: u32 },
+    Get8 { code: u32, date: u32 },
+    Many { date: u32, first: u32 },
     Top { date: u32 },
+    History { code: u32 },
+    Hotspots { date: u32 },
+    Industry { industry: u32, date: u32 },
 }
 
 impl Request {
     pub fn op(&self) -> Op {
         match self {
             Request::Get { .. } => Op::StockGet,
+            Request::Get8 { .. } => Op::StockGet8,
+            Request::Many { .. } => Op::StockMany,
             Request::Top { .. } => Op::StockTop,
+            Request::History { .. } => Op::StockHistory,
+            Request::Hotspots { .. } => Op::Hotspots,
+            Request::Industry { .. } => Op::IndustryDetail,
         }
     }
+}
+
+/// The codes of a `stock.many`: [`MANY_N`] distinct codes evenly spaced
+/// from `first`.
+pub fn many_codes(first: u32, ncodes: usize) -> impl Iterator<Item = u32> {
+    let n = ncodes.max(1);
+    let stride = (n / MANY_N).max(1);
+    (0..MANY_N.min(n)).map(move |i| ((first as usize + i * stride) % n) as u32)
 }
 
 /// SplitMix64: deterministic request sequences.

@@ -18,7 +18,7 @@ pub const BENCH_DB: &str = "stockd_bench";
 
 /// Bumped when the way the table is built changes (DDL edits, indexes,
 /// fill procedure), so cached tables are rebuilt.
-pub const DATA_VERSION: &str = "stockd-bench-data/1";
+pub const DATA_VERSION: &str = "stockd-bench-data/2";
 
 const FIXTURE_SQL: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -129,6 +129,8 @@ pub struct Universe {
     pub dates: Vec<DateKey>,
     /// (index into `codes`, index into `dates`), in date then code order.
     pub pairs: Vec<(u32, u32)>,
+    /// Distinct non-NULL industries, sorted.
+    pub industries: Vec<String>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -185,12 +187,23 @@ fn ddl(table: &str) -> String {
 /// The index a careful user adds for "top N by pct_chg on a date": it
 /// matches `WHERE date = $1 AND pct_chg IS NOT NULL ORDER BY pct_chg DESC,
 /// stock_code LIMIT n` exactly, so PostgreSQL reads n index entries.
+///
+/// And `(date, industry)` for `industry.detail` (one industry of one date).
+/// `stock.get`, `stock.many` and `stock.history` use the fixture's UNIQUE
+/// (stock_code, date); `hotspots.ranking` its (date) index.
 fn extra_indexes(table: &str) -> Vec<String> {
-    vec![format!(
-        "CREATE INDEX IF NOT EXISTS {} ON {} (\"date\", pct_chg DESC, stock_code)",
-        quote_ident(&format!("{table}_date_pct_chg_idx")),
-        quote_ident(table)
-    )]
+    vec![
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} (\"date\", pct_chg DESC, stock_code)",
+            quote_ident(&format!("{table}_date_pct_chg_idx")),
+            quote_ident(table)
+        ),
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {} (\"date\", industry)",
+            quote_ident(&format!("{table}_date_industry_idx")),
+            quote_ident(table)
+        ),
+    ]
 }
 
 /// Content hash of everything that decides the table's contents: the data
@@ -391,10 +404,23 @@ pub async fn universe(client: &Client, ds: &DataSet) -> Result<Universe> {
     if pairs.is_empty() {
         bail!("{} has no rows in the window", ds.table);
     }
+    let industries = client
+        .query(
+            &format!(
+                "SELECT DISTINCT industry::text FROM {} WHERE industry IS NOT NULL ORDER BY 1",
+                ds.quoted
+            ),
+            &[],
+        )
+        .await?
+        .into_iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
     Ok(Universe {
         codes,
         dates,
         pairs,
+        industries,
     })
 }
 

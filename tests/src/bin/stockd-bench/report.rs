@@ -11,7 +11,9 @@ use crate::load::LoadResult;
 use crate::machine::Machine;
 use crate::ops::Op;
 use crate::prepare::{DataSet, NaturalWidth};
+use crate::redis::RedisLoad;
 use crate::runner::OpStats;
+use crate::scale::Scale;
 use crate::target::Decode;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -26,7 +28,152 @@ pub struct MemoryResult {
     pub after_run: Option<ProcMem>,
     /// RSS as admin.status reports it (for comparison with /proc).
     pub admin_rss_bytes: Option<u64>,
-    pub admin_status: Option<Value>,
+    /// PostgreSQL: pg_total_relation_size of the table (heap, TOAST, indexes).
+    pub pg_total_bytes: i64,
+    /// Redis `used_memory` after loading, and minus the figure before.
+    pub redis_used_memory: Option<u64>,
+    pub redis_used_memory_delta: Option<u64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WarmRestart {
+    /// Spawn → first market.info with rows, served from the snapshot.
+    pub first_answer_ms: f64,
+    pub snapshot_bytes: u64,
+    /// market.info `source.stale` of that first answer.
+    pub served_stale: Option<bool>,
+    pub rows: u64,
+    pub rss_bytes: Option<u64>,
+}
+
+/// Everything measured at one scale.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ScaleResult {
+    pub scale: Scale,
+    pub data: DataSet,
+    pub natural_width: NaturalWidth,
+    pub load: LoadResult,
+    pub warm: Option<WarmRestart>,
+    pub memory: MemoryResult,
+    pub redis_load: Option<RedisLoad>,
+    pub ops: Vec<OpStats>,
+    pub decode_costs: Vec<DecodeCost>,
+    pub server_requests: Option<Value>,
+    pub server_caches: Option<Value>,
+    pub sanity: Vec<String>,
+    pub plans: Vec<(String, Vec<String>)>,
+    pub warnings: Vec<String>,
+}
+
+impl ScaleResult {
+    pub fn stats(&self, op: Op, target: &str, clients: usize) -> Option<&OpStats> {
+        self.ops
+            .iter()
+            .find(|s| s.op == op && s.target == target && s.clients == clients)
+    }
+}
+
+/// A least-squares line y = fixed + per_row × rows over the scales.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Fit {
+    pub name: String,
+    pub unit: &'static str,
+    pub per_row: f64,
+    pub fixed: f64,
+    pub r2: f64,
+    pub points: Vec<(u64, f64)>,
+}
+
+fn fit(name: &str, unit: &'static str, points: Vec<(u64, f64)>) -> Option<Fit> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let mx = points.iter().map(|p| p.0 as f64).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = points.iter().map(|p| (p.0 as f64 - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 as f64 - mx) * (p.1 - my)).sum();
+    if sxx == 0.0 {
+        return None;
+    }
+    let b = sxy / sxx;
+    let a = my - b * mx;
+    let ss_tot: f64 = points.iter().map(|p| (p.1 - my).powi(2)).sum();
+    let ss_res: f64 = points
+        .iter()
+        .map(|p| (p.1 - (a + b * p.0 as f64)).powi(2))
+        .sum();
+    Some(Fit {
+        name: name.to_string(),
+        unit,
+        per_row: b,
+        fixed: a,
+        r2: if ss_tot == 0.0 {
+            1.0
+        } else {
+            1.0 - ss_res / ss_tot
+        },
+        points,
+    })
+}
+
+/// Per-row load time and memory, fitted over the scales measured.
+pub fn fits(scales: &[ScaleResult]) -> Vec<Fit> {
+    let pts = |f: &dyn Fn(&ScaleResult) -> Option<f64>| -> Vec<(u64, f64)> {
+        scales
+            .iter()
+            .filter_map(|s| f(s).map(|y| (s.data.rows, y)))
+            .collect()
+    };
+    let mut out = Vec::new();
+    let all: [(&str, &'static str, Box<dyn Fn(&ScaleResult) -> Option<f64>>); 8] = [
+        (
+            "stockd cold load (load_ms)",
+            "ms",
+            Box::new(|s| s.load.best_load_ms.map(|v| v as f64)),
+        ),
+        (
+            "binary COPY drain",
+            "ms",
+            Box::new(|s| Some(s.load.best_drain_ms)),
+        ),
+        (
+            "stockd warm restart to first answer",
+            "ms",
+            Box::new(|s| s.warm.as_ref().map(|w| w.first_answer_ms)),
+        ),
+        (
+            "Redis load (pipelined HSET/ZADD/SADD)",
+            "ms",
+            Box::new(|s| s.redis_load.as_ref().map(|r| r.load_ms)),
+        ),
+        (
+            "stockd store bytes",
+            "B",
+            Box::new(|s| s.memory.store_bytes.map(|b| b as f64)),
+        ),
+        (
+            "stockd RSS after load",
+            "B",
+            Box::new(|s| s.memory.after_load.map(|m| m.rss_bytes as f64)),
+        ),
+        (
+            "Redis used_memory for the rows",
+            "B",
+            Box::new(|s| s.memory.redis_used_memory_delta.map(|b| b as f64)),
+        ),
+        (
+            "PostgreSQL total relation size",
+            "B",
+            Box::new(|s| Some(s.memory.pg_total_bytes as f64)),
+        ),
+    ];
+    for (name, unit, f) in all.iter() {
+        if let Some(x) = fit(name, unit, pts(f.as_ref())) {
+            out.push(x);
+        }
+    }
+    out
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize)]
@@ -99,32 +246,21 @@ impl Check {
 pub struct Results {
     pub command: String,
     pub machine: Machine,
-    pub data: DataSet,
-    pub natural_width: NaturalWidth,
-    pub load: LoadResult,
-    pub memory: MemoryResult,
-    pub clients: usize,
+    pub concurrency: Vec<usize>,
     pub warmup_s: f64,
     pub duration_s: f64,
     pub client_decode: Decode,
-    pub ops: Vec<OpStats>,
+    /// Redis address and db, if measured.
+    pub redis: Option<String>,
+    pub scales: Vec<ScaleResult>,
+    pub fits: Vec<Fit>,
     pub checks: Vec<Check>,
-    pub decode_costs: Vec<DecodeCost>,
-    /// `admin.status` `requests` after the runs (the daemon's own view), if
-    /// it reports them.
-    pub server_requests: Option<Value>,
-    /// `admin.status` `caches` after the runs, if reported.
-    pub server_caches: Option<Value>,
-    /// Answers compared between stockd and PostgreSQL before measuring.
-    pub sanity: Vec<String>,
-    pub plans: Vec<(String, Vec<String>)>,
+    /// Chart files written beside the report.
+    pub charts: Vec<String>,
+    pub chart_note: Option<String>,
     pub notes: Vec<String>,
-}
-
-impl Results {
-    pub fn stats(&self, op: Op, target: &str) -> Option<&OpStats> {
-        self.ops.iter().find(|s| s.op == op && s.target == target)
-    }
+    /// Wall time of the whole run.
+    pub total_s: f64,
 }
 
 fn thousands(n: u64) -> String {
@@ -159,11 +295,47 @@ fn us(v: f64) -> String {
     }
 }
 
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 && a.is_finite() && b.is_finite() => format!("{:.2}×", a / b),
+        _ => "–".into(),
+    }
+}
+
+fn opt_ms(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.0} ms"))
+}
+
+fn opt_mib(v: Option<u64>) -> String {
+    v.map_or("–".into(), mib)
+}
+
+/// `per_row` of a fit in readable units.
+fn per_row(f: &Fit) -> String {
+    match f.unit {
+        "ms" => format!("{:.2} µs/row", f.per_row * 1000.0),
+        "B" => format!("{:.0} B/row", f.per_row),
+        u => format!("{:.3} {u}/row", f.per_row),
+    }
+}
+
+fn fixed(f: &Fit) -> String {
+    match f.unit {
+        "ms" => format!("{:.0} ms", f.fixed),
+        "B" => format!("{:.1} MiB", f.fixed / 1_048_576.0),
+        u => format!("{:.1} {u}", f.fixed),
+    }
+}
+
 pub fn markdown(r: &Results) -> String {
     let mut s = String::new();
     let m = &r.machine;
-    let d = &r.data;
-    let _ = writeln!(s, "# stockd benchmark — {} scale\n", d.scale);
+    let names: Vec<String> = r.scales.iter().map(|x| x.scale.to_string()).collect();
+    let _ = writeln!(
+        s,
+        "# stockd benchmark — stockd vs PostgreSQL vs Redis ({})\n",
+        names.join(", ")
+    );
     let _ = writeln!(s, "- **Date**: {}", m.date_utc);
     let _ = writeln!(
         s,
@@ -176,8 +348,14 @@ pub fn markdown(r: &Results) -> String {
     );
     let _ = writeln!(
         s,
-        "- **PostgreSQL**: {} (shared_buffers {}), same machine, TCP 127.0.0.1",
-        m.postgres_version, m.postgres_shared_buffers
+        "- **PostgreSQL**: {} (shared_buffers {}), TCP 127.0.0.1 · **Redis**: {} · **rustc**: {}",
+        m.postgres_version,
+        m.postgres_shared_buffers,
+        match &r.redis {
+            Some(a) => format!("{} ({a})", m.redis_version),
+            None => "not measured (--no-redis)".into(),
+        },
+        m.rustc_version
     );
     let _ = writeln!(
         s,
@@ -187,26 +365,40 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(s, "- **Command**: `{}`", r.command);
     let _ = writeln!(
         s,
-        "- **Data**: `{}` in database `stockd_bench`: {} rows × {} columns ({}); window {} days from {}; content hash `{}`, {}",
-        d.table,
-        thousands(d.rows),
-        d.columns.len(),
-        d.params,
-        d.window_days,
-        d.window_start,
-        d.content_hash,
-        if d.generated {
-            format!(
-                "generated this run in {:.1} s",
-                d.generate_ms.unwrap_or(0) as f64 / 1000.0
-            )
-        } else {
-            "reused from an earlier run".to_string()
-        }
+        "- **Run**: concurrency {}, {} s warm-up + {} s recorded per operation × concurrency × target; whole run {:.1} min",
+        r.concurrency
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join("/"),
+        r.warmup_s,
+        r.duration_s,
+        r.total_s / 60.0
     );
+    for x in &r.scales {
+        let d = &x.data;
+        let _ = writeln!(
+            s,
+            "- **{}**: `{}`: {} rows × {} columns ({}); content hash `{}`, {}",
+            d.scale,
+            d.table,
+            thousands(d.rows),
+            d.columns.len(),
+            d.params,
+            d.content_hash,
+            if d.generated {
+                format!(
+                    "generated this run in {:.1} s",
+                    d.generate_ms.unwrap_or(0) as f64 / 1000.0
+                )
+            } else {
+                "reused from an earlier run".to_string()
+            }
+        );
+    }
     s.push('\n');
 
-    let _ = writeln!(s, "## Targets\n");
+    let _ = writeln!(s, "## Targets (issue 6, and the issue-2 load ratio)\n");
     let _ = writeln!(s, "| target | measured | goal | result |");
     let _ = writeln!(s, "|---|---:|---:|---|");
     for c in &r.checks {
@@ -226,217 +418,289 @@ pub fn markdown(r: &Results) -> String {
     if r.client_decode == Decode::None {
         let _ = writeln!(
             s,
-            "**Diagnostic run (`--decode none`)**: clients read answers without decoding them; the \
-             targets are defined with full decoding, so the request figures here show server capacity only.\n"
+            "**Diagnostic run (`--decode none`)**: stockd and PostgreSQL clients read answers without decoding \
+             them; the targets are defined with full decoding.\n"
         );
+    }
+    if !r.charts.is_empty() {
+        let _ = writeln!(s, "## Charts\n");
+        for c in &r.charts {
+            let _ = writeln!(s, "![{c}]({c})\n");
+        }
+    } else if let Some(n) = &r.chart_note {
+        let _ = writeln!(s, "**Charts**: {n}\n");
     }
 
-    let l = &r.load;
-    let _ = writeln!(s, "## Load (best of {})\n", l.runs.len());
-    let _ = writeln!(s, "| | stockd | binary COPY drain | ratio |");
-    let _ = writeln!(s, "|---|---:|---:|---:|");
+    // Cost growth.
+    let _ = writeln!(s, "## Cost as the data grows\n");
     let _ = writeln!(
         s,
-        "| load time (daemon's `load_ms`) | {} | {:.0} ms | {} |",
-        l.best_load_ms.map_or("–".into(), |v| format!("{v} ms")),
-        l.best_drain_ms,
-        l.ratio.map_or("–".into(), |v| format!("{v:.2}×"))
+        "| scale | rows | stockd load_ms | COPY drain | load / drain | ready (spawn → answer) | warm restart → first answer | snapshot | Redis load |"
     );
-    let _ = writeln!(
-        s,
-        "| spawn → first `market.info` | {:.0} ms | {:.0} ms | {:.2}× |",
-        l.best_wall_ready_ms, l.best_drain_ms, l.wall_ratio
-    );
-    let runs = l
-        .runs
-        .iter()
-        .map(|x| {
-            format!(
-                "{} / {:.0}",
-                x.load_ms.map_or("–".into(), |v| v.to_string()),
-                x.wall_ready_ms
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let drains = l
-        .drains
-        .iter()
-        .map(|x| format!("{:.0}", x.ms))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let _ =
-        writeln!(
-        s,
-        "\nEvery run (ms): stockd load_ms / ready {runs}; COPY drain {drains} ({} of binary COPY; \
-         connecting took {:.1} ms more and is not counted). `load_ms` source: {}.\n",
-        mib(l.copy_bytes),
-        l.drains.iter().map(|x| x.connect_ms).fold(f64::INFINITY, f64::min),
-        l.runs.last().map_or("–", |x| x.load_ms_source)
-    );
-
-    let mem = &r.memory;
-    let nw = &r.natural_width;
-    let _ = writeln!(s, "## Memory\n");
-    let _ = writeln!(s, "| figure | value |");
-    let _ = writeln!(s, "|---|---:|");
-    let _ = writeln!(
-        s,
-        "| store bytes ({}) | {} |",
-        mem.store_bytes_source,
-        mem.store_bytes
-            .map_or("–".into(), |b| format!("{} ({})", thousands(b), mib(b)))
-    );
-    let _ = writeln!(
-        s,
-        "| store bytes / row | {} |",
-        mem.store_bytes_per_row
-            .map_or("–".into(), |b| format!("{b:.1}"))
-    );
-    let _ = writeln!(
-        s,
-        "| natural width / row: Σ avg(pg_column_size) | {:.1} |",
-        nw.bytes_per_row
-    );
-    let _ = writeln!(
-        s,
-        "| natural width / row, NULL = 0 bytes | {:.1} |",
-        nw.bytes_per_row_nulls_zero
-    );
-    let _ = writeln!(
-        s,
-        "| PostgreSQL heap / row (indexes extra) | {:.1} (+ {:.1}) |",
-        nw.heap_bytes as f64 / mem.rows as f64,
-        nw.index_bytes as f64 / mem.rows as f64
-    );
-    if let Some(p) = mem.after_load {
-        let _ = writeln!(s, "| RSS after load (/proc VmRSS) | {} |", mib(p.rss_bytes));
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for x in &r.scales {
+        let l = &x.load;
         let _ = writeln!(
             s,
-            "| peak RSS during load (/proc VmHWM) | {} |",
-            mib(p.peak_rss_bytes)
+            "| {} | {} | {} | {:.0} ms | {} | {:.0} ms | {} | {} | {} |",
+            x.scale,
+            thousands(x.data.rows),
+            l.best_load_ms.map_or("–".into(), |v| format!("{v} ms")),
+            l.best_drain_ms,
+            l.ratio.map_or("–".into(), |v| format!("{v:.2}×")),
+            l.best_wall_ready_ms,
+            opt_ms(x.warm.as_ref().map(|w| w.first_answer_ms)),
+            opt_mib(x.warm.as_ref().map(|w| w.snapshot_bytes)),
+            opt_ms(x.redis_load.as_ref().map(|w| w.load_ms)),
         );
     }
-    if let Some(p) = mem.after_run {
-        let _ = writeln!(s, "| RSS after the request runs | {} |", mib(p.rss_bytes));
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "| scale | stockd store | bytes/row | RSS after load | RSS after mixed run | Redis used_memory (rows / total) | PostgreSQL table + indexes | stockd RSS / Redis | store / Redis |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for x in &r.scales {
+        let mm = &x.memory;
+        let rss = mm.after_load.map(|p| p.rss_bytes as f64);
+        let redis = mm.redis_used_memory_delta.map(|b| b as f64);
         let _ = writeln!(
             s,
-            "| peak RSS after the request runs | {} |",
-            mib(p.peak_rss_bytes)
+            "| {} | {} | {} | {} | {} | {} / {} | {} | {} | {} |",
+            x.scale,
+            opt_mib(mm.store_bytes),
+            mm.store_bytes_per_row
+                .map_or("–".into(), |b| format!("{b:.0} B")),
+            opt_mib(mm.after_load.map(|p| p.rss_bytes)),
+            opt_mib(mm.after_run.map(|p| p.rss_bytes)),
+            opt_mib(mm.redis_used_memory_delta),
+            opt_mib(mm.redis_used_memory),
+            mib(mm.pg_total_bytes.max(0) as u64),
+            ratio(rss, redis),
+            ratio(mm.store_bytes.map(|b| b as f64), redis),
         );
     }
-    if let Some(b) = mem.admin_rss_bytes {
-        let _ = writeln!(s, "| RSS as `admin.status` reports it | {} |", mib(b));
+    if !r.fits.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nLeast-squares fits over the scales (y = fixed + per-row × rows; R² = 1 means exactly linear):\n"
+        );
+        let _ = writeln!(
+            s,
+            "| figure | per row | fixed | R² | points (rows → value) |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---|");
+        for f in &r.fits {
+            let pts = f
+                .points
+                .iter()
+                .map(|(x, y)| match f.unit {
+                    "B" => format!("{} → {:.1} MiB", thousands(*x), y / 1_048_576.0),
+                    _ => format!("{} → {y:.0} {}", thousands(*x), f.unit),
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.4} | {pts} |",
+                f.name,
+                per_row(f),
+                fixed(f),
+                f.r2
+            );
+        }
+    }
+    if r.scales.len() >= 2 {
+        let _ = writeln!(s, "\n`stock.get` (all columns) p50 by scale, µs:\n");
+        let _ = writeln!(
+            s,
+            "| clients | target | {} | max / min |",
+            names.join(" | ")
+        );
+        let _ = writeln!(s, "|---|---|{}---:|", "---:|".repeat(r.scales.len()));
+        for &c in &r.concurrency {
+            for t in ["stockd", "postgres", "redis"] {
+                let v: Vec<Option<f64>> = r
+                    .scales
+                    .iter()
+                    .map(|x| x.stats(Op::StockGet, t, c).map(|st| st.p50_us))
+                    .collect();
+                if v.iter().all(Option::is_none) {
+                    continue;
+                }
+                let vals: Vec<f64> = v.iter().flatten().copied().collect();
+                let max = vals.iter().copied().fold(f64::MIN, f64::max);
+                let min = vals.iter().copied().fold(f64::MAX, f64::min);
+                let _ = writeln!(
+                    s,
+                    "| {c} | {t} | {} | {:.2}× |",
+                    v.iter()
+                        .map(|x| x.map_or("–".into(), us))
+                        .collect::<Vec<_>>()
+                        .join(" | "),
+                    max / min
+                );
+            }
+        }
     }
     s.push('\n');
 
-    let _ = writeln!(
-        s,
-        "## Throughput and latency ({} clients, {} s per run after {} s warm-up)\n",
-        r.clients, r.duration_s, r.warmup_s
-    );
-    let _ = writeln!(
-        s,
-        "| operation | target | req/s | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs | rows/req | errors |"
-    );
-    let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for x in &r.scales {
+        scale_section(&mut s, r, x);
+    }
+
+    let _ = writeln!(s, "## How it was measured\n");
+    for n in &r.notes {
+        let _ = writeln!(s, "- {n}");
+    }
+    if let Some(x) = r.scales.last() {
+        let _ = writeln!(s, "\nIndexes on `{}`:\n", x.data.table);
+        for i in &x.data.indexes {
+            let _ = writeln!(s, "- `{i}`");
+        }
+        for (name, plan) in &x.plans {
+            let _ = writeln!(
+                s,
+                "\nPostgreSQL plan for {name} ({} scale):\n\n```\n{}\n```",
+                x.scale,
+                plan.join("\n")
+            );
+        }
+    }
+    s
+}
+
+fn scale_section(s: &mut String, r: &Results, x: &ScaleResult) {
+    let _ = writeln!(s, "## {} scale: {} rows\n", x.scale, thousands(x.data.rows));
     let mut ops: Vec<Op> = Vec::new();
-    for st in &r.ops {
+    for st in &x.ops {
         if !ops.contains(&st.op) {
             ops.push(st.op);
         }
     }
+    let has_redis = x.ops.iter().any(|o| o.target == "redis");
+    let _ = writeln!(s, "Throughput (requests/s) and ratios:\n");
+    let _ = writeln!(
+        s,
+        "| operation | clients | stockd | PostgreSQL | Redis | stockd / PostgreSQL | stockd / Redis |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    let tp = |op: Op, t: &str, c: usize| x.stats(op, t, c).map(|st| st.throughput);
     for op in &ops {
-        let mut rows: Vec<&OpStats> = r.ops.iter().filter(|x| x.op == *op).collect();
-        rows.sort_by_key(|x| if x.target == "stockd" { 0 } else { 1 });
-        for st in &rows {
+        for &c in &r.concurrency {
+            let f = |v: Option<f64>| v.map_or("n/a".into(), |v| thousands(v.round() as u64));
             let _ = writeln!(
                 s,
-                "| `{}` | {} | {} | {} | {} | {} | {} | {} | {:.1} | {}{} |",
-                op,
-                st.target,
-                thousands(st.throughput.round() as u64),
-                us(st.p50_us),
-                us(st.p90_us),
-                us(st.p99_us),
-                us(st.p999_us),
-                us(st.max_us),
-                st.rows_per_request,
-                st.errors,
-                if st.failed_clients > 0 {
-                    format!(" ({} clients failed)", st.failed_clients)
+                "| `{op}` | {c} | {} | {} | {} | **{}** | **{}** |",
+                f(tp(*op, "stockd", c)),
+                f(tp(*op, "postgres", c)),
+                if has_redis {
+                    f(tp(*op, "redis", c))
                 } else {
-                    String::new()
-                }
-            );
-        }
-        if let (Some(a), Some(b)) = (r.stats(*op, "stockd"), r.stats(*op, "postgres")) {
-            let _ = writeln!(
-                s,
-                "| `{}` | **stockd / postgres** | **{:.2}×** | {:.2}× | {:.2}× | {:.2}× | {:.2}× | | | |",
-                op,
-                a.throughput / b.throughput,
-                a.p50_us / b.p50_us,
-                a.p90_us / b.p90_us,
-                a.p99_us / b.p99_us,
-                a.p999_us / b.p999_us,
+                    "n/a".into()
+                },
+                ratio(tp(*op, "stockd", c), tp(*op, "postgres", c)),
+                ratio(tp(*op, "stockd", c), tp(*op, "redis", c)),
             );
         }
     }
-    if r.ops.iter().any(|x| x.cpu.is_some()) {
-        let _ = writeln!(
-            s,
-            "\nCPU during each recorded window (from /proc; cores = CPU seconds / wall seconds):\n"
-        );
-        let _ = writeln!(
-            s,
-            "| operation | target | server CPU µs/req | client CPU µs/req | cores: server | client | postgres | other | machine busy |"
-        );
-        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|---:|---:|---:|");
-        for st in &r.ops {
-            let Some(c) = st.cpu else { continue };
-            let w = c.wall_s.max(1e-9);
+    let _ = writeln!(
+        s,
+        "\nLatency p50 / p99 / p99.9 (µs), and items per answer (rows; history dates; industries):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| operation | clients | stockd | PostgreSQL | Redis | items s / p / r | errors s / p / r |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    for op in &ops {
+        for &c in &r.concurrency {
+            let lat = |t: &str| {
+                x.stats(*op, t, c).map_or("n/a".to_string(), |st| {
+                    format!("{} / {} / {}", us(st.p50_us), us(st.p99_us), us(st.p999_us))
+                })
+            };
+            let items = |t: &str| {
+                x.stats(*op, t, c).map_or("–".to_string(), |st| {
+                    format!("{:.1}", st.rows_per_request)
+                })
+            };
+            let errs = |t: &str| {
+                x.stats(*op, t, c).map_or("–".to_string(), |st| {
+                    format!(
+                        "{}{}",
+                        st.errors,
+                        if st.failed_clients > 0 {
+                            format!(" ({} failed)", st.failed_clients)
+                        } else {
+                            String::new()
+                        }
+                    )
+                })
+            };
             let _ = writeln!(
                 s,
-                "| `{}` | {} | {} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.0}% |",
+                "| `{op}` | {c} | {} | {} | {} | {} / {} / {} | {} / {} / {} |",
+                lat("stockd"),
+                lat("postgres"),
+                lat("redis"),
+                items("stockd"),
+                items("postgres"),
+                items("redis"),
+                errs("stockd"),
+                errs("postgres"),
+                errs("redis"),
+            );
+        }
+    }
+    // CPU at the target concurrency.
+    let cpu_rows: Vec<&OpStats> = x
+        .ops
+        .iter()
+        .filter(|st| st.clients == 8 && st.cpu.is_some())
+        .collect();
+    if !cpu_rows.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nCPU per request at 8 clients (from /proc; server = stockd process, all PostgreSQL backends, or redis-server):\n"
+        );
+        let _ = writeln!(
+            s,
+            "| operation | target | server CPU µs/req | client CPU µs/req | other processes (cores) | machine busy |"
+        );
+        let _ = writeln!(s, "|---|---|---:|---:|---:|---:|");
+        for st in cpu_rows {
+            let Some(c) = st.cpu else { continue };
+            let w = c.wall_s.max(1e-9);
+            let server = if st.target == "postgres" {
+                c.postgres_s
+            } else {
+                c.server_s
+            };
+            let n = st.requests.max(1) as f64;
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {:.0} | {:.0} | {:.2} | {:.0}% |",
                 st.op,
                 st.target,
-                st.server_cpu_us_per_req
-                    .map_or("–".into(), |v| format!("{v:.0}")),
-                st.client_cpu_us_per_req
-                    .map_or("–".into(), |v| format!("{v:.0}")),
-                c.server_s / w,
-                c.client_s / w,
-                c.postgres_s / w,
+                server * 1e6 / n,
+                c.client_s * 1e6 / n,
                 c.other_s / w,
                 c.machine_busy_s / c.machine_capacity_s.max(1e-9) * 100.0
             );
         }
-        let disturbed: Vec<String> = r
-            .ops
-            .iter()
-            .filter_map(|st| {
-                let c = st.cpu?;
-                let cores = c.other_s / c.wall_s.max(1e-9);
-                (cores > 0.15).then(|| format!("{} on {} ({cores:.2} cores)", st.op, st.target))
-            })
-            .collect();
-        if !disturbed.is_empty() {
-            let _ = writeln!(
-                s,
-                "\n**Warning**: other processes used CPU during {}; those figures are disturbed — rerun on a quiet machine.",
-                disturbed.join(", ")
-            );
-        }
     }
-    if !r.decode_costs.is_empty() {
+    if !x.decode_costs.is_empty() {
         let _ = writeln!(
             s,
-            "\nClient-side decode cost of one answer (one thread, while nothing else of the benchmark runs):\n"
+            "\nClient-side decode cost of one answer (one thread, nothing else of the benchmark running):\n"
         );
-        let _ = writeln!(s, "| operation | stockd answer | serde_json → Value | PostgreSQL rows | decode all columns |");
+        let _ = writeln!(
+            s,
+            "| operation | stockd answer | serde_json → Value | PostgreSQL rows | decode all columns |"
+        );
         let _ = writeln!(s, "|---|---:|---:|---:|---:|");
-        for d in &r.decode_costs {
+        for d in &x.decode_costs {
             let _ = writeln!(
                 s,
                 "| `{}` | {} B | {:.1} µs | {} | {:.1} µs |",
@@ -448,84 +712,99 @@ pub fn markdown(r: &Results) -> String {
             );
         }
     }
-    if let Some(Value::Array(reqs)) = &r.server_requests {
+    let l = &x.load;
+    let runs = l
+        .runs
+        .iter()
+        .map(|r| {
+            format!(
+                "{} / {:.0}",
+                r.load_ms.map_or("–".into(), |v| v.to_string()),
+                r.wall_ready_ms
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let drains = l
+        .drains
+        .iter()
+        .map(|d| format!("{:.0}", d.ms))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let _ = writeln!(
+        s,
+        "\nLoad runs (ms): stockd load_ms / ready {runs}; COPY drain {drains} ({} of binary COPY).",
+        mib(l.copy_bytes)
+    );
+    if let Some(w) = &x.warm {
         let _ = writeln!(
             s,
-            "\nThe daemon's own request statistics (`admin.status` `requests`, whole run):\n"
+            "Warm restart: first answer after {:.0} ms from a {} snapshot ({} rows, served stale: {}), RSS then {}.",
+            w.first_answer_ms,
+            mib(w.snapshot_bytes),
+            thousands(w.rows),
+            w.served_stale.map_or("?".into(), |b| b.to_string()),
+            opt_mib(w.rss_bytes)
         );
-        let _ = writeln!(s, "| method | count | errors | p50 µs | p99 µs |");
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|");
-        for q in reqs {
-            let g = |k: &str| q.get(k).map_or("–".to_string(), |v| v.to_string());
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} |",
-                q.get("method").and_then(Value::as_str).unwrap_or("?"),
-                g("count"),
-                g("errors"),
-                g("p50_us"),
-                g("p99_us")
-            );
+    }
+    if let Some(rl) = &x.redis_load {
+        let _ = writeln!(
+            s,
+            "Redis load: {} rows, {} commands in {:.0} ms; used_memory {} before, {} after.",
+            thousands(rl.rows),
+            thousands(rl.commands),
+            rl.load_ms,
+            mib(rl.used_memory_before),
+            mib(rl.used_memory_after)
+        );
+    }
+    let nw = &x.natural_width;
+    let _ = writeln!(
+        s,
+        "Natural row width Σ avg(pg_column_size) {:.0} B; PostgreSQL heap {:.0} B/row + indexes {:.0} B/row.",
+        nw.bytes_per_row,
+        nw.heap_bytes as f64 / x.data.rows.max(1) as f64,
+        nw.index_bytes as f64 / x.data.rows.max(1) as f64
+    );
+    if let Some(Value::Array(caches)) = &x.server_caches {
+        let c: Vec<String> = caches
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {} hits / {} misses",
+                    c.get("name").and_then(Value::as_str).unwrap_or("?"),
+                    c.get("hits").map_or("?".into(), |v| v.to_string()),
+                    c.get("misses").map_or("?".into(), |v| v.to_string())
+                )
+            })
+            .collect();
+        let _ = writeln!(s, "stockd caches after the runs: {}.", c.join("; "));
+    }
+    if !x.sanity.is_empty() {
+        let _ = writeln!(s, "\nChecks before measuring:\n");
+        for n in &x.sanity {
+            let _ = writeln!(s, "- {n}");
         }
     }
-    if let Some(Value::Array(caches)) = &r.server_caches {
+    for st in x.ops.iter().filter(|o| o.first_error.is_some()) {
         let _ = writeln!(
             s,
-            "\nThe daemon's result caches after the runs (`admin.status` `caches`):\n"
-        );
-        let _ = writeln!(
-            s,
-            "| cache | entries | bytes | max bytes | hits | misses | evictions |"
-        );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
-        for c in caches {
-            let g = |k: &str| c.get(k).map_or("–".to_string(), |v| v.to_string());
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                c.get("name").and_then(Value::as_str).unwrap_or("?"),
-                g("entries"),
-                g("bytes"),
-                g("max_bytes"),
-                g("hits"),
-                g("misses"),
-                g("evictions")
-            );
-        }
-    }
-    for st in r.ops.iter().filter(|x| x.first_error.is_some()) {
-        let _ = writeln!(
-            s,
-            "\n**{} on {}**: {} errors, {} wrong row counts; first: `{}`",
+            "\n**{} ×{} on {}**: {} errors, {} wrong row counts; first: `{}`",
             st.op,
+            st.clients,
             st.target,
             st.errors,
             st.wrong_row_count,
             st.first_error.as_deref().unwrap_or("")
         );
     }
-    s.push('\n');
-
-    let _ = writeln!(s, "## How it was measured\n");
-    for n in &r.notes {
-        let _ = writeln!(s, "- {n}");
-    }
-    if !r.sanity.is_empty() {
-        let _ = writeln!(s, "\nChecks before measuring:\n");
-        for n in &r.sanity {
-            let _ = writeln!(s, "- {n}");
-        }
-    }
-    let _ = writeln!(s, "\nIndexes on `{}`:\n", d.table);
-    for i in &d.indexes {
-        let _ = writeln!(s, "- `{i}`");
-    }
-    for (name, plan) in &r.plans {
+    if !x.warnings.is_empty() {
         let _ = writeln!(
             s,
-            "\nPostgreSQL plan for {name}:\n\n```\n{}\n```",
-            plan.join("\n")
+            "\nstockd logged {} warning/error lines; the first: `{}`",
+            x.warnings.len(),
+            x.warnings[0]
         );
     }
-    s
+    s.push('\n');
 }

@@ -14,7 +14,7 @@ use bb8_postgres::PostgresConnectionManager;
 use serde_json::Value;
 use tokio_postgres::{NoTls, Statement};
 
-use crate::ops::{Op, Request, TOP_BY, TOP_N};
+use crate::ops::{many_codes, Op, Request, GET8_FIELDS, HISTORY_FIELDS, HOTSPOTS_N, TOP_BY, TOP_N};
 use crate::pgval::{decode_row, PgDate, PgValue};
 use crate::prepare::Universe;
 use crate::rpc::HttpConn;
@@ -113,33 +113,93 @@ impl Target for StockdTarget {
 }
 
 impl StockdClient {
-    /// The JSON-RPC body of `req` (all columns: no `fields`).
+    /// The JSON-RPC body of `req`.
     pub fn encode(&mut self, req: Request) {
         use std::io::Write;
         self.id += 1;
         let u = &self.universe;
-        self.body.clear();
+        let id = self.id;
+        let b = &mut self.body;
+        b.clear();
+        let fields = |f: &[&str]| {
+            f.iter()
+                .map(|c| format!("\"{c}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
         let _ = match req {
             Request::Get { code, date } => write!(
-                self.body,
-                r#"{{"jsonrpc":"2.0","id":{},"method":"stock.get","params":{{"code":"{}","date":"{}"}}}}"#,
-                self.id, u.codes[code as usize], u.dates[date as usize].text
+                b,
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"stock.get","params":{{"code":"{}","date":"{}"}}}}"#,
+                u.codes[code as usize], u.dates[date as usize].text
             ),
+            Request::Get8 { code, date } => write!(
+                b,
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"stock.get","params":{{"code":"{}","date":"{}","fields":[{}]}}}}"#,
+                u.codes[code as usize],
+                u.dates[date as usize].text,
+                fields(&GET8_FIELDS)
+            ),
+            Request::Many { date, first } => {
+                let codes = many_codes(first, u.codes.len())
+                    .map(|c| format!("\"{}\"", u.codes[c as usize]))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                write!(
+                    b,
+                    r#"{{"jsonrpc":"2.0","id":{id},"method":"stock.many","params":{{"codes":[{codes}],"date":"{}"}}}}"#,
+                    u.dates[date as usize].text
+                )
+            }
             Request::Top { date } => write!(
-                self.body,
-                r#"{{"jsonrpc":"2.0","id":{},"method":"stock.top","params":{{"by":"{TOP_BY}","n":{TOP_N},"order":"desc","date":"{}"}}}}"#,
-                self.id, u.dates[date as usize].text
+                b,
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"stock.top","params":{{"by":"{TOP_BY}","n":{TOP_N},"order":"desc","date":"{}"}}}}"#,
+                u.dates[date as usize].text
+            ),
+            Request::History { code } => write!(
+                b,
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"stock.history","params":{{"code":"{}","fields":[{}]}}}}"#,
+                u.codes[code as usize],
+                fields(&HISTORY_FIELDS)
+            ),
+            Request::Hotspots { date } => write!(
+                b,
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"hotspots.ranking","params":{{"date":"{}","n":{HOTSPOTS_N}}}}}"#,
+                u.dates[date as usize].text
+            ),
+            Request::Industry { industry, date } => write!(
+                b,
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"industry.detail","params":{{"industry":{},"date":"{}"}}}}"#,
+                Value::String(u.industries[industry as usize].clone()),
+                u.dates[date as usize].text
             ),
         };
     }
-}
 
-impl StockdClient {
     /// The raw answer to `req` (for the decode-cost measurement).
     pub async fn fetch_raw(&mut self, req: Request) -> Result<Vec<u8>> {
         self.encode(req);
         self.conn.post(&self.body, &mut self.out).await?;
         Ok(self.out.clone())
+    }
+}
+
+/// Items in a stockd result: rows (get, many, top), dates (history),
+/// industries (hotspots), 1 (industry.detail); `None` for another shape.
+fn result_items(req: Request, r: Option<&Value>) -> Option<usize> {
+    match (req, r?) {
+        (Request::Get { .. } | Request::Get8 { .. }, Value::Object(r)) => match r.get("values") {
+            Some(Value::Object(vals)) if !vals.is_empty() => Some(1),
+            _ => Some(0),
+        },
+        (Request::Many { .. }, Value::Object(r)) => r.get("rows")?.as_array().map(Vec::len),
+        (Request::Top { .. }, Value::Array(a)) => Some(a.len()),
+        (Request::History { .. }, Value::Object(r)) => r.get("dates")?.as_array().map(Vec::len),
+        (Request::Hotspots { .. }, Value::Object(r)) => {
+            r.get("industries")?.as_array().map(Vec::len)
+        }
+        (Request::Industry { .. }, Value::Object(_)) => Some(1),
+        _ => None,
     }
 }
 
@@ -160,7 +220,7 @@ impl TargetClient for StockdClient {
                     String::from_utf8_lossy(&self.out[..self.out.len().min(300)])
                 )));
             }
-            return Ok(req.op().expected_rows());
+            return Ok(req.op().expected_rows().unwrap_or(0));
         }
         let v: Value = serde_json::from_slice(&self.out).map_err(|e| {
             CallError::Answer(format!(
@@ -171,20 +231,12 @@ impl TargetClient for StockdClient {
         if let Some(e) = v.get("error") {
             return Err(CallError::Answer(format!("HTTP {status}: error {e}")));
         }
-        let rows = match (req, v.get("result")) {
-            (Request::Get { .. }, Some(Value::Object(r))) => match r.get("values") {
-                Some(Value::Object(vals)) if !vals.is_empty() => 1,
-                _ => 0,
-            },
-            (Request::Top { .. }, Some(Value::Array(a))) => a.len(),
-            _ => {
-                return Err(CallError::Answer(format!(
-                    "HTTP {status}: unexpected result shape: {}",
-                    String::from_utf8_lossy(&self.out[..self.out.len().min(300)])
-                )))
-            }
-        };
-        Ok(rows)
+        result_items(req, v.get("result")).ok_or_else(|| {
+            CallError::Answer(format!(
+                "HTTP {status}: unexpected result shape: {}",
+                String::from_utf8_lossy(&self.out[..self.out.len().min(300)])
+            ))
+        })
     }
 }
 
@@ -311,21 +363,24 @@ impl PostgresClient {
             .get(&req.op())
             .ok_or_else(|| CallError::Transport(anyhow::anyhow!("{} not prepared", req.op())))?;
         let u = &self.universe;
+        let date = |d: u32| PgDate(u.dates[d as usize].days);
+        let c = &conn.client;
         let r = match req {
-            Request::Get { code, date } => {
-                conn.client
-                    .query(
-                        stmt,
-                        &[
-                            &u.codes[code as usize],
-                            &PgDate(u.dates[date as usize].days),
-                        ],
-                    )
-                    .await
+            Request::Get { code, date: d } | Request::Get8 { code, date: d } => {
+                c.query(stmt, &[&u.codes[code as usize], &date(d)]).await
             }
-            Request::Top { date } => {
-                conn.client
-                    .query(stmt, &[&PgDate(u.dates[date as usize].days)])
+            Request::Many { date: d, first } => {
+                let codes: Vec<&str> = many_codes(first, u.codes.len())
+                    .map(|i| u.codes[i as usize].as_str())
+                    .collect();
+                c.query(stmt, &[&date(d), &codes]).await
+            }
+            Request::Top { date: d } | Request::Hotspots { date: d } => {
+                c.query(stmt, &[&date(d)]).await
+            }
+            Request::History { code } => c.query(stmt, &[&u.codes[code as usize]]).await,
+            Request::Industry { industry, date: d } => {
+                c.query(stmt, &[&date(d), &u.industries[industry as usize]])
                     .await
             }
         };
@@ -343,12 +398,33 @@ impl TargetClient for PostgresClient {
     async fn execute(&mut self, req: Request) -> Result<usize, CallError> {
         let rows = self.rows(req).await?;
         if self.decode == Decode::None {
-            return Ok(rows.len());
+            return Ok(pg_items(req, &rows));
         }
         self.values.clear();
         for row in &rows {
             decode_row(row, &mut self.values).map_err(|e| CallError::Answer(e.to_string()))?;
         }
-        Ok(rows.len())
+        Ok(pg_items(req, &rows))
+    }
+}
+
+/// Items in a PostgreSQL answer, counted like [`result_items`]: rows, but
+/// industries for hotspots (one row per leader) and 1 for industry.detail.
+fn pg_items(req: Request, rows: &[tokio_postgres::Row]) -> usize {
+    match req {
+        Request::Hotspots { .. } => {
+            let mut n = 0;
+            let mut last: Option<&str> = None;
+            for r in rows {
+                let ind: Option<&str> = r.try_get("industry").ok();
+                if ind != last {
+                    n += 1;
+                    last = ind;
+                }
+            }
+            n
+        }
+        Request::Industry { .. } => usize::from(!rows.is_empty()),
+        _ => rows.len(),
     }
 }
