@@ -753,11 +753,12 @@ fn closing(mut resp: HttpResponse) -> HttpResponse {
     resp
 }
 
+/// A 200 answer with the headers jsonrpsee sends.
 fn json_response(body: String) -> HttpResponse {
     let mut resp = HttpResponse::new(HttpBody::from(body));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
+        http::HeaderValue::from_static("application/json; charset=utf-8"),
     );
     resp
 }
