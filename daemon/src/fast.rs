@@ -43,6 +43,9 @@ struct Call<'a> {
 /// notification (an object or an array): JSON-RPC 2.0 allows only a
 /// string, a number or null. Returns the kind found.
 pub fn bad_id(body: &[u8]) -> Option<&'static str> {
+    if !is_object(body) {
+        return None;
+    }
     #[derive(Deserialize)]
     struct IdOnly<'a> {
         #[serde(borrow)]
@@ -54,6 +57,12 @@ pub fn bad_id(body: &[u8]) -> Option<&'static str> {
         b'[' => Some("an array"),
         _ => None,
     }
+}
+
+/// Whether `body` is a JSON object (serde would also read a struct from
+/// an array, which here is a batch).
+fn is_object(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }
 
 #[derive(Deserialize)]
@@ -117,7 +126,7 @@ struct SignalsParams {
 /// does for jsonrpsee), anything but an object is left to jsonrpsee.
 fn params<T: DeserializeOwned>(raw: Option<&RawValue>) -> Option<T> {
     let text = raw.map_or("{}", RawValue::get);
-    if !text.trim_start().starts_with('{') {
+    if !is_object(text.as_bytes()) {
         return None;
     }
     serde_json::from_str(text).ok()
@@ -162,6 +171,9 @@ fn dispatch(rpc: &Rpc, method: &str, raw: Option<&RawValue>) -> Option<RpcResult
 /// the call. `max_response` is the largest answer jsonrpsee would send;
 /// larger ones are left to it (it answers with its own error).
 pub fn answer(rpc: &Rpc, stats: &RequestStats, body: &[u8], max_response: usize) -> Option<String> {
+    if !is_object(body) {
+        return None;
+    }
     let call: Call = serde_json::from_slice(body).ok()?;
     if call.jsonrpc != "2.0" {
         return None;
@@ -206,4 +218,25 @@ fn error_text(e: &ErrorObjectOwned) -> String {
             e.code()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_objects_are_single_calls() {
+        assert!(is_object(b" \n{\"id\":1}"));
+        assert!(!is_object(b"[{\"id\":{}}]"));
+        assert!(!is_object(b""));
+        assert_eq!(bad_id(br#"{"id":{"a":1},"method":"m"}"#), Some("an object"));
+        assert_eq!(bad_id(br#"{"id":[1],"method":"m"}"#), Some("an array"));
+        assert_eq!(
+            bad_id(br#"[{"id":{"a":1}}]"#),
+            None,
+            "a batch is jsonrpsee's"
+        );
+        assert_eq!(bad_id(br#"{"id":1}"#), None);
+        assert_eq!(bad_id(br#"{"id":null}"#), None);
+    }
 }
