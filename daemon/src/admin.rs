@@ -94,6 +94,10 @@ impl Gate {
     }
 }
 
+fn counter(c: &std::sync::atomic::AtomicU64) -> u64 {
+    c.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// `admin.status`.
 pub fn status(shared: &Shared) -> AdminStatus {
     let store = shared.store.load_full();
@@ -178,6 +182,10 @@ pub fn status(shared: &Shared) -> AdminStatus {
             kind: shared.source_kind.to_string(),
             healthy: health.0,
             last_error: health.1,
+            load_failures: counter(&crate::source::COUNTERS.load_failures),
+            lock_timeouts: counter(&crate::source::COUNTERS.lock_timeouts),
+            retries: counter(&crate::source::COUNTERS.retries),
+            coalesced: counter(&crate::source::COUNTERS.coalesced),
         },
         systemd: SystemdStatus {
             notify: crate::systemd::under_service_manager(),

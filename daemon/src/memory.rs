@@ -43,22 +43,57 @@ fn read_u64(path: &Path) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// The cgroup's memory limit, if one is set (v2 `memory.max`, else v1
-/// `memory.limit_in_bytes`; "max" and v1's huge sentinel mean none).
+/// This process's cgroup v1 memory directory: the path of the `memory`
+/// line of /proc/self/cgroup under /sys/fs/cgroup/memory, or that mount's
+/// root when the path is not visible there (a container that mounts only
+/// its own group).
+fn cgroup_v1_memory_dir() -> Option<std::path::PathBuf> {
+    let root = Path::new("/sys/fs/cgroup/memory");
+    let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let _id = parts.next()?;
+        let controllers = parts.next()?;
+        let path = parts.next()?;
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then_some(path)
+    });
+    let own = rel.map(|r| root.join(r.trim_start_matches('/')));
+    own.filter(|d| d.join("memory.limit_in_bytes").exists())
+        .or_else(|| Some(root.to_path_buf()))
+        .filter(|d| d.join("memory.limit_in_bytes").exists())
+}
+
+/// The cgroup's memory limit, if one is set (v2 `memory.max`, else v1: the
+/// group's `hierarchical_memory_limit`, which counts its ancestors' limits,
+/// else its `memory.limit_in_bytes`; "max" and v1's huge sentinel mean
+/// none).
 pub fn cgroup_limit() -> Option<u64> {
     if let Some(dir) = cgroup_dir() {
         if let Some(v) = read_u64(&dir.join("memory.max")) {
             return Some(v);
         }
     }
-    read_u64(Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes")).filter(|&v| v < 1 << 60)
+    let dir = cgroup_v1_memory_dir()?;
+    let hierarchical = std::fs::read_to_string(dir.join("memory.stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.lines()
+                .find_map(|l| l.strip_prefix("hierarchical_memory_limit "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        });
+    hierarchical
+        .or_else(|| read_u64(&dir.join("memory.limit_in_bytes")))
+        .filter(|&v| v < 1 << 60)
 }
 
 /// The cgroup's current memory use, if readable.
 pub fn cgroup_usage() -> Option<u64> {
     cgroup_dir()
         .and_then(|d| read_u64(&d.join("memory.current")))
-        .or_else(|| read_u64(Path::new("/sys/fs/cgroup/memory/memory.usage_in_bytes")))
+        .or_else(|| read_u64(&cgroup_v1_memory_dir()?.join("memory.usage_in_bytes")))
 }
 
 /// The default budget: the cgroup's limit if set, else 25% of RAM.

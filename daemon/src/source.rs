@@ -16,6 +16,7 @@ use crate::store::{LoadInfo, Provenance, Store, StoreBuilder, StoreError};
 use bb8_postgres::PostgresConnectionManager;
 use futures_util::{StreamExt, TryStreamExt};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use stockd_api::ReloadResult;
@@ -24,12 +25,47 @@ use tokio_postgres::NoTls;
 
 pub type PgPool = bb8::Pool<PostgresConnectionManager<NoTls>>;
 
+/// How the PostgreSQL source has fared since start (`admin.status`
+/// `source`): one source per process, so process-wide counters.
+pub struct SourceCounters {
+    /// Loads that failed (any cause); the previous store kept serving.
+    pub load_failures: AtomicU64,
+    /// Loads that gave up waiting for a table lock after
+    /// `source.pool.connection_timeout` (the table was locked, e.g. by an
+    /// ETL transaction).
+    pub lock_timeouts: AtomicU64,
+    /// Loads retried by the daemon itself after a failure.
+    pub retries: AtomicU64,
+    /// Reload requests answered by a load another request started
+    /// (`store.reload`, NOTIFY and SIGHUP arriving while one was queued).
+    pub coalesced: AtomicU64,
+}
+
+pub static COUNTERS: SourceCounters = SourceCounters {
+    load_failures: AtomicU64::new(0),
+    lock_timeouts: AtomicU64::new(0),
+    retries: AtomicU64::new(0),
+    coalesced: AtomicU64::new(0),
+};
+
+/// After a failed load the daemon retries by itself this many times, the
+/// first after [`RETRY_FIRST`], doubling (capped at the refresh interval),
+/// then waits for the next poll, NOTIFY or request.
+pub const RETRIES: u32 = 5;
+pub const RETRY_FIRST: Duration = Duration::from_millis(500);
+
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("database URL {url} is not valid: {reason}")]
     Url { url: String, reason: String },
-    #[error("no connection from the pool within {0:?} (source.pool.connection_timeout)")]
-    Timeout(Duration),
+    #[error("no connection from the pool within {after:?} (source.pool.connection_timeout){}",
+        cause.as_ref().map(|c| format!("; last connection attempt: {c}")).unwrap_or_default())]
+    Timeout {
+        after: Duration,
+        /// Why the pool could not open a connection, when it tried and
+        /// failed since the last successful checkout.
+        cause: Option<String>,
+    },
     #[error("PostgreSQL: {}", pg_detail(.0))]
     Pg(#[from] tokio_postgres::Error),
     #[error("table {0} does not exist (source.table); check the name and search_path")]
@@ -40,11 +76,21 @@ pub enum LoadError {
     Task(String),
 }
 
+impl LoadError {
+    /// PostgreSQL cancelled a statement of the load after `lock_timeout`.
+    pub fn is_lock_timeout(&self) -> bool {
+        matches!(self, LoadError::Pg(e) if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE))
+    }
+}
+
 impl From<bb8::RunError<tokio_postgres::Error>> for LoadError {
     fn from(e: bb8::RunError<tokio_postgres::Error>) -> Self {
         match e {
             bb8::RunError::User(e) => LoadError::Pg(e),
-            bb8::RunError::TimedOut => LoadError::Timeout(Duration::ZERO),
+            bb8::RunError::TimedOut => LoadError::Timeout {
+                after: Duration::ZERO,
+                cause: None,
+            },
         }
     }
 }
@@ -116,6 +162,29 @@ pub struct Fingerprint {
     pub change: Option<String>,
 }
 
+/// Keeps the pool's last failed connection attempt, so a checkout that
+/// times out can say why (server down, login refused, …) instead of only
+/// that it waited.
+#[derive(Debug, Clone, Default)]
+struct ConnectErrors(Arc<std::sync::Mutex<Option<String>>>);
+
+impl ConnectErrors {
+    fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+impl bb8::ErrorSink<tokio_postgres::Error> for ConnectErrors {
+    fn sink(&self, e: tokio_postgres::Error) {
+        tracing::debug!("pool connection attempt failed: {}", pg_detail(&e));
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(pg_detail(&e));
+    }
+
+    fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<tokio_postgres::Error>> {
+        Box::new(self.clone())
+    }
+}
+
 /// The PostgreSQL side: pool plus what a load needs to know.
 pub struct PgSource {
     pool: PgPool,
@@ -127,6 +196,7 @@ pub struct PgSource {
     window_days: u32,
     change_column: Option<String>,
     timeout: Duration,
+    connect_errors: ConnectErrors,
     /// Where the warm-restart snapshot lives (`[snapshot] dir`).
     snapshot_dir: Option<std::path::PathBuf>,
 }
@@ -136,13 +206,28 @@ impl PgSource {
     /// PostgreSQL is down and the pool connects when it can.
     pub fn new(cfg: &Config) -> Result<PgSource, LoadError> {
         let src = &cfg.source;
-        let pg =
+        let mut pg =
             tokio_postgres::Config::from_str(&src.database_url).map_err(|e| LoadError::Url {
                 url: redact(&src.database_url),
                 reason: e.to_string(),
             })?;
+        // A load waits for a table lock (an ETL transaction holding the
+        // table) no longer than for a pool connection: it gives up, the
+        // previous store keeps serving and the load is retried, instead of
+        // holding the pool's connection and every queued reload forever.
+        let lock_timeout = format!(
+            "-c lock_timeout={}",
+            src.pool.connection_timeout.as_millis().max(1)
+        );
+        let options = match pg.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} {lock_timeout}"),
+            _ => lock_timeout,
+        };
+        pg.options(&options);
         let manager = PostgresConnectionManager::new(pg, NoTls);
+        let connect_errors = ConnectErrors::default();
         let pool = bb8::Pool::builder()
+            .error_sink(Box::new(connect_errors.clone()))
             .max_size(src.pool.max_size)
             .min_idle(Some(src.pool.min_idle))
             .connection_timeout(src.pool.connection_timeout)
@@ -160,6 +245,7 @@ impl PgSource {
             window_days: src.window_days,
             change_column: (!src.change_column.is_empty()).then(|| src.change_column.clone()),
             timeout: src.pool.connection_timeout,
+            connect_errors,
             snapshot_dir: cfg.snapshot.dir.clone(),
         })
     }
@@ -181,10 +267,17 @@ impl PgSource {
     async fn conn(
         &self,
     ) -> Result<bb8::PooledConnection<'_, PostgresConnectionManager<NoTls>>, LoadError> {
-        self.pool.get().await.map_err(|e| match e {
-            bb8::RunError::TimedOut => LoadError::Timeout(self.timeout),
-            bb8::RunError::User(e) => LoadError::Pg(e),
-        })
+        match self.pool.get().await {
+            Ok(c) => {
+                self.connect_errors.take();
+                Ok(c)
+            }
+            Err(bb8::RunError::TimedOut) => Err(LoadError::Timeout {
+                after: self.timeout,
+                cause: self.connect_errors.take(),
+            }),
+            Err(bb8::RunError::User(e)) => Err(LoadError::Pg(e)),
+        }
     }
 
     /// The table's columns from the catalog, split into supported and
@@ -376,6 +469,8 @@ pub enum Trigger {
     Notify,
     /// SIGHUP or `store.reload`.
     Request,
+    /// The daemon's own retry after a failed load.
+    Retry,
 }
 
 /// A reload asked of the refresh task; `reply` hears how it went.
@@ -455,6 +550,10 @@ pub async fn reload(
             Ok((fp, start))
         }
         Err(e) => {
+            COUNTERS.load_failures.fetch_add(1, Ordering::Relaxed);
+            if e.is_lock_timeout() {
+                COUNTERS.lock_timeouts.fetch_add(1, Ordering::Relaxed);
+            }
             tracing::error!(
                 ?trigger,
                 "load failed, the previous store keeps serving: {e}"
@@ -491,7 +590,7 @@ pub async fn listen(url: String, channel: String, tx: mpsc::Sender<ReloadRequest
                             }
                             Ok(_) => {}
                             Err(e) => {
-                                tracing::warn!("LISTEN connection lost: {e}");
+                                tracing::warn!("LISTEN connection lost: {}", pg_detail(&e));
                                 break;
                             }
                         }
@@ -561,16 +660,36 @@ pub async fn refresh_loop(
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
+    // After a failed load: when to retry, and how many retries are left.
+    let mut retry: Option<(tokio::time::Instant, u32)> = None;
     loop {
+        let retry_at = retry.map(|r| r.0);
         let request = tokio::select! {
             _ = tick.tick() => ReloadRequest::new(Trigger::Poll),
+            _ = sleep_until(retry_at) => ReloadRequest::new(Trigger::Retry),
             r = requests.recv() => match r {
                 Some(r) => r,
                 None => return,
             },
         };
         let started = Instant::now();
-        if request.trigger == Trigger::Poll {
+        // Everything else already queued is answered by this same load: a
+        // burst of reloads costs one load, not one each.
+        let mut batch = vec![request];
+        while let Ok(r) = requests.try_recv() {
+            batch.push(r);
+        }
+        let trigger = batch
+            .iter()
+            .map(|r| r.trigger)
+            .find(|t| *t != Trigger::Poll)
+            .unwrap_or(Trigger::Poll);
+        if batch.len() > 1 {
+            COUNTERS
+                .coalesced
+                .fetch_add(batch.len() as u64 - 1, Ordering::Relaxed);
+        }
+        if trigger == Trigger::Poll {
             let start = known.as_ref().and_then(|k| k.1);
             match source.fingerprint(start).await {
                 Ok(fp) if known.as_ref().is_some_and(|k| k.0 == fp) => {
@@ -591,13 +710,45 @@ pub async fn refresh_loop(
                 }
             }
         }
-        match reload(&source, &shared, request.trigger).await {
+        if trigger == Trigger::Retry {
+            COUNTERS.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        let result = reload(&source, &shared, trigger).await;
+        retry = match &result {
+            Ok(_) => None,
+            Err(e) => {
+                let left = match retry {
+                    Some((_, left)) if trigger == Trigger::Retry => left.saturating_sub(1),
+                    _ => RETRIES,
+                };
+                (left > 0).then(|| {
+                    let n = RETRIES - left;
+                    let wait = (RETRY_FIRST * 2u32.pow(n)).min(interval);
+                    tracing::info!(
+                        "retrying the load in {wait:?} ({left} retries left) after: {e}"
+                    );
+                    (tokio::time::Instant::now() + wait, left)
+                })
+            }
+        };
+        let answer = match result {
             Ok(k) => {
                 known = Some(k);
-                request.answer(&shared, Ok(()), started);
+                Ok(())
             }
-            Err(e) => request.answer(&shared, Err(e.to_string()), started),
+            Err(e) => Err(e.to_string()),
+        };
+        for r in batch {
+            r.answer(&shared, answer.clone(), started);
         }
+    }
+}
+
+/// Sleeps until `at`; never wakes when there is nothing to wait for.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

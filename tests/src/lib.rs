@@ -15,10 +15,13 @@
 //!   and industries discovered through the public methods.
 //! - [`keepalive`]: a keep-alive HTTP/1.1 JSON-RPC client, for load.
 //! - [`procfs`]: another process's RSS read from /proc.
+//! - [`cluster`]: a private PostgreSQL cluster a fault test may stop and
+//!   start (initdb into a temporary directory, its own port).
 //!
 //! Every helper returns `anyhow::Result` so a test fails with the context of
 //! what it was doing; daemon stderr is printed when a test panics.
 
+pub mod cluster;
 pub mod compare;
 pub mod daemon;
 pub mod http;

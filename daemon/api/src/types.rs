@@ -182,6 +182,19 @@ pub struct SourceStatus {
     pub kind: String,
     pub healthy: bool,
     pub last_error: Option<String>,
+    /// Loads that failed since start (the previous store kept serving).
+    #[serde(default)]
+    pub load_failures: u64,
+    /// Loads that gave up waiting for a table lock after
+    /// `source.pool.connection_timeout`.
+    #[serde(default)]
+    pub lock_timeouts: u64,
+    /// Loads the daemon retried by itself after a failure (with backoff).
+    #[serde(default)]
+    pub retries: u64,
+    /// Reload requests answered by a load already queued for another one.
+    #[serde(default)]
+    pub coalesced: u64,
 }
 
 /// A size: a number of bytes, or a string with a unit (`B`, `KiB`, `MiB`,
