@@ -69,7 +69,8 @@ pub async fn post_with(path: &Path, body: &[u8], headers: &[(&str, &str)]) -> Re
         .context("no HTTP response within 60 s")?
 }
 
-fn parse_response(raw: &[u8]) -> Result<Response> {
+/// Parses one whole HTTP/1 response (head and body, chunked or not).
+pub fn parse_response(raw: &[u8]) -> Result<Response> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
