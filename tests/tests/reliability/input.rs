@@ -476,6 +476,8 @@ struct Stats {
     hangs: Vec<String>,
     unanswered: Vec<String>,
     unanswered_odd_id: u64,
+    /// Unanswered calls by the JSON type of their id.
+    unanswered_by_id: std::collections::BTreeMap<&'static str, u64>,
     not_json: Vec<String>,
     reloads: u64,
     named_checked: u64,
@@ -543,6 +545,34 @@ fn show(case: &Case) -> String {
     }
 }
 
+/// The JSON type of a single call's `id`, for the unanswered-call figure.
+fn id_kind(case: &Case) -> &'static str {
+    if case.batch_ids.is_some() {
+        return "in a batch";
+    }
+    let text = String::from_utf8_lossy(&case.bytes);
+    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    match serde_json::from_str::<Value>(body) {
+        Err(_) => "unparsable document",
+        Ok(doc) => match doc.get("id") {
+            None => "no id",
+            Some(Value::Null) => "null",
+            Some(Value::Bool(_)) => "bool",
+            Some(Value::Number(n)) if n.is_f64() => "fractional number",
+            Some(Value::Number(_)) => "integer",
+            Some(Value::String(_)) => "string",
+            Some(Value::Array(_)) => "array",
+            Some(Value::Object(_)) => "object",
+        },
+    }
+}
+
+/// The request's body (or bytes), up to 2000 characters.
+fn full(case: &Case) -> String {
+    let text = String::from_utf8_lossy(&case.bytes);
+    short(text.split_once("\r\n\r\n").map_or(&text, |(_, b)| b), 2000)
+}
+
 fn judge(case: &Case, outcome: Outcome, st: &mut Stats) {
     let show = || show(case);
     match outcome {
@@ -556,7 +586,9 @@ fn judge(case: &Case, outcome: Outcome, st: &mut Stats) {
                 if case.odd_id {
                     st.unanswered_odd_id += 1;
                 }
-                st.unanswered.push(show());
+                *st.unanswered_by_id.entry(id_kind(case)).or_default() += 1;
+                st.unanswered
+                    .push(format!("{}: {}", id_kind(case), full(case)));
             }
         }
         Outcome::Garbled(e) => {
@@ -585,7 +617,9 @@ fn judge(case: &Case, outcome: Outcome, st: &mut Stats) {
                 if case.odd_id {
                     st.unanswered_odd_id += 1;
                 }
-                st.unanswered.push(show());
+                *st.unanswered_by_id.entry(id_kind(case)).or_default() += 1;
+                st.unanswered
+                    .push(format!("{}: {}", id_kind(case), full(case)));
             }
             if case.expects_json && (kind == "not JSON" || (kind == "other JSON" && answered)) {
                 st.not_json.push(format!(
@@ -686,6 +720,28 @@ async fn fuzz(report: Report) -> Result<()> {
     }
     let mut st = std::mem::take(&mut *stats.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
     st.reloads_sent = reloads_sent.load(std::sync::atomic::Ordering::Relaxed);
+    let findings = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fuzz-findings.txt");
+    let mut text = format!("seed {seed}\n");
+    for (title, list) in [
+        ("hangs", &st.hangs),
+        ("unanswered calls", &st.unanswered),
+        ("answers that are not JSON-RPC", &st.not_json),
+        (
+            "errors not naming the replaced field or value",
+            &st.named_missed,
+        ),
+    ] {
+        text.push_str(&format!("\n# {title} ({})\n", list.len()));
+        for l in list {
+            text.push_str(l);
+            text.push('\n');
+        }
+    }
+    if let Err(e) = std::fs::write(&findings, text) {
+        println!("  cannot write {}: {e}", findings.display());
+    } else {
+        println!("  findings written to {}", findings.display());
+    }
     println!("  first request of each answer class:");
     for e in &st.examples {
         println!("    {e}");
@@ -724,8 +780,13 @@ async fn fuzz(report: Report) -> Result<()> {
     report.check(
         "calls carrying an id left without a JSON-RPC answer",
         format!(
-            "{} ({} with an object/array id){}",
+            "{} (id types: {}; {} with an object/array id){}",
             st.unanswered.len(),
+            st.unanswered_by_id
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
             st.unanswered_odd_id,
             st.unanswered
                 .first()
