@@ -14,17 +14,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tokio_postgres::Client;
 
-/// Where the PostgreSQL server binaries are: `pg_config --bindir`, else
-/// the Debian path of PostgreSQL 15.
+/// Where the PostgreSQL server binaries are: `pg_config --bindir` if it
+/// holds `initdb`, else the newest Debian `/usr/lib/postgresql/<v>/bin`.
 pub fn bindir() -> PathBuf {
+    let has_tools = |p: &Path| p.join("initdb").exists() && p.join("pg_ctl").exists();
     let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
         .output()
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .filter(|p| p.join("initdb").exists() && p.join("pg_ctl").exists());
-    from_pg_config.unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
+        .filter(|p| has_tools(p));
+    if let Some(p) = from_pg_config {
+        return p;
+    }
+    let mut debian: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let version = e.file_name().to_string_lossy().parse::<u32>().ok()?;
+            Some((version, e.path().join("bin")))
+        })
+        .filter(|(_, p)| has_tools(p))
+        .collect();
+    debian.sort();
+    debian
+        .pop()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"))
 }
 
 /// A port nobody listens on right now (bound, read, released).

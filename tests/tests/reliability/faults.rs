@@ -812,6 +812,15 @@ impl MemCgroup {
         std::fs::create_dir(&dir).with_context(|| format!("mkdir {}", dir.display()))?;
         let g = MemCgroup { dir };
         g.write("memory.limit_in_bytes", &limit.to_string())?;
+        // A thread must be able to join it (how the daemon is started).
+        let tasks = g.dir.join("tasks");
+        std::thread::spawn(move || {
+            let tid = nix::unistd::gettid();
+            std::fs::write(&tasks, tid.to_string())
+                .with_context(|| format!("writing thread {tid} to {}", tasks.display()))
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("the probe thread panicked"))??;
         Ok(g)
     }
 
