@@ -126,7 +126,8 @@ pub fn fits(scales: &[ScaleResult]) -> Vec<Fit> {
             .collect()
     };
     let mut out = Vec::new();
-    let all: [(&str, &'static str, Box<dyn Fn(&ScaleResult) -> Option<f64>>); 8] = [
+    type Getter = Box<dyn Fn(&ScaleResult) -> Option<f64>>;
+    let all: [(&str, &'static str, Getter); 8] = [
         (
             "stockd cold load (load_ms)",
             "ms",
