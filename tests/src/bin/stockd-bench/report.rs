@@ -691,6 +691,26 @@ fn scale_section(s: &mut String, r: &Results, x: &ScaleResult) {
             );
         }
     }
+    let disturbed: Vec<String> = x
+        .ops
+        .iter()
+        .filter_map(|st| {
+            let c = st.cpu?;
+            let cores = c.other_s / c.wall_s.max(1e-9);
+            (cores > 0.15)
+                .then(|| format!("{} ×{} on {} ({cores:.2})", st.op, st.clients, st.target))
+        })
+        .collect();
+    if !disturbed.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n**Warning**: other processes used more than 0.15 cores during {} of {} measurements \
+             (e.g. {}); those figures are disturbed — rerun on a quiet machine to compare with others.",
+            disturbed.len(),
+            x.ops.len(),
+            disturbed.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
     if !x.decode_costs.is_empty() {
         let _ = writeln!(
             s,
