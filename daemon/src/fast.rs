@@ -39,24 +39,112 @@ struct Call<'a> {
     id: &'a RawValue,
 }
 
-/// The `id` of a single-call body that jsonrpsee would take for a
-/// notification (an object or an array): JSON-RPC 2.0 allows only a
-/// string, a number or null. Returns the kind found.
-pub fn bad_id(body: &[u8]) -> Option<&'static str> {
-    if !is_object(body) {
-        return None;
-    }
+/// A call jsonrpsee would mishandle over HTTP, found before it sees it:
+/// the -32600 message, and the id to echo (when the id itself is fine).
+#[derive(Debug)]
+pub struct Refused<'a> {
+    pub message: String,
+    pub id: Option<&'a RawValue>,
+}
+
+/// Checks one call object. jsonrpsee 0.26 takes ids only as strings, null
+/// or integers from 0 to u64::MAX: an object or array id made it treat the
+/// call as a notification (no answer), and a negative, fractional, huge or
+/// boolean id, or a string with a lone surrogate, got the body `null`.
+/// Subscriptions need a WebSocket; over a POST jsonrpsee answered only
+/// "Internal error".
+pub fn refuse(call: &RawValue) -> Option<Refused<'_>> {
     #[derive(Deserialize)]
-    struct IdOnly<'a> {
+    struct Envelope<'a> {
         #[serde(borrow)]
         id: Option<&'a RawValue>,
+        #[serde(borrow)]
+        method: Option<&'a RawValue>,
     }
-    let call: IdOnly = serde_json::from_slice(body).ok()?;
-    match call.id?.get().as_bytes().first()? {
-        b'{' => Some("an object"),
-        b'[' => Some("an array"),
-        _ => None,
+    if !is_object(call.get().as_bytes()) {
+        return None;
     }
+    let env: Envelope = serde_json::from_str(call.get()).ok()?;
+    if let Some(id) = env.id {
+        let text = id.get();
+        let kind = match text.as_bytes().first()? {
+            b'n' => None,
+            b'"' => serde_json::from_str::<String>(text)
+                .err()
+                .map(|e| format!("a string that is not valid Unicode ({e})")),
+            b'{' => Some("an object".to_string()),
+            b'[' => Some("an array".to_string()),
+            b't' | b'f' => Some(format!("the boolean {text}")),
+            _ => text
+                .parse::<u64>()
+                .is_err()
+                .then(|| format!("the number {}", clip(text))),
+        };
+        if let Some(kind) = kind {
+            return Some(Refused {
+                message: format!(
+                    "Invalid request: id is {kind}; this server takes a string, null or an integer from 0 to {}",
+                    u64::MAX
+                ),
+                id: None,
+            });
+        }
+    }
+    let method = env
+        .method
+        .and_then(|m| serde_json::from_str::<&str>(m.get()).ok());
+    if let Some(m @ ("admin.subscribe_status" | "admin.unsubscribe_status")) = method {
+        return Some(Refused {
+            message: format!(
+                "{m} needs a WebSocket connection: subscription updates cannot be sent as answers to an HTTP POST (connect with ws://, or poll admin.status)"
+            ),
+            id: env.id,
+        });
+    }
+    None
+}
+
+/// At most 40 characters of `text`, for messages.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// The -32600 error document for a refused call.
+pub fn refusal_doc(r: &Refused) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{},"error":{{"code":-32600,"message":{}}}}}"#,
+        r.id.map_or("null", RawValue::get),
+        serde_json::Value::from(r.message.as_str())
+    )
+}
+
+/// A batch with refused calls split: the answers for the refused ones, and
+/// the body of the rest for jsonrpsee (`None` if no call was refused or the
+/// body is not a batch).
+pub fn split_batch(body: &[u8]) -> Option<(Vec<String>, Option<String>)> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'[') {
+        return None;
+    }
+    let calls: Vec<&RawValue> = serde_json::from_slice(body).ok()?;
+    if calls.len() > stockd_api::limits::MAX_BATCH as usize {
+        return None;
+    }
+    let mut refused = Vec::new();
+    let mut rest = Vec::new();
+    for c in &calls {
+        match refuse(c) {
+            Some(r) => refused.push(refusal_doc(&r)),
+            None => rest.push(c.get()),
+        }
+    }
+    if refused.is_empty() {
+        return None;
+    }
+    let rest = (!rest.is_empty()).then(|| format!("[{}]", rest.join(",")));
+    Some((refused, rest))
 }
 
 /// Whether `body` is a JSON object (serde would also read a struct from
@@ -224,19 +312,65 @@ fn error_text(e: &ErrorObjectOwned) -> String {
 mod tests {
     use super::*;
 
+    fn refused(body: &str) -> Option<String> {
+        let raw: &RawValue = serde_json::from_str(body).expect("test JSON");
+        refuse(raw).map(|r| refusal_doc(&r))
+    }
+
+    #[test]
+    fn ids_jsonrpsee_cannot_take_are_refused_by_name() {
+        for (id, kind) in [
+            (r#"{"a":1}"#, "an object"),
+            ("[1]", "an array"),
+            ("true", "the boolean true"),
+            ("-5", "the number -5"),
+            ("1.5", "the number 1.5"),
+            ("123456789012345678901234567890", "the number 1234"),
+            (r#""\ud800""#, "not valid Unicode"),
+        ] {
+            let doc = refused(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"m"}}"#))
+                .unwrap_or_else(|| panic!("id {id} taken"));
+            assert!(doc.contains(kind), "id {id}: {doc}");
+            assert!(doc.contains(r#""id":null"#), "{doc}");
+        }
+        for id in ["0", "18446744073709551615", r#""x""#, "null"] {
+            let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"m"}}"#);
+            assert_eq!(refused(&body), None, "id {id}");
+        }
+        assert_eq!(refused(r#"{"jsonrpc":"2.0","method":"m"}"#), None);
+    }
+
+    #[test]
+    fn subscriptions_over_http_are_refused_with_their_id() {
+        let doc = refused(r#"{"jsonrpc":"2.0","id":7,"method":"admin.subscribe_status"}"#)
+            .expect("refused");
+        assert!(
+            doc.contains("WebSocket") && doc.contains(r#""id":7"#),
+            "{doc}"
+        );
+    }
+
+    #[test]
+    fn batches_keep_good_calls_and_answer_refused_ones() {
+        let body = br#"[{"jsonrpc":"2.0","id":{"n":1},"method":"m"},{"jsonrpc":"2.0","id":2,"method":"m"}]"#;
+        let (refused, rest) = split_batch(body).expect("split");
+        assert_eq!(refused.len(), 1);
+        assert_eq!(
+            rest.as_deref(),
+            Some(r#"[{"jsonrpc":"2.0","id":2,"method":"m"}]"#)
+        );
+        assert_eq!(
+            split_batch(br#"[{"jsonrpc":"2.0","id":2,"method":"m"}]"#),
+            None
+        );
+        let (_, rest) = split_batch(br#"[{"id":true}]"#).expect("split");
+        assert_eq!(rest, None);
+    }
+
     #[test]
     fn only_objects_are_single_calls() {
         assert!(is_object(b" \n{\"id\":1}"));
         assert!(!is_object(b"[{\"id\":{}}]"));
         assert!(!is_object(b""));
-        assert_eq!(bad_id(br#"{"id":{"a":1},"method":"m"}"#), Some("an object"));
-        assert_eq!(bad_id(br#"{"id":[1],"method":"m"}"#), Some("an array"));
-        assert_eq!(
-            bad_id(br#"[{"id":{"a":1}}]"#),
-            None,
-            "a batch is jsonrpsee's"
-        );
-        assert_eq!(bad_id(br#"{"id":1}"#), None);
-        assert_eq!(bad_id(br#"{"id":null}"#), None);
     }
 }

@@ -838,15 +838,29 @@ where
                     )));
                 }
             };
-            if let Some(kind) = crate::fast::bad_id(&bytes) {
-                let message = format!(
-                    "Invalid request: id is {kind}; JSON-RPC 2.0 allows a string, a number or null"
-                );
-                let body = format!(
-                    r#"{{"jsonrpc":"2.0","id":null,"error":{{"code":-32600,"message":{}}}}}"#,
-                    serde_json::Value::from(message)
-                );
-                return Ok(json_response(body));
+            if let Ok(raw) = serde_json::from_slice::<&serde_json::value::RawValue>(&bytes) {
+                if let Some(r) = crate::fast::refuse(raw) {
+                    return Ok(json_response(crate::fast::refusal_doc(&r)));
+                }
+            }
+            if let Some((mut answers, rest)) = crate::fast::split_batch(&bytes) {
+                // Calls jsonrpsee would drop are answered here; the rest
+                // of the batch goes to it (a batch's answers may come in
+                // any order).
+                if let Some(rest) = rest {
+                    let req = HttpRequest::from_parts(parts, HttpBody::from(rest));
+                    let mut svc = this.rpc_svc.clone();
+                    let resp = tower::Service::call(&mut svc, req).await?;
+                    let body = http_body_util::BodyExt::collect(resp.into_body())
+                        .await?
+                        .to_bytes();
+                    match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(&body) {
+                        Ok(more) => answers.extend(more.iter().map(|r| r.get().to_string())),
+                        Err(_) if body.is_empty() => {}
+                        Err(_) => answers.push(String::from_utf8_lossy(&body).into_owned()),
+                    }
+                }
+                return Ok(json_response(format!("[{}]", answers.join(","))));
             }
             if let Some(answer) = crate::fast::answer(
                 &this.rpc,

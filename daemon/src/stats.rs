@@ -164,6 +164,68 @@ fn unknown_method(method: &str, known: &[String]) -> ErrorObjectOwned {
     )
 }
 
+/// jsonrpsee's "Invalid params" for a value of the wrong type says only
+/// "invalid type: map, expected a string at line 1 column 8". This finds
+/// the parameter at that position of the params object and names it (and
+/// a short form of the value) in the message and in `data`.
+fn name_param(params: &RawValue, answer: &RawValue) -> Option<ErrorObjectOwned> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        error: ErrorObjectOwned,
+    }
+    let err = serde_json::from_str::<Answer>(answer.get()).ok()?.error;
+    // jsonrpsee puts serde's text in `data` ("Invalid params" is the
+    // message); look in both.
+    let data = err
+        .data()
+        .and_then(|d| serde_json::from_str::<String>(d.get()).ok());
+    let message = match &data {
+        Some(d) if position(d).is_some() => d.as_str(),
+        _ => err.message(),
+    };
+    let (line, column) = position(message)?;
+    let text = params.get();
+    // Byte offset of line:column (both 1-based) in the params text.
+    let line_start: usize = text
+        .split_inclusive('\n')
+        .take(line.checked_sub(1)?)
+        .map(str::len)
+        .sum();
+    let offset = line_start + column.saturating_sub(1);
+    let members: Vec<(&str, &RawValue)> =
+        serde_json::from_str::<std::collections::BTreeMap<&str, &RawValue>>(text)
+            .ok()?
+            .into_iter()
+            .collect();
+    // The member whose value starts last at or before the position
+    // (serde reports the position of the value's first character or
+    // just before it).
+    let base = text.as_ptr() as usize;
+    let (name, value) = members
+        .into_iter()
+        .map(|(k, v)| (k, v, (v.get().as_ptr() as usize).wrapping_sub(base)))
+        .filter(|&(_, _, start)| start <= offset + 1)
+        .max_by_key(|&(_, _, start)| start)
+        .map(|(k, v, _)| (k, v))?;
+    let shown: String = value.get().chars().take(40).collect();
+    let reason = message.split(" at line ").next().unwrap_or(message);
+    let reason = reason.strip_prefix("Invalid params").unwrap_or(reason);
+    let reason = reason.trim_start_matches([':', ' ']);
+    Some(ErrorObjectOwned::owned(
+        err.code(),
+        format!("invalid params: '{name}' = {shown}: {reason}"),
+        Some(serde_json::json!({"kind": "invalid_params", "param": name, "value": shown})),
+    ))
+}
+
+/// `line L column C` at the end of a serde message.
+fn position(message: &str) -> Option<(usize, usize)> {
+    let rest = &message[message.rfind(" at line ")? + " at line ".len()..];
+    let (line, rest) = rest.split_once(" column ")?;
+    let column: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((line.trim().parse().ok()?, column.parse().ok()?))
+}
+
 impl<S> RpcServiceT for Recorder<S>
 where
     S: RpcServiceT<MethodResponse = MethodResponse, BatchResponse = MethodResponse>
@@ -198,7 +260,14 @@ where
                     request.params = Some(Cow::Owned(empty));
                 }
             }
-            let rp = service.call(request).await;
+            let params = request.params.clone();
+            let id = request.id().into_owned();
+            let mut rp = service.call(request).await;
+            if rp.as_error_code() == Some(jsonrpsee::types::error::INVALID_PARAMS_CODE) {
+                if let Some(named) = params.as_deref().and_then(|p| name_param(p, rp.as_json())) {
+                    rp = MethodResponse::error(id, named);
+                }
+            }
             stats.record(&method, started.elapsed().as_micros() as u64, rp.is_error());
             rp
         }
@@ -248,6 +317,28 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).expect("test JSON")
+    }
+
+    #[test]
+    fn wrong_typed_params_are_named() {
+        let params = raw(r#"{"date":"2026-01-02","code":{"a":1}}"#);
+        let answer = raw(
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"Invalid params","data":"invalid type: map, expected a string at line 1 column 28"}}"#,
+        );
+        let e = name_param(&params, &answer).expect("named");
+        assert!(e.message().contains("'code'"), "{}", e.message());
+        assert!(e.message().contains("expected a string"), "{}", e.message());
+        let first = raw(
+            r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"Invalid params","data":"invalid type: integer `5`, expected a string at line 1 column 9"}}"#,
+        );
+        let e = name_param(&raw(r#"{"date":5,"code":"x"}"#), &first).expect("named");
+        assert!(e.message().contains("'date' = 5"), "{}", e.message());
+        assert_eq!(position("x at line 2 column 17"), Some((2, 17)));
+        assert_eq!(position("no position"), None);
+    }
 
     #[test]
     fn quantiles_fall_in_the_right_bucket() {

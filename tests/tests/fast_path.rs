@@ -4,7 +4,11 @@
 //! as a single call (fast path) and once as a batch of one (jsonrpsee), and
 //! the two answers must be equal. Calls the fast path must not take
 //! (positional params, unknown members, wrong types) still get jsonrpsee's
-//! answers, and the fast path's calls are counted in `admin.status`.
+//! answers, and the fast path's calls are counted in `admin.status`. Ids
+//! jsonrpsee cannot take (objects, arrays, booleans, negative or fractional
+//! numbers, broken strings) get -32600 naming them, also inside a batch;
+//! a subscription over POST says it needs a WebSocket; a parameter of the
+//! wrong type is named.
 
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
@@ -122,6 +126,60 @@ async fn fast_path_answers_equal_jsonrpsee_answers() -> Result<()> {
             "id {id}: {doc}"
         );
     }
+
+    // Ids jsonrpsee cannot take are refused by name, never answered `null`.
+    for (id, kind) in [
+        ("-5", "the number -5"),
+        ("true", "the boolean true"),
+        ("1.5", "the number 1.5"),
+        (r#""\ud800""#, "not valid Unicode"),
+    ] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"market.dates"}}"#);
+        let resp = d.http(body.as_bytes()).await?;
+        let doc: Value = serde_json::from_str(&resp.body)
+            .with_context(|| format!("answer to id {id}: {:?}", resp.body))?;
+        let message = doc["error"]["message"].as_str().unwrap_or_default();
+        ensure!(
+            doc["error"]["code"] == -32600 && message.contains(kind),
+            "id {id}: {doc}"
+        );
+    }
+    // In a batch, a call with an object id is answered beside the others.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": {"n": 1}, "method": "market.dates"},
+        {"jsonrpc": "2.0", "id": 2, "method": "market.dates"},
+    ]);
+    let resp = d.http(batch.to_string().as_bytes()).await?;
+    let doc: Value = serde_json::from_str(&resp.body)?;
+    let answers = doc.as_array().context("batch answer is not an array")?;
+    ensure!(
+        answers.len() == 2
+            && answers
+                .iter()
+                .any(|a| a["id"] == 2 && a["result"].is_array())
+            && answers.iter().any(|a| a["error"]["code"] == -32600),
+        "batch with an object id: {doc}"
+    );
+    // A subscription over a POST says it needs a WebSocket.
+    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "admin.subscribe_status", "params": {}});
+    let doc: Value = serde_json::from_str(&d.http(call.to_string().as_bytes()).await?.body)?;
+    ensure!(
+        doc["id"] == 9
+            && doc["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("WebSocket")),
+        "subscription over HTTP: {doc}"
+    );
+    // A parameter of the wrong type is named, on both paths.
+    let call =
+        json!({"jsonrpc": "2.0", "id": 3, "method": "stock.get", "params": {"code": {"a": 1}}});
+    let (single, batched) = both_ways(&d, &call).await?;
+    ensure!(single == batched, "{call}: {single} vs {batched}");
+    let message = single["error"]["message"].as_str().unwrap_or_default();
+    ensure!(
+        single["error"]["code"] == -32602 && message.contains("'code'"),
+        "wrong-typed code not named: {single}"
+    );
 
     // The fast path's calls are counted like jsonrpsee's (each call above
     // was made once each way, so every method counts an even number).
