@@ -19,7 +19,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stockd_api::AdminStatus;
@@ -429,11 +429,19 @@ const LOAD_MEMORY_LIMIT_MIB: u64 = 256;
 /// all through the run.
 const LOAD_CACHE_CAP: &str = "2MiB";
 /// Allowed growth over the measured (post-warm-up) part of the run, from
-/// the least-squares slope. Steady-state RSS moves by a few MiB with the
-/// answers in flight; a leak of 100 bytes per request at ~1000 req/s is
-/// ~6 MiB/min and crosses this within two minutes, so the 30-minute soak
-/// catches slow leaks while the 60 s run catches fast ones.
-const LOAD_GROWTH_ALLOWED_MIB: f64 = 8.0;
+/// the least-squares slope: 10% of the budget. RSS is not flat under load:
+/// it moves by ±5 MiB with the answers in flight, settles over the first
+/// two minutes (+8–10 MiB in a debug build), and its level follows the
+/// throughput — in a 600 s debug soak it stepped up 15 MiB when the shared
+/// machine freed up and throughput went from ~600 to ~1600 req/s, then
+/// stayed flat. A bound below that would fail on the machine, not on the
+/// daemon. What it catches: in the 60 s run, growth of more than
+/// ~36 MiB/min (≥ ~1.5 KB leaked per request at debug-build rates); in
+/// the 30-minute soak (24 min measured), more than 1 MiB/min.
+const LOAD_GROWTH_ALLOWED_MIB: f64 = 0.1 * LOAD_MEMORY_LIMIT_MIB as f64;
+/// The least warm-up: connections' buffers, allocator pages and the
+/// caches settle in the first tens of seconds.
+const LOAD_WARMUP_MIN: Duration = Duration::from_secs(20);
 /// p99 bounds: the client's includes queueing behind 63 other connections
 /// on two cores in a debug build; the daemon's is handler time only.
 const LOAD_CLIENT_P99_MAX: Duration = Duration::from_secs(2);
@@ -683,7 +691,13 @@ impl Tally {
     }
 }
 
-async fn load_worker(socket: PathBuf, u: Arc<Universe>, seed: u64, until: Instant) -> Tally {
+async fn load_worker(
+    socket: PathBuf,
+    u: Arc<Universe>,
+    seed: u64,
+    until: Instant,
+    served: Arc<AtomicU64>,
+) -> Tally {
     let mut t = Tally::default();
     let mut rng = Rng::new(seed);
     let mut conn: Option<KeepAlive> = None;
@@ -705,6 +719,7 @@ async fn load_worker(socket: PathBuf, u: Arc<Universe>, seed: u64, until: Instan
         let answer = c.try_call(call.method, &call.params).await;
         t.lat.record(started.elapsed());
         t.sent += 1;
+        served.fetch_add(1, Ordering::Relaxed);
         *t.per_method.entry(call.method).or_insert(0) += 1;
         match (answer, call.expect_error) {
             (Ok(Ok(v)), None) if shape_ok(&call.shape, &v) => t.ok += 1,
@@ -742,51 +757,78 @@ async fn load_worker(socket: PathBuf, u: Arc<Universe>, seed: u64, until: Instan
 struct RssSample {
     at_s: f64,
     rss: u64,
+    /// Bytes held by the caches (admin.status), taken with the RSS.
+    caches: u64,
+    /// Requests answered so far.
+    requests: u64,
 }
 
 #[derive(Default)]
 struct Sampled {
     rss: Vec<RssSample>,
-    /// Governor states seen in admin.status (sampled every 5 s).
+    /// Governor states seen in admin.status.
     states: BTreeMap<String, u64>,
     max_cache_bytes: u64,
     status_failures: u64,
 }
 
-/// Samples the daemon's RSS from /proc every second, and admin.status
-/// every 5 s, until `stop`.
-async fn sampler(socket: PathBuf, pid: u32, stop: Arc<AtomicBool>) -> Result<Sampled> {
+/// Samples the daemon's RSS from /proc and its caches' bytes from
+/// admin.status every second, until `stop`; prints progress every 5 s (30 s
+/// for runs over two minutes).
+async fn sampler(
+    socket: PathBuf,
+    pid: u32,
+    stop: Arc<AtomicBool>,
+    served: Arc<AtomicU64>,
+    run: Duration,
+) -> Result<Sampled> {
     let mut out = Sampled::default();
     let mut conn = KeepAlive::connect(&socket).await?;
     let started = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let every: u64 = if run > Duration::from_secs(120) {
+        30
+    } else {
+        5
+    };
     let mut n: u64 = 0;
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
         let rss = vm_rss(pid).context("the daemon's RSS (did it exit?)")?;
-        out.rss.push(RssSample {
-            at_s: started.elapsed().as_secs_f64(),
-            rss,
-        });
-        if n % 5 == 0 {
-            match conn
-                .call_as::<AdminStatus>("admin.status", &Value::Null)
-                .await
-            {
-                Ok(s) => {
-                    *out.states.entry(s.memory.state.clone()).or_insert(0) += 1;
-                    let bytes: u64 = s.caches.iter().map(|c| c.bytes).sum();
-                    out.max_cache_bytes = out.max_cache_bytes.max(bytes);
+        let at_s = started.elapsed().as_secs_f64();
+        let requests = served.load(Ordering::Relaxed);
+        let status = conn
+            .call_as::<AdminStatus>("admin.status", &Value::Null)
+            .await;
+        let (caches, state) = match status {
+            Ok(s) => (s.caches.iter().map(|c| c.bytes).sum(), s.memory.state),
+            Err(_) => {
+                out.status_failures += 1;
+                if let Ok(c) = KeepAlive::connect(&socket).await {
+                    conn = c;
                 }
-                Err(_) => {
-                    out.status_failures += 1;
-                    if let Ok(c) = KeepAlive::connect(&socket).await {
-                        conn = c;
-                    }
-                }
+                continue;
             }
+        };
+        out.max_cache_bytes = out.max_cache_bytes.max(caches);
+        if n.is_multiple_of(every) {
+            println!(
+                "  [{at_s:5.0} s] {requests} requests, rss {}, caches {}, governor {state}, threads {}",
+                mib(rss),
+                mib(caches),
+                stockd_tests::procfs::status_field(pid, "Threads")
+                    .map(|b| (b / 1024).to_string())
+                    .unwrap_or_default()
+            );
         }
+        *out.states.entry(state).or_insert(0) += 1;
+        out.rss.push(RssSample {
+            at_s,
+            rss,
+            caches,
+            requests,
+        });
         n += 1;
     }
     Ok(out)
@@ -823,7 +865,14 @@ async fn mixed_load(report: Report) -> Result<()> {
     );
 
     let stop = Arc::new(AtomicBool::new(false));
-    let sampling = tokio::spawn(sampler(socket.clone(), pid, stop.clone()));
+    let served = Arc::new(AtomicU64::new(0));
+    let sampling = tokio::spawn(sampler(
+        socket.clone(),
+        pid,
+        stop.clone(),
+        served.clone(),
+        run,
+    ));
     let started = Instant::now();
     let until = started + run;
     let workers: Vec<_> = (0..LOAD_CONNECTIONS)
@@ -833,6 +882,7 @@ async fn mixed_load(report: Report) -> Result<()> {
                 universe.clone(),
                 0x5eed_0000 + i as u64,
                 until,
+                served.clone(),
             ))
         })
         .collect();
@@ -961,34 +1011,43 @@ async fn mixed_load(report: Report) -> Result<()> {
         sampled.rss.len() >= expected_samples && max_rss > 0 && max_rss <= limit,
     );
 
-    // No growth trend after the warm-up.
-    let warmup = (run.as_secs_f64() * 0.2).max(10.0);
-    let points: Vec<(f64, f64)> = sampled
-        .rss
+    // No growth trend after the warm-up. The caches fill towards their caps
+    // through the run by design, so the trend is taken of RSS net of the
+    // caches' bytes (the raw RSS slope is reported beside it).
+    let warmup = (run.as_secs_f64() * 0.2).max(LOAD_WARMUP_MIN.as_secs_f64());
+    let after: Vec<&RssSample> = sampled.rss.iter().filter(|s| s.at_s >= warmup).collect();
+    let net: Vec<(f64, f64)> = after
         .iter()
-        .filter(|s| s.at_s >= warmup)
-        .map(|s| (s.at_s, s.rss as f64))
+        .map(|s| (s.at_s, s.rss as f64 - s.caches as f64))
         .collect();
-    let slope = slope_mib_per_min(&points);
-    let window_min = points
-        .last()
-        .zip(points.first())
-        .map_or(0.0, |(l, f)| (l.0 - f.0) / 60.0);
-    let projected = slope * window_min;
-    let (lo, hi) = points
+    let raw: Vec<(f64, f64)> = after.iter().map(|s| (s.at_s, s.rss as f64)).collect();
+    let slope = slope_mib_per_min(&net);
+    let slope_raw = slope_mib_per_min(&raw);
+    let (window_s, requests) = match (after.first(), after.last()) {
+        (Some(f), Some(l)) => (l.at_s - f.at_s, l.requests.saturating_sub(f.requests)),
+        _ => (0.0, 0),
+    };
+    let projected = slope * window_s / 60.0;
+    let per_request = if requests > 0 {
+        slope * MIB as f64 / 60.0 * window_s / requests as f64
+    } else {
+        0.0
+    };
+    let (lo, hi) = raw
         .iter()
         .fold((f64::MAX, 0.0f64), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
     report.check(
         format!(
-            "no RSS growth after a {warmup:.0} s warm-up: least-squares slope × window ≤ {LOAD_GROWTH_ALLOWED_MIB} MiB"
+            "no RSS growth after a {warmup:.0} s warm-up: least-squares slope of RSS net of cache bytes × window ≤ {LOAD_GROWTH_ALLOWED_MIB} MiB"
         ),
         format!(
-            "slope {slope:+.2} MiB/min over {} samples ({window_min:.1} min) = {projected:+.1} MiB; RSS after warm-up {:.1}–{:.1} MiB",
-            points.len(),
+            "slope {slope:+.2} MiB/min (raw RSS {slope_raw:+.2} MiB/min) over {} samples ({:.1} min) = {projected:+.1} MiB, {per_request:+.0} B per request over {requests} requests; RSS after warm-up {:.1}–{:.1} MiB",
+            net.len(),
+            window_s / 60.0,
             lo / MIB as f64,
             hi / MIB as f64
         ),
-        points.len() >= 10 && projected <= LOAD_GROWTH_ALLOWED_MIB,
+        net.len() >= 10 && projected <= LOAD_GROWTH_ALLOWED_MIB,
     );
     if sampled.status_failures > 0 {
         report.check(
@@ -1268,8 +1327,13 @@ async fn storm(report: Report) -> Result<()> {
 const SLOW_LIMIT: usize = 16;
 /// `server.client_timeout` of the daemon under test.
 const SLOW_CLIENT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Slow clients of each of the four kinds (4 × 3 = 12 of 16 slots).
-const SLOW_EACH: usize = 3;
+/// Slow clients of each kind: 3 + 3 + 2 + 2 + 2 = 12 of the 16 slots.
+fn slow_count(kind: SlowKind) -> usize {
+    match kind {
+        SlowKind::HeaderTrickle | SlowKind::BodyTrickle => 3,
+        _ => 2,
+    }
+}
 /// A slow client must be cut off within the client timeout plus this.
 const SLOW_SLACK: Duration = Duration::from_secs(5);
 /// How long a slow client waits to be cut off before giving up.
@@ -1283,14 +1347,16 @@ enum SlowKind {
     BodyTrickle,
     NeverReads,
     Idle,
+    IdleAfterRequest,
 }
 
 impl SlowKind {
-    const ALL: [SlowKind; 4] = [
+    const ALL: [SlowKind; 5] = [
         SlowKind::HeaderTrickle,
         SlowKind::BodyTrickle,
         SlowKind::NeverReads,
         SlowKind::Idle,
+        SlowKind::IdleAfterRequest,
     ];
 
     fn describe(self) -> &'static str {
@@ -1301,6 +1367,9 @@ impl SlowKind {
                 "(c) pipelined stock.many of 1000 codes × all columns, response never read"
             }
             SlowKind::Idle => "(d) connected, never sends anything",
+            SlowKind::IdleAfterRequest => {
+                "(e) keep-alive connection idle after one answered request"
+            }
         }
     }
 }
@@ -1416,7 +1485,15 @@ async fn slow_one(socket: PathBuf, kind: SlowKind, codes: Arc<Vec<String>>) -> R
             };
             (wait_closed_unread(&s, started).await, note)
         }
-        SlowKind::Idle => {
+        SlowKind::Idle | SlowKind::IdleAfterRequest => {
+            if kind == SlowKind::IdleAfterRequest {
+                s.write_all(&request_bytes("market.info", &json!({}), 1, false)?)
+                    .await?;
+                match read_response(&mut s, Duration::from_secs(30)).await {
+                    Outcome::Response { status: 200, .. } => {}
+                    other => bail!("keep-alive request before idling: {other:?}"),
+                }
+            }
             let started = Instant::now();
             let mut buf = [0u8; 1024];
             match tokio::time::timeout(SLOW_WINDOW, s.read(&mut buf)).await {
@@ -1505,7 +1582,7 @@ async fn slow_clients(report: Report) -> Result<()> {
     let slow_started = Instant::now();
     let mut tasks = Vec::new();
     for kind in SlowKind::ALL {
-        for _ in 0..SLOW_EACH {
+        for _ in 0..slow_count(kind) {
             tasks.push(tokio::spawn(slow_one(socket.clone(), kind, codes.clone())));
         }
     }
