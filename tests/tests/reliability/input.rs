@@ -645,9 +645,22 @@ fn judge(case: &Case, outcome: Outcome, st: &mut Stats) {
                                 .to_string(),
                         };
                         let escaped = short(&Value::String(v.clone()).to_string(), 22);
+                        // An array is named by one of its strings (an
+                        // unknown column inside `fields`), and the daemon
+                        // echoes values without control characters.
+                        let visible =
+                            |s: &str| s.chars().filter(|c| !c.is_control()).collect::<String>();
+                        let element_named = value.as_array().is_some_and(|items| {
+                            items.iter().filter_map(Value::as_str).any(|s| {
+                                let s = visible(&s.chars().take(20).collect::<String>());
+                                !s.is_empty() && text.contains(&s)
+                            })
+                        });
                         let named = text.contains(field.as_str())
                             || (!v.is_empty() && text.contains(&v))
-                            || text.contains(escaped.trim_matches('"'));
+                            || (!visible(&v).is_empty() && text.contains(&visible(&v)))
+                            || text.contains(escaped.trim_matches('"'))
+                            || element_named;
                         if !named {
                             st.named_missed.push(format!(
                                 "{field} = {}: {} {}",
