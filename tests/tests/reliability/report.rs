@@ -94,7 +94,11 @@ impl Report {
                 let _ = tx.send(result);
             });
         if let Err(e) = spawned {
-            self.check("scenario started", format!("cannot spawn thread: {e}"), false);
+            self.check(
+                "scenario started",
+                format!("cannot spawn thread: {e}"),
+                false,
+            );
             return;
         }
         match rx.recv_timeout(budget) {
@@ -124,9 +128,7 @@ impl Report {
     pub fn table(&self) -> String {
         let rows = self.rows.lock().map(|r| r.clone()).unwrap_or_default();
         let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
-        let mut out = String::from(
-            "| scenario | checked | figure | result |\n|---|---|---|---|\n",
-        );
+        let mut out = String::from("| scenario | checked | figure | result |\n|---|---|---|---|\n");
         for r in &rows {
             out.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
