@@ -1388,10 +1388,12 @@ struct SlowResult {
 async fn trickle(s: &mut UnixStream, bytes: &[u8], started: Instant) -> (Option<Duration>, String) {
     let mut buf = [0u8; 4096];
     let mut got: Vec<u8> = Vec::new();
+    let mut sent = 0;
     for (i, b) in bytes.iter().enumerate() {
         if started.elapsed() > SLOW_WINDOW {
             break;
         }
+        sent = i + 1;
         if let Err(e) = s.write_all(std::slice::from_ref(b)).await {
             return (
                 Some(started.elapsed()),
@@ -1416,7 +1418,7 @@ async fn trickle(s: &mut UnixStream, bytes: &[u8], started: Instant) -> (Option<
     (
         None,
         format!(
-            "{} bytes sent, still open{}",
+            "{sent} of {} bytes sent, still open{}",
             bytes.len(),
             answer_note(&got)
         ),
