@@ -5,7 +5,7 @@
 //! hold as numbers (NaN, ±Infinity) are written as the strings `"NaN"`,
 //! `"Infinity"`, `"-Infinity"`.
 
-use super::column::{Column, ColumnData};
+use super::column::{decimal_f64, Column, ColumnData};
 use super::{numeric, time};
 
 /// Appends `s` as a JSON string literal.
@@ -73,6 +73,9 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
         ColumnData::Int8(v) => out.push_str(ib.format(v[row])),
         ColumnData::Float4(v) => write_f32(out, v[row]),
         ColumnData::Float8(v) => write_f64(out, v[row]),
+        ColumnData::DecimalF64 { exp, values } => {
+            write_f64(out, decimal_f64(values.get(row).unwrap_or(0), *exp))
+        }
         ColumnData::Decimal { scale, values } => match values.get(row) {
             Some(m) => numeric::write_scaled(out, m, *scale),
             None => out.push_str("\"NaN\""),
@@ -123,6 +126,7 @@ pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
         ColumnData::Int8(v) => v[row] as f64,
         ColumnData::Float4(v) => v[row] as f64,
         ColumnData::Float8(v) => v[row],
+        ColumnData::DecimalF64 { exp, values } => decimal_f64(values.get(row)?, *exp),
         ColumnData::Decimal { scale, values } => {
             values.get(row)? as f64 / 10f64.powi(*scale as i32)
         }

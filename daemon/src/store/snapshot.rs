@@ -20,7 +20,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 pub const MAGIC: &[u8; 8] = b"STOCKDSN";
 /// Bumped whenever the body layout changes; older files are ignored.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// The snapshot's file name inside the state directory.
 pub const FILE_NAME: &str = "store.snapshot";
 /// Longest name or type string accepted.
@@ -256,6 +256,19 @@ fn write_data<W: Write>(o: &mut Out<W>, d: &ColumnData) -> io::Result<()> {
                 Decimals::I128(v) => (o.pod(16u8)?, o.vec(v)?),
             }
         }
+        ColumnData::DecimalF64 { exp, values } => {
+            o.pod(13u8)?;
+            o.pod(*exp)?;
+            match values {
+                Decimals::I16(v) => (o.pod(2u8)?, o.vec(v)?),
+                Decimals::I32(v) => (o.pod(4u8)?, o.vec(v)?),
+                Decimals::I64(_) | Decimals::I128(_) => {
+                    return Err(io::Error::other(
+                        "a decimal-coded float column wider than 4 bytes",
+                    ))
+                }
+            }
+        }
         ColumnData::DecimalText(a) => (o.pod(7u8)?, write_arena(o, a)?),
         ColumnData::Bool(b) => (o.pod(8u8)?, write_bitmap(o, b)?),
         ColumnData::Date(v) => (o.pod(9u8)?, o.vec(v)?),
@@ -294,6 +307,19 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
                 _ => return Err(corrupt("unknown decimal width")),
             };
             ColumnData::Decimal { scale, values }
+        }
+        13 => {
+            let exp: u8 = i.pod()?;
+            if exp > 9 {
+                return Err(corrupt("decimal-coded float exponent above 9"));
+            }
+            let width: u8 = i.pod()?;
+            let values = match width {
+                2 => Decimals::I16(i.vec(n)?),
+                4 => Decimals::I32(i.vec(n)?),
+                _ => return Err(corrupt("unknown decimal-coded float width")),
+            };
+            ColumnData::DecimalF64 { exp, values }
         }
         7 => {
             let a = read_arena(i)?;
