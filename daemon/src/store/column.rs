@@ -302,7 +302,7 @@ pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u8, Decimals)> {
     const LIMIT: f64 = i32::MAX as f64;
     let encode = |x: f64, e: usize| -> Option<i32> {
         let m = (x * POW10[e]).round();
-        if !(m.abs() <= LIMIT) {
+        if m.is_nan() || m.abs() > LIMIT {
             return None;
         }
         let m = m as i32;
