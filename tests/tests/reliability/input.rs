@@ -653,7 +653,12 @@ fn judge(case: &Case, outcome: Outcome, st: &mut Stats) {
                         let element_named = value.as_array().is_some_and(|items| {
                             items.iter().filter_map(Value::as_str).any(|s| {
                                 let s = visible(&s.chars().take(20).collect::<String>());
-                                !s.is_empty() && text.contains(&s)
+                                if s.is_empty() {
+                                    // An empty name is shown as '' or "".
+                                    text.contains("''") || text.contains("\"\"")
+                                } else {
+                                    text.contains(&s)
+                                }
                             })
                         });
                         let named = text.contains(field.as_str())
