@@ -63,7 +63,8 @@ pub struct Cli {
     #[arg(long, conflicts_with = "check_config")]
     pub print_config: bool,
 
-    /// Validate the configuration and exit
+    /// Validate the configuration, check that the database answers and the
+    /// table is readable (when a database is set), and exit
     #[arg(long)]
     pub check_config: bool,
 
