@@ -139,6 +139,21 @@ fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>> {
     }
 }
 
+/// Sends `body` as an HTTP POST on a new connection and never reads the
+/// answer: the daemon holds the unsent part of the response in memory
+/// until the connection closes (the governor and memory-pressure tests
+/// drive RSS up this way).
+pub async fn hold(socket: &Path, body: &[u8]) -> Result<UnixStream> {
+    let mut s = UnixStream::connect(socket).await?;
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await?;
+    s.write_all(body).await?;
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,14 +16,12 @@
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::{Duration, Instant};
 use stockd_api::AdminStatus;
 use stockd_tests::inspect::{self, cache, Universe, CACHES};
 use stockd_tests::keepalive::KeepAlive;
 use stockd_tests::procfs::{mib, vm_rss};
-use stockd_tests::{Daemon, PgTestDb, RpcError};
-use tokio::io::AsyncWriteExt;
+use stockd_tests::{http, Daemon, PgTestDb, RpcError};
 use tokio::net::UnixStream;
 
 const MIB: u64 = 1024 * 1024;
@@ -85,20 +83,6 @@ async fn settled_rss(pid: u32) -> Result<u64> {
         max = max.max(vm_rss(pid)?);
     }
     Ok(max)
-}
-
-/// Sends `body` as an HTTP request on a new connection and never reads the
-/// answer: the daemon holds the unsent part of the response in memory until
-/// the connection closes.
-async fn hold(socket: &Path, body: &[u8]) -> Result<UnixStream> {
-    let mut s = UnixStream::connect(socket).await?;
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await?;
-    s.write_all(body).await?;
-    Ok(s)
 }
 
 /// Polls /proc until `pred(rss)` holds or `timeout` passes; returns the
@@ -314,7 +298,8 @@ impl Ramp {
     /// Holds one more large response and waits for RSS to show it.
     async fn hold_one(&mut self) -> Result<()> {
         let before = vm_rss(self.pid)?;
-        self.held.push(hold(self.d.socket(), &self.big).await?);
+        self.held
+            .push(http::hold(self.d.socket(), &self.big).await?);
         rss_until(self.pid, Duration::from_secs(3), |r| r >= before + MIB).await?;
         Ok(())
     }

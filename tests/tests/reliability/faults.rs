@@ -28,9 +28,7 @@ use stockd_tests::cluster::PgCluster;
 use stockd_tests::inspect::{self, Universe};
 use stockd_tests::keepalive::KeepAlive;
 use stockd_tests::procfs::{mib, status_field, vm_rss};
-use stockd_tests::{Daemon, DaemonBuilder, PgTestDb, TempDir};
-use tokio::io::AsyncWriteExt;
-use tokio::net::UnixStream;
+use stockd_tests::{http, Daemon, DaemonBuilder, PgTestDb, TempDir};
 
 const TABLE: &str = "daily_stock_data";
 const SNAPSHOT: &str = "store.snapshot";
@@ -905,20 +903,6 @@ fn small_caches(b: DaemonBuilder) -> DaemonBuilder {
         .env("STOCKD_CACHE_QUERY_MAX_BYTES", "256KiB")
 }
 
-/// Sends `body` on a new connection and never reads the answer: the
-/// daemon holds the unsent part of the response until the connection
-/// closes (as governor.rs does).
-async fn hold(socket: &Path, body: &[u8]) -> Result<UnixStream> {
-    let mut s = UnixStream::connect(socket).await?;
-    let head = format!(
-        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await?;
-    s.write_all(body).await?;
-    Ok(s)
-}
-
 async fn memory_pressure(report: Report) -> Result<()> {
     // The baseline: a daemon with the same caches and a budget it cannot
     // reach; its settled RSS and its peak (the store build).
@@ -1015,7 +999,7 @@ async fn memory_pressure(report: Report) -> Result<()> {
             stockd_tests::util::tail(&d.stderr(), 20)
         );
         if vm_rss(pid)? < (s.memory.limit_bytes as f64 * 0.97) as u64 {
-            held.push(hold(d.socket(), &big).await?);
+            held.push(http::hold(d.socket(), &big).await?);
             conn.call("memory.trim", &json!({})).await?;
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
