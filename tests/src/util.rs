@@ -2,6 +2,7 @@
 //! deterministic PRNG for reproducible samples, and polling with a deadline
 //! (tests poll instead of sleeping, so a 2-core CI box is never a race).
 
+use anyhow::{Context, Result};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,4 +132,33 @@ where
 pub fn tail(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
+}
+/// Runs `program args` as `uid`/`gid` with exactly the supplementary
+/// `groups` (none: `--clear-groups`), through `setpriv`, bounded by 30 s.
+pub async fn run_as(
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+    program: &str,
+    args: &[&str],
+) -> Result<std::process::Output> {
+    let mut cmd = tokio::process::Command::new("setpriv");
+    cmd.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={gid}"));
+    if groups.is_empty() {
+        cmd.arg("--clear-groups");
+    } else {
+        let list: Vec<String> = groups.iter().map(u32::to_string).collect();
+        cmd.arg(format!("--groups={}", list.join(",")));
+    }
+    cmd.arg("--")
+        .arg(program)
+        .args(args)
+        .env("HOME", "/")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .context("the child process did not finish within 30 s")?
+        .with_context(|| format!("running setpriv … {program}"))
 }

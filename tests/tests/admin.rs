@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use stockd_api::{AdminClient, AdminStatus, MarketClient, ReloadResult, TrimResult};
 use stockd_tests::inspect::{self, cache, requests, Universe, CACHES};
 use stockd_tests::procfs::{mib, vm_rss};
+use stockd_tests::util::run_as;
 use stockd_tests::{Daemon, RpcError};
 
 const NOBODY: u32 = 65534;
@@ -44,25 +45,6 @@ async fn open_daemon(env: &[(&str, &str)], config: &str) -> Result<Daemon> {
     Ok(d)
 }
 
-/// Runs `program args` as `uid`/`gid` with no supplementary groups.
-async fn run_as(uid: u32, gid: u32, program: &str, args: &[&str]) -> Result<std::process::Output> {
-    let out = tokio::process::Command::new("setpriv")
-        .arg(format!("--reuid={uid}"))
-        .arg(format!("--regid={gid}"))
-        .arg("--clear-groups")
-        .arg("--")
-        .arg(program)
-        .args(args)
-        .env("HOME", "/")
-        .stdin(std::process::Stdio::null())
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(30), out)
-        .await
-        .context("the child process did not finish within 30 s")?
-        .with_context(|| format!("running setpriv … {program}"))?;
-    Ok(out)
-}
-
 /// Calls `method` with curl from a process running as `uid`/`gid`.
 async fn curl_as(
     uid: u32,
@@ -76,6 +58,7 @@ async fn curl_as(
     let out = run_as(
         uid,
         gid,
+        &[],
         "curl",
         &[
             "-q",
@@ -165,6 +148,7 @@ async fn ws_subscribe_as(uid: u32, gid: u32, socket: &Path) -> Result<Result<Val
     let out = run_as(
         uid,
         gid,
+        &[],
         "/usr/bin/python3",
         &["-I", "-c", PY_WS, socket, &req.to_string()],
     )

@@ -26,6 +26,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use stockd_api::{limits, AdminClient};
 use stockd_tests::daemon::stockd_bin;
+use stockd_tests::util::run_as;
 use stockd_tests::{Daemon, RpcError, TempDir};
 
 /// A uid and gid with no name on the system and no rights anywhere.
@@ -138,36 +139,6 @@ pub(crate) async fn run_stockd(
         stderr,
         elapsed,
     })
-}
-
-/// Runs `program args` as `uid`/`gid` with exactly the supplementary
-/// `groups`, bounded by 30 s.
-pub(crate) async fn run_as(
-    uid: u32,
-    gid: u32,
-    groups: &[u32],
-    program: &str,
-    args: &[&str],
-) -> Result<std::process::Output> {
-    let mut cmd = tokio::process::Command::new("setpriv");
-    cmd.arg(format!("--reuid={uid}"))
-        .arg(format!("--regid={gid}"));
-    if groups.is_empty() {
-        cmd.arg("--clear-groups");
-    } else {
-        let list: Vec<String> = groups.iter().map(u32::to_string).collect();
-        cmd.arg(format!("--groups={}", list.join(",")));
-    }
-    cmd.arg("--")
-        .arg(program)
-        .args(args)
-        .env("HOME", "/")
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    tokio::time::timeout(Duration::from_secs(30), cmd.output())
-        .await
-        .context("the child process did not finish within 30 s")?
-        .with_context(|| format!("running setpriv … {program}"))
 }
 
 /// Connects to the socket as `uid`/`gid`/`groups` with Python and sends one
