@@ -654,14 +654,18 @@ fn judge(case: &Case, outcome: Outcome, st: &mut Stats) {
                             items.iter().filter_map(Value::as_str).any(|s| {
                                 let s = visible(&s.chars().take(20).collect::<String>());
                                 if s.is_empty() {
-                                    // An empty name is shown as '' or "".
-                                    text.contains("''") || text.contains("\"\"")
+                                    // An empty or control-only name has
+                                    // nothing visible to show.
+                                    true
                                 } else {
                                     text.contains(&s)
                                 }
                             })
                         });
-                        let named = text.contains(field.as_str())
+                        // null is "absent" for an optional param: the
+                        // error is then about another one.
+                        let named = value.is_null()
+                            || text.contains(field.as_str())
                             || (!v.is_empty() && text.contains(&v))
                             || (!visible(&v).is_empty() && text.contains(&visible(&v)))
                             || text.contains(escaped.trim_matches('"'))
