@@ -35,10 +35,10 @@ pub use daemon::{Daemon, DaemonBuilder, RpcError};
 pub use pg::PgTestDb;
 pub use util::{wait_until, Rng, TempDir};
 
-/// Path of the reference fixture DDL (the shared/ folder beside the repo).
+/// Path of the reference table DDL (packaging/examples/ in this repository).
 pub const FIXTURE_SQL: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/daily_stock_data.sql"
+    "/../packaging/examples/daily_stock_data.sql"
 );
 
 /// The workspace root (where README.md lives).

@@ -1,5 +1,5 @@
 //! The 83 columns of the reference layout
-//! (`shared/fixtures/daily_stock_data.sql`), in table order, as the catalog
+//! (`packaging/examples/daily_stock_data.sql`), in table order, as the catalog
 //! describes them. The row encoder writes fields in exactly this order (and
 //! checks it in debug builds).
 

@@ -1,5 +1,5 @@
 //! The embedded, deterministic demo data set: realistic A-share daily data
-//! in the reference layout (`shared/fixtures/daily_stock_data.sql`, 83
+//! in the reference layout (`packaging/examples/daily_stock_data.sql`, 83
 //! columns), emitted as a PostgreSQL **binary COPY** stream.
 //!
 //! Two uses: with no database configured the daemon loads it (through the

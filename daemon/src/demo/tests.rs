@@ -12,7 +12,7 @@ use crate::store::schema::ColumnKind;
 
 const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/daily_stock_data.sql"
+    "/../packaging/examples/daily_stock_data.sql"
 );
 
 // ---------------------------------------------------------------- decoding

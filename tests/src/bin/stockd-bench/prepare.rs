@@ -22,7 +22,7 @@ pub const DATA_VERSION: &str = "stockd-bench-data/2";
 
 const FIXTURE_SQL: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/fixtures/daily_stock_data.sql"
+    "/../packaging/examples/daily_stock_data.sql"
 ));
 
 /// Quotes an identifier for SQL.

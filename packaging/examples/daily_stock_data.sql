@@ -1,0 +1,102 @@
+-- stockd's reference table: one row per stock per trading day, 83 columns of
+-- mixed PostgreSQL types, as a real A-share analysis database holds them.
+-- The demo data set has exactly this layout, the tests and the benchmark
+-- create it, and the README's PostgreSQL recipe loads it
+-- (`psql market -f packaging/examples/daily_stock_data.sql`). stockd itself
+-- hard-codes none of it: it discovers the columns of whatever table it is
+-- pointed at.
+CREATE TABLE IF NOT EXISTS daily_stock_data (
+    id                    bigserial PRIMARY KEY,
+    stock_code            varchar(10)  NOT NULL,
+    stock_name            varchar(16),
+    date                  date         NOT NULL,
+    industry              varchar(32),
+    -- price
+    open                  numeric(10,2),
+    high                  numeric(10,2),
+    low                   numeric(10,2),
+    close                 numeric(10,2),
+    pre_close             numeric(10,2),
+    change_amt            numeric(10,2),
+    pct_chg               real,
+    amplitude             real,
+    up_limit              numeric(10,2),
+    down_limit            numeric(10,2),
+    -- volume
+    volume                bigint,
+    amount                numeric(20,2),
+    turnover_rate         real,
+    turnover_rate_f       real,
+    volume_ratio          real,
+    limit_status          smallint,
+    -- valuation (NULL where not meaningful, e.g. pe of a loss maker)
+    pe                    double precision,
+    pe_ttm                double precision,
+    pb                    double precision,
+    ps                    double precision,
+    ps_ttm                double precision,
+    dv_ratio              double precision,
+    dv_ttm                double precision,
+    total_share           double precision,
+    float_share           double precision,
+    total_mv              double precision,
+    circ_mv               double precision,
+    -- moving averages
+    ma5                   double precision,
+    ma10                  double precision,
+    ma20                  double precision,
+    ma30                  double precision,
+    ma60                  double precision,
+    ma120                 double precision,
+    ma250                 double precision,
+    vol_ma5               double precision,
+    vol_ma10              double precision,
+    vol_ma20              double precision,
+    -- oscillators
+    macd_dif              double precision,
+    macd_dea              double precision,
+    macd_hist             double precision,
+    kdj_k                 double precision,
+    kdj_d                 double precision,
+    kdj_j                 double precision,
+    rsi6                  double precision,
+    rsi12                 double precision,
+    rsi24                 double precision,
+    boll_upper            double precision,
+    boll_mid              double precision,
+    boll_lower            double precision,
+    atr14                 double precision,
+    cci14                 double precision,
+    wr14                  double precision,
+    obv                   double precision,
+    bias6                 double precision,
+    bias12                double precision,
+    bias24                double precision,
+    roc12                 double precision,
+    mtm12                 double precision,
+    psy12                 double precision,
+    trix                  double precision,
+    -- money flow (yuan)
+    net_mf_amount         double precision,
+    buy_lg_amount         double precision,
+    sell_lg_amount        double precision,
+    buy_elg_amount        double precision,
+    sell_elg_amount       double precision,
+    main_net_inflow       double precision,
+    -- scores computed upstream
+    rank                  integer,
+    heat_score            real,
+    momentum_score        real,
+    value_score           real,
+    quality_score         real,
+    composite_score       real,
+    -- flags and counters
+    is_st                 boolean      NOT NULL DEFAULT false,
+    is_new                boolean      NOT NULL DEFAULT false,
+    consecutive_up_days   smallint,
+    consecutive_limit_up  smallint,
+    created_at            timestamptz  NOT NULL DEFAULT now(),
+    updated_at            timestamptz  NOT NULL DEFAULT now(),
+    UNIQUE (stock_code, date)
+);
+CREATE INDEX IF NOT EXISTS daily_stock_data_date_idx ON daily_stock_data (date);
