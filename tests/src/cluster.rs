@@ -66,6 +66,11 @@ impl PgCluster {
     /// `initdb`s a cluster (trust auth, user `postgres`, fsync off) and
     /// starts it on a free port.
     pub fn start_new() -> Result<PgCluster> {
+        PgCluster::start_with(30)
+    }
+
+    /// [`PgCluster::start_new`] accepting `max_connections` clients.
+    pub fn start_with(max_connections: u32) -> Result<PgCluster> {
         let bin = bindir();
         let dir = TempDir::new("stockd-pg")?;
         let as_postgres = nix::unistd::geteuid().is_root();
@@ -104,7 +109,7 @@ impl PgCluster {
         let conf = format!(
             "\n# stockd fault tests\nport = {port}\nlisten_addresses = '127.0.0.1'\n\
              unix_socket_directories = '{}'\nfsync = off\nsynchronous_commit = off\n\
-             full_page_writes = off\nshared_buffers = 16MB\nmax_connections = 30\n",
+             full_page_writes = off\nshared_buffers = 16MB\nmax_connections = {max_connections}\n",
             c.dir.path().display()
         );
         let conf_path = c.data.join("postgresql.conf");

@@ -1,21 +1,100 @@
 //! Throwaway PostgreSQL databases: one per test, named
-//! `stockd_test_<pid>_<counter>_<random>`, created through the maintenance
-//! database of `STOCKD_TEST_PG` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`) and dropped `WITH (FORCE)`
-//! on drop, so a daemon still connected never keeps it alive.
+//! `stockd_test_<pid>_<counter>_<random>`, created through a maintenance
+//! database and dropped `WITH (FORCE)` on drop, so a daemon still connected
+//! never keeps it alive.
+//!
+//! The server: `STOCKD_TEST_PG` (a maintenance URL, e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`) when set; otherwise the
+//! test process starts its own private cluster on first use (`initdb` in a
+//! temporary directory, its own port and socket directory; see
+//! [`crate::cluster`]) and stops it when the process exits. So
+//! `cargo test` needs PostgreSQL's server binaries installed, not a server
+//! running.
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
+use std::sync::{Mutex, OnceLock};
 use tokio_postgres::{Client, NoTls, Row};
 
-/// Default maintenance URL (trust auth on the CI box).
-pub const DEFAULT_BASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
 /// The maintenance database URL the tests use.
-pub fn base_url() -> String {
-    std::env::var("STOCKD_TEST_PG")
+pub fn base_url() -> Result<String> {
+    if let Some(url) = std::env::var("STOCKD_TEST_PG")
         .ok()
         .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_BASE_URL.to_string())
+    {
+        return Ok(url);
+    }
+    private_cluster_url()
+}
+
+/// The private cluster of this test process, started once. Held in a
+/// static so it outlives every test; an `atexit` hook stops it (PostgreSQL
+/// would otherwise outlive the test binary).
+static PRIVATE: Mutex<Option<crate::cluster::PgCluster>> = Mutex::new(None);
+static PRIVATE_URL: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+
+/// Connections the private cluster accepts: tests run in parallel, each
+/// daemon's pool takes up to four.
+const PRIVATE_MAX_CONNECTIONS: u32 = 200;
+
+fn private_cluster_url() -> Result<String> {
+    PRIVATE_URL
+        .get_or_init(|| {
+            let cluster = crate::cluster::PgCluster::start_with(PRIVATE_MAX_CONNECTIONS)
+                .map_err(|e| {
+                    format!(
+                        "cannot start a private PostgreSQL cluster for the tests ({e:#}); \
+                         install PostgreSQL's server binaries (Debian: `apt-get install postgresql`) \
+                         or set STOCKD_TEST_PG to a maintenance URL such as \
+                         postgres://postgres@127.0.0.1:5432/postgres"
+                    )
+                })?;
+            let url = cluster.url("postgres");
+            eprintln!(
+                "stockd-tests: private PostgreSQL cluster on 127.0.0.1:{} ({}), stopped at exit",
+                cluster.port(),
+                cluster.dir().display()
+            );
+            *PRIVATE.lock().map_err(|_| "poisoned".to_string())? = Some(cluster);
+            // SAFETY: registering a plain `extern "C" fn` with no captured
+            // state; it runs once at process exit.
+            if unsafe { libc::atexit(stop_private_cluster) } != 0 {
+                eprintln!("stockd-tests: cannot register the cluster's stop hook; it may outlive the tests");
+            }
+            Ok(url)
+        })
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
+extern "C" fn stop_private_cluster() {
+    if let Ok(mut guard) = PRIVATE.lock() {
+        // Dropping stops the server (immediate) and removes its directory.
+        drop(guard.take());
+    }
+}
+
+/// Environment for a libpq client (psql, createdb, stockd with a
+/// host-less URL) to reach the test server: `PGHOST`, `PGPORT`, `PGUSER`
+/// taken from the maintenance URL.
+pub fn libpq_env() -> Result<Vec<(&'static str, String)>> {
+    let config: tokio_postgres::Config = base_url()?
+        .parse()
+        .context("parsing the test server's URL")?;
+    let mut env = Vec::new();
+    if let Some(host) = config.get_hosts().first() {
+        let host = match host {
+            tokio_postgres::config::Host::Tcp(h) => h.clone(),
+            tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+        };
+        env.push(("PGHOST", host));
+    }
+    if let Some(port) = config.get_ports().first() {
+        env.push(("PGPORT", port.to_string()));
+    }
+    if let Some(user) = config.get_user() {
+        env.push(("PGUSER", user.to_string()));
+    }
+    Ok(env)
 }
 
 /// `url` with its database replaced by `db` (URL or key=value form).
@@ -69,7 +148,7 @@ pub struct PgTestDb {
 impl PgTestDb {
     /// Creates the database and connects to it (session in UTC, ISO dates).
     pub async fn new() -> Result<PgTestDb> {
-        let base = base_url();
+        let base = base_url()?;
         let name = format!(
             "stockd_test_{}_{}_{:08x}",
             std::process::id(),
@@ -78,7 +157,7 @@ impl PgTestDb {
         );
         let admin = connect(&base)
             .await
-            .context("PostgreSQL must be running (set STOCKD_TEST_PG to point elsewhere)")?;
+            .with_context(|| format!("connecting to the test PostgreSQL at {base}"))?;
         admin
             .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
             .await

@@ -1,7 +1,7 @@
 //! The memory governor under real memory pressure.
 //!
 //! - Ramp: the budget is computed from a throwaway daemon's baseline RSS
-//!   (baseline at 70% of `memory.limit`), then the test makes the daemon
+//!   (baseline at 60% of `memory.limit`), then the test makes the daemon
 //!   hold memory it cannot cache away: large `stock.many` responses on
 //!   connections that never read them (each holds ~1.8 MiB in the daemon
 //!   until the client closes). Step by step it goes ok → high (caches cut to
@@ -30,8 +30,12 @@ const MIB: u64 = 1024 * 1024;
 const HIGH: f64 = 0.80;
 const CRITICAL: f64 = 0.95;
 const HYSTERESIS: f64 = 0.05;
-/// Where the baseline sits in the ramp test's budget.
-const BASELINE_SHARE: f64 = 0.70;
+/// Where the baseline sits in the ramp test's budget. 0.60 rather than
+/// higher: the critical → high step needs RSS parked in a band between
+/// the marks, and the band must be several held responses (~1.8 MiB each)
+/// wide, since one `memory.trim` can return more than the response it
+/// follows (with the old ~10 MiB band the test failed now and then).
+const BASELINE_SHARE: f64 = 0.60;
 
 /// Caps of the ramp daemons: small enough that a 1.8 MiB response is never
 /// cached (the memory held is the responses'), large enough to see them
@@ -419,8 +423,8 @@ async fn pressure_goes_high_then_critical_and_back() -> Result<()> {
 
     // critical → high: release held responses until RSS is inside the
     // high band, clear of both the critical exit and the high exit.
-    let band_top = mark(limit, CRITICAL - HYSTERESIS - 0.04);
-    let band_bottom = mark(limit, HIGH - HYSTERESIS + 0.02);
+    let band_top = mark(limit, CRITICAL - HYSTERESIS - 0.03);
+    let band_bottom = mark(limit, HIGH - HYSTERESIS + 0.01);
     while vm_rss(r.pid)? > band_top {
         ensure!(
             r.held.pop().is_some(),
@@ -430,6 +434,15 @@ async fn pressure_goes_high_then_critical_and_back() -> Result<()> {
         let before = vm_rss(r.pid)?;
         rss_until(r.pid, Duration::from_millis(500), |x| x + MIB <= before).await?;
         r.trim().await?;
+    }
+    // A trim can return more than the one response released: hold one
+    // again (each ~1.8 MiB) to come back into the band before the
+    // governor's next sample, which is what the band is for.
+    for _ in 0..3 {
+        if vm_rss(r.pid)? >= band_bottom {
+            break;
+        }
+        r.hold_one().await?;
     }
     let rss_band = vm_rss(r.pid)?;
     ensure!(

@@ -18,7 +18,7 @@ async fn throwaway_database_is_created_and_dropped() -> Result<()> {
     let other = db.connect().await?;
     other.batch_execute("SELECT 1").await?;
     drop(db);
-    let admin = stockd_tests::pg::connect(&stockd_tests::pg::base_url()).await?;
+    let admin = stockd_tests::pg::connect(&stockd_tests::pg::base_url()?).await?;
     let left: i64 = admin
         .query_one(
             "SELECT count(*) FROM pg_database WHERE datname = $1",
