@@ -393,6 +393,18 @@ fn signed_pct(text: &str) -> String {
     }
 }
 
+/// Leaders `name +pct%` joined by ` · `, whole ones only; when not even
+/// the first fits, its name is clipped and its figure kept whole.
+fn leaders_text(leaders: &[(String, String)], width: usize) -> String {
+    let items: Vec<String> = leaders.iter().map(|(n, p)| format!("{n} {p}")).collect();
+    match leaders.first() {
+        Some((name, pct)) if fmt::width(&items[0]) > width && width > fmt::width(pct) + 2 => {
+            format!("{} {pct}", fmt::clip(name, width - fmt::width(pct) - 1))
+        }
+        _ => fmt::clip_list(&items, " · ", width),
+    }
+}
+
 fn hotspots_table(f: &mut Frame, area: Rect, app: &App, h: &HotspotsRanking) {
     let wide = area.width >= WIDE;
     let sel = app.data.hot_sel;
@@ -462,19 +474,15 @@ fn hotspots_table(f: &mut Frame, area: Rect, app: &App, h: &HotspotsRanking) {
             cells.push(Line::from(fmt::amount(s.amount)).right_aligned());
             cells.push(Line::from(fmt::amount(s.net_inflow)).right_aligned());
         }
-        let leaders: Vec<String> = ind
+        let leaders: Vec<(String, String)> = ind
             .leaders
             .iter()
             .map(|m| {
-                let pct = pcts.next().unwrap_or_default();
-                format!(
-                    "{} {}",
-                    m.name.as_deref().unwrap_or(&m.code),
-                    signed_pct(&pct)
-                )
+                let pct = signed_pct(&pcts.next().unwrap_or_default());
+                (m.name.clone().unwrap_or_else(|| m.code.clone()), pct)
             })
             .collect();
-        cells.push(Line::from(fmt::clip_list(&leaders, " · ", leaders_w)));
+        cells.push(Line::from(leaders_text(&leaders, leaders_w)));
         Row::new(cells)
     });
     let table = Table::new(rows.collect::<Vec<_>>(), widths)
