@@ -92,14 +92,253 @@ pub fn timestamp(rfc3339: &str) -> String {
     }
 }
 
-/// A cell value of a row: numbers and strings as they are, `–` for null.
+/// A cell value of a row: numbers as the daemon wrote them (shortest
+/// round-trip form), strings as they are, `–` for null. Use
+/// [`ColumnKinds::cell`] when the column's type is known.
 pub fn value(v: &Value) -> String {
     match v {
         Value::Null => "–".to_string(),
         Value::String(s) => s.clone(),
         Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => number_text(n),
         other => other.to_string(),
+    }
+}
+
+/// How a column's numbers are written, from its SQL type as `market.info`
+/// spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// `numeric(p,s)`: always `s` decimals (`20.00`), as PostgreSQL prints it.
+    Fixed(usize),
+    /// `real`: the shortest text that reads back as the same float4 (`20.01`).
+    Real,
+    /// Any other number (`double precision`, integers, unconstrained
+    /// `numeric`): the shortest text that reads back as the same value.
+    Number,
+    /// Not a number.
+    Other,
+}
+
+impl ColumnKind {
+    pub fn of(sql_type: &str) -> ColumnKind {
+        let ty = sql_type.trim().to_ascii_lowercase();
+        let fixed = ["numeric(", "decimal("]
+            .iter()
+            .find_map(|p| ty.strip_prefix(p))
+            .and_then(|inner| inner.strip_suffix(')'))
+            .and_then(|inner| inner.split(',').nth(1))
+            .and_then(|s| s.trim().parse::<usize>().ok());
+        if let Some(scale) = fixed {
+            return ColumnKind::Fixed(scale.min(MAX_SCALE));
+        }
+        if ty == "real" || ty == "float4" {
+            return ColumnKind::Real;
+        }
+        let numeric = [
+            "smallint",
+            "integer",
+            "bigint",
+            "double precision",
+            "float8",
+            "numeric",
+            "decimal",
+        ];
+        if numeric.iter().any(|t| ty.starts_with(t)) {
+            ColumnKind::Number
+        } else {
+            ColumnKind::Other
+        }
+    }
+
+    /// One value of this column, written at the column's scale.
+    pub fn text(self, v: &Value) -> String {
+        let Value::Number(n) = v else {
+            return value(v);
+        };
+        match self {
+            ColumnKind::Fixed(scale) => pad_decimals(&number_text(n), scale),
+            ColumnKind::Real => match n.as_f64() {
+                // The daemon writes a float4 in its shortest form; reading
+                // it as f64 and back to f32 is exact, and Rust's `Display`
+                // is the shortest round-trip form (never an exponent).
+                Some(x) if n.is_f64() && x.is_finite() => plain(&(x as f32).to_string()),
+                _ => number_text(n),
+            },
+            ColumnKind::Number | ColumnKind::Other => number_text(n),
+        }
+    }
+}
+
+/// The largest `numeric` scale written out (PostgreSQL allows 1000; the
+/// padding is text, so this only bounds a silly type).
+const MAX_SCALE: usize = 30;
+/// Float columns in a table are padded to the most decimals any of their
+/// values needs, up to this many (`20.0` next to `20.09` becomes `20.00`);
+/// a column whose values need more (a moving average) is left ragged, as
+/// padding it would only add zeros that mean nothing.
+pub const MAX_ALIGNED_DECIMALS: usize = 6;
+
+/// The kind of every column of the table, by name (from `market.info`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnKinds(std::collections::BTreeMap<String, ColumnKind>);
+
+impl ColumnKinds {
+    pub fn new(columns: &[stockd_api::ColumnInfo]) -> ColumnKinds {
+        ColumnKinds(
+            columns
+                .iter()
+                .map(|c| (c.name.clone(), ColumnKind::of(&c.ty)))
+                .collect(),
+        )
+    }
+
+    /// The kind of `column`; a column `market.info` did not list is
+    /// written as the daemon sent it.
+    pub fn kind(&self, column: &str) -> ColumnKind {
+        self.0.get(column).copied().unwrap_or(ColumnKind::Number)
+    }
+
+    /// Whether `column` holds numbers (`None` before `market.info`).
+    pub fn is_numeric(&self, column: &str) -> Option<bool> {
+        if self.0.is_empty() {
+            return None;
+        }
+        Some(!matches!(
+            self.0.get(column),
+            None | Some(ColumnKind::Other)
+        ))
+    }
+
+    /// One value of `column` as shown.
+    pub fn cell(&self, column: &str, v: &Value) -> String {
+        self.kind(column).text(v)
+    }
+
+    /// The values of one table column, as shown: each at the column's
+    /// scale, and a float column padded to one number of decimals (see
+    /// [`MAX_ALIGNED_DECIMALS`]).
+    pub fn column<'a>(
+        &self,
+        column: &str,
+        values: impl IntoIterator<Item = Option<&'a Value>>,
+    ) -> Vec<String> {
+        let kind = self.kind(column);
+        let mut texts: Vec<String> = values
+            .into_iter()
+            .map(|v| v.map_or_else(|| "–".to_string(), |v| kind.text(v)))
+            .collect();
+        if matches!(kind, ColumnKind::Real | ColumnKind::Number) {
+            align_decimals(&mut texts);
+        }
+        texts
+    }
+}
+
+/// A JSON number as text: integers as they are, floats in their shortest
+/// round-trip form without an exponent (`4735444162.5`, `0.0001`).
+/// serde_json writes and reads floats through the same shortest form, so
+/// this is the daemon's own text except for trailing zeros of a `numeric`
+/// (which [`pad_decimals`] restores from the column's scale).
+pub fn number_text(n: &serde_json::Number) -> String {
+    if n.is_f64() {
+        match n.as_f64() {
+            Some(x) if x.is_finite() => plain(&x.to_string()),
+            _ => n.to_string(),
+        }
+    } else {
+        n.to_string()
+    }
+}
+
+/// A decimal text without an exponent (`1.5e17` → `150000000000000000`),
+/// moving digits only; text that is not a decimal comes back unchanged.
+fn plain(text: &str) -> String {
+    let Some((mantissa, exp)) = text.split_once(['e', 'E']) else {
+        return text.to_string();
+    };
+    let Ok(exp) = exp.parse::<i32>() else {
+        return text.to_string();
+    };
+    let (sign, m) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let (int, frac) = m.split_once('.').unwrap_or((m, ""));
+    if !(int.bytes().chain(frac.bytes())).all(|b| b.is_ascii_digit()) || exp.abs() > 400 {
+        return text.to_string();
+    }
+    let digits = format!("{int}{frac}");
+    let point = int.len() as i32 + exp;
+    let body = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if point as usize >= digits.len() {
+        format!("{digits}{}", "0".repeat(point as usize - digits.len()))
+    } else {
+        format!(
+            "{}.{}",
+            &digits[..point as usize],
+            &digits[point as usize..]
+        )
+    };
+    let body = body.trim_start_matches('0');
+    let body = if body.is_empty() || body.starts_with('.') {
+        format!("0{body}")
+    } else {
+        body.to_string()
+    };
+    format!("{sign}{body}")
+}
+
+/// Decimals written after the point of a decimal text (`20.09` → 2).
+pub fn decimals(text: &str) -> usize {
+    match text.split_once('.') {
+        Some((_, frac)) if frac.bytes().all(|b| b.is_ascii_digit()) => frac.len(),
+        _ => 0,
+    }
+}
+
+/// A decimal text with at least `scale` decimals, by appending zeros
+/// (`20.0` at 2 → `20.00`, `7` at 2 → `7.00`); digits are never removed,
+/// and text that is not a plain decimal comes back unchanged.
+pub fn pad_decimals(text: &str, scale: usize) -> String {
+    let body = text.strip_prefix('-').unwrap_or(text);
+    let decimal = !body.is_empty()
+        && body.bytes().filter(|b| *b == b'.').count() <= 1
+        && body.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    if !decimal || scale == 0 {
+        return text.to_string();
+    }
+    let have = decimals(text);
+    if have >= scale {
+        return text.to_string();
+    }
+    let mut s = text.to_string();
+    if !s.contains('.') {
+        s.push('.');
+    }
+    s.push_str(&"0".repeat(scale - have));
+    s
+}
+
+/// Pads every decimal text of a table column to the most decimals any of
+/// them has, when that is at most [`MAX_ALIGNED_DECIMALS`].
+pub fn align_decimals(texts: &mut [String]) {
+    let most = texts.iter().map(|t| decimals(t)).max().unwrap_or(0);
+    if most == 0 || most > MAX_ALIGNED_DECIMALS {
+        return;
+    }
+    for t in texts.iter_mut() {
+        *t = pad_decimals(t, most);
+    }
+}
+
+/// A float4 value (a member's pct change) in its shortest form.
+pub fn real(x: f64) -> String {
+    if x.is_finite() {
+        plain(&(x as f32).to_string())
+    } else {
+        x.to_string()
     }
 }
 
@@ -154,14 +393,88 @@ pub fn bar(ratio: f64, width: usize) -> String {
     s
 }
 
-/// `text` cut to `width` characters with `…` when longer.
-pub fn truncate(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
+/// Display width of `text` in terminal cells (a CJK character takes two).
+pub fn width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` clipped to at most `width` terminal cells, never inside a
+/// character: a cut text ends in `…`. The one clipping rule of the console;
+/// every cell that may be too narrow goes through it (or [`clip_list`]).
+pub fn clip(text: &str, width: usize) -> String {
+    if self::width(text) <= width {
         return text.to_string();
     }
-    let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+    if width == 0 {
+        return String::new();
+    }
+    let mut s = String::new();
+    let mut used = 0;
+    for ch in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(ch).unwrap_or(0);
+        if used + w > width - 1 {
+            break;
+        }
+        used += w;
+        s.push(ch);
+    }
     s.push('…');
     s
+}
+
+/// As many whole `items` as fit in `width` cells, joined by `sep`; when
+/// some are left out the text ends in `sep` + `…` (or the first item alone,
+/// clipped, when not even it fits). No item is cut in two.
+pub fn clip_list(items: &[String], sep: &str, width: usize) -> String {
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let candidate = if i == 0 {
+            item.clone()
+        } else {
+            format!("{out}{sep}{item}")
+        };
+        let rest_marker = if i + 1 < items.len() {
+            self::width(sep) + 1
+        } else {
+            0
+        };
+        if self::width(&candidate) + rest_marker <= width {
+            out = candidate;
+            continue;
+        }
+        if i == 0 {
+            return clip(item, width);
+        }
+        // The last item fits without a marker, or it does not fit at all.
+        if i + 1 == items.len() && self::width(&candidate) <= width {
+            return candidate;
+        }
+        return format!("{out}{sep}…");
+    }
+    out
+}
+
+/// Levels for a sparkline of `levels` steps (8 per row), scaled between
+/// the minimum and the maximum of `values`: the minimum draws at level 1,
+/// a visible baseline, and the maximum at `levels`. A flat series draws as
+/// a flat baseline, never as full blocks.
+pub fn spark_levels(values: &[u64], levels: u64) -> Vec<u64> {
+    let levels = levels.max(1);
+    let lo = values.iter().copied().min().unwrap_or(0);
+    let hi = values.iter().copied().max().unwrap_or(0);
+    values
+        .iter()
+        .map(|&v| {
+            if hi == lo {
+                1
+            } else {
+                let span = u128::from(hi - lo);
+                let up = u128::from(v - lo) * u128::from(levels - 1);
+                // Round to nearest level.
+                1 + ((up + span / 2) / span) as u64
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -222,8 +535,90 @@ mod tests {
     }
 
     #[test]
-    fn truncation_marks_the_cut() {
-        assert_eq!(truncate("hotspots", 8), "hotspots");
-        assert_eq!(truncate("hotspots", 5), "hots…");
+    fn clipping_goes_by_display_width() {
+        assert_eq!(clip("hotspots", 8), "hotspots");
+        assert_eq!(clip("hotspots", 5), "hots…");
+        // Two cells per CJK character: 5 cells hold two and the mark.
+        assert_eq!(clip("广西有色金属", 5), "广西…");
+        assert_eq!(clip("广西有色金属", 6), "广西…");
+        assert_eq!(clip("广西有色金属", 12), "广西有色金属");
+        assert_eq!(clip("广西", 1), "…");
+        assert_eq!(clip("广西", 0), "");
+        for w in 0..14 {
+            assert!(width(&clip("广西有色金属 +9.97%", w)) <= w, "{w}");
+        }
+    }
+
+    #[test]
+    fn lists_are_clipped_by_whole_items() {
+        let items: Vec<String> = ["亿联能科 +20.01%", "山东能科 +20.00%", "广东能科 +5.23%"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(clip_list(&items, " · ", 60), items.join(" · "));
+        assert_eq!(
+            clip_list(&items, " · ", 40),
+            "亿联能科 +20.01% · 山东能科 +20.00% · …"
+        );
+        assert_eq!(clip_list(&items, " · ", 20), "亿联能科 +20.01% · …");
+        assert_eq!(clip_list(&items, " · ", 16), "亿联能科 +20.01%");
+        assert_eq!(clip_list(&items, " · ", 9), "亿联能科…");
+        for w in 0..60 {
+            assert!(width(&clip_list(&items, " · ", w)) <= w, "{w}");
+        }
+    }
+
+    #[test]
+    fn numbers_at_their_column_scale() {
+        let n = |s: &str| serde_json::from_str::<Value>(s).expect("json");
+        let fixed = ColumnKind::of("numeric(10,2)");
+        assert_eq!(fixed, ColumnKind::Fixed(2));
+        assert_eq!(fixed.text(&n("20.0")), "20.00");
+        assert_eq!(fixed.text(&n("20")), "20.00");
+        assert_eq!(fixed.text(&n("20.09")), "20.09");
+        assert_eq!(fixed.text(&n("-0.5")), "-0.50");
+        assert_eq!(fixed.text(&n("4735444162.5")), "4735444162.50");
+        assert_eq!(fixed.text(&n("null")), "–");
+        assert_eq!(ColumnKind::of("numeric(20,0)").text(&n("7")), "7");
+        let real = ColumnKind::of("real");
+        assert_eq!(real.text(&n("20.09")), "20.09");
+        // A float4 written with its float8 noise reads back short.
+        assert_eq!(real.text(&n("20.010000228881836")), "20.01");
+        assert_eq!(
+            ColumnKind::of("double precision").text(&n("4.224666666666667")),
+            "4.224666666666667"
+        );
+        assert_eq!(
+            ColumnKind::of("double precision").text(&n("1e17")),
+            "100000000000000000"
+        );
+        assert_eq!(ColumnKind::of("bigint").text(&n("983477500")), "983477500");
+        assert_eq!(
+            ColumnKind::of("character varying(16)").text(&n("\"辽宁信息\"")),
+            "辽宁信息"
+        );
+        assert_eq!(plain("1.5e-3"), "0.0015");
+        assert_eq!(plain("-2.5E2"), "-250");
+        let mut col = vec![
+            "20.09".to_string(),
+            "20.0".into(),
+            "19.9".into(),
+            "–".into(),
+        ];
+        align_decimals(&mut col);
+        assert_eq!(col, ["20.09", "20.00", "19.90", "–"]);
+        let mut noisy = vec!["4.224666666666667".to_string(), "4.5".into()];
+        align_decimals(&mut noisy);
+        assert_eq!(noisy, ["4.224666666666667", "4.5"]);
+    }
+
+    #[test]
+    fn sparklines_scale_between_min_and_max() {
+        assert_eq!(spark_levels(&[5, 5, 5], 16), [1, 1, 1]);
+        assert_eq!(spark_levels(&[10, 20, 15], 16), [1, 16, 9]);
+        assert_eq!(spark_levels(&[], 16), Vec::<u64>::new());
+        let up: Vec<u64> = (0..100).map(|i| 80_000_000 + i * 1_000).collect();
+        let l = spark_levels(&up, 8);
+        assert_eq!((l[0], l[99]), (1, 8));
+        assert!(l.windows(2).all(|w| w[0] <= w[1]));
     }
 }

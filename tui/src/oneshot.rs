@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use jsonrpsee::core::client::Error as ClientError;
-use stockd_api::{AdminClient, AdminStatus, CacheStatus, Size, StockRow};
+use stockd_api::{AdminClient, AdminStatus, CacheStatus, MarketClient, Size, StockRow};
 use tokio::sync::mpsc;
 
 use crate::cli::{CacheCommand, Cli, Command};
@@ -115,7 +115,11 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
             let row = conn::stock_get(c, code.clone(), date.clone(), fields.clone())
                 .await
                 .map_err(|e| daemon_error(&format!("get {code}"), &e))?;
-            out = if *json { pretty(&row)? } else { row_text(&row) };
+            out = if *json {
+                pretty(&row)?
+            } else {
+                row_text(&row, &column_kinds(c).await)
+            };
         }
         Command::Top {
             by,
@@ -136,7 +140,7 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
             out = if *json {
                 pretty(&rows)?
             } else {
-                top_text(&q, &rows)
+                top_text(&q, &rows, &column_kinds(c).await)
             };
         }
         Command::Cache { action } => match action {
@@ -207,6 +211,15 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
         Command::Watch => unreachable!("handled before connecting"),
     }
     Ok(out)
+}
+
+/// The table's column types, to print numbers at their column's scale; if
+/// `market.info` cannot be had, numbers print as the daemon sent them.
+async fn column_kinds(c: &Client) -> fmt::ColumnKinds {
+    MarketClient::info(c)
+        .await
+        .map(|m| fmt::ColumnKinds::new(&m.columns))
+        .unwrap_or_default()
 }
 
 fn pretty<T: serde::Serialize>(v: &T) -> Result<String, Outcome> {
@@ -316,30 +329,32 @@ pub fn status_summary(st: &AdminStatus) -> String {
     o
 }
 
-/// `stockctl cache list`: one line per cache, whitespace-separated columns.
+/// `stockctl cache list`: one line per cache in aligned columns, sizes as
+/// `status` writes them (`8.0 MiB`); `--json` has the exact byte counts.
 pub fn caches_text(caches: &[CacheStatus]) -> String {
     let mut o = format!(
-        "{:<12} {:>9} {:>12} {:>12} {:>6} {:>7} {:>9}\n",
+        "{:<12} {:>9} {:>10} {:>10} {:>6} {:>7} {:>9}\n",
         "NAME", "ENTRIES", "BYTES", "CAP", "FILL", "HIT%", "EVICTED"
     );
     for c in caches {
         let _ = writeln!(
             o,
-            "{:<12} {:>9} {:>12} {:>12} {:>6} {:>7} {:>9}",
+            "{:<12} {:>9} {:>10} {:>10} {:>6} {:>7} {:>9}",
             c.name,
-            c.entries,
-            c.bytes,
-            c.max_bytes,
+            fmt::count(c.entries),
+            fmt::bytes(c.bytes),
+            fmt::bytes(c.max_bytes),
             fmt::ratio(c.bytes, c.max_bytes).map_or_else(|| "–".to_string(), fmt::percent),
             fmt::hit_rate(c.hits, c.misses),
-            c.evictions
+            fmt::count(c.evictions)
         );
     }
     o
 }
 
-/// `stockctl get`: the code and date, then one `column value` per line.
-pub fn row_text(row: &StockRow) -> String {
+/// `stockctl get`: the code and date, then one `column value` per line,
+/// each value at its column's scale.
+pub fn row_text(row: &StockRow, kinds: &fmt::ColumnKinds) -> String {
     let w = row
         .values
         .keys()
@@ -348,14 +363,14 @@ pub fn row_text(row: &StockRow) -> String {
         .unwrap_or(0);
     let mut o = format!("{} {}\n", row.code, row.date);
     for (k, v) in &row.values {
-        let _ = writeln!(o, "  {k:<w$}  {}", fmt::value(v));
+        let _ = writeln!(o, "  {k:<w$}  {}", kinds.cell(k, v));
     }
     o
 }
 
 /// `stockctl top`: rank, code, date, the ranked value (and the name when the
-/// table has a `stock_name` column).
-pub fn top_text(q: &TopQuery, rows: &[StockRow]) -> String {
+/// table has a `stock_name` column). The ranked values share one scale.
+pub fn top_text(q: &TopQuery, rows: &[StockRow], kinds: &fmt::ColumnKinds) -> String {
     let mut o = format!(
         "{:>4}  {:<10} {:<10} {:>14}  NAME\n",
         "#",
@@ -363,11 +378,8 @@ pub fn top_text(q: &TopQuery, rows: &[StockRow]) -> String {
         "DATE",
         q.by.to_uppercase()
     );
-    for (i, r) in rows.iter().enumerate() {
-        let v = r
-            .values
-            .get(&q.by)
-            .map_or_else(|| "–".to_string(), fmt::value);
+    let values = kinds.column(&q.by, rows.iter().map(|r| r.values.get(&q.by)));
+    for (i, (r, v)) in rows.iter().zip(values).enumerate() {
         let name = r
             .values
             .get("stock_name")

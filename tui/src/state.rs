@@ -23,8 +23,14 @@ pub const RSS_HISTORY: usize = 600;
 pub const RATE_WINDOW: Duration = Duration::from_secs(5);
 /// Store generations remembered on the Store tab.
 pub const STORE_EVENTS: usize = 50;
-/// Rows asked of `hotspots.ranking`.
-pub const HOTSPOTS_N: u64 = 30;
+/// Rows asked of `hotspots.ranking`: as many as the daemon gives, so the
+/// pane can fill any height and scroll through the rest.
+pub const HOTSPOTS_N: u64 = stockd_api::HOTSPOTS_MAX_N;
+/// `admin.status` reports the daemon's uptime in whole seconds, not its pid
+/// or start time; the start time is derived as `received - uptime`. When
+/// that moves later by more than this (or the uptime goes backwards, or the
+/// version changes), the daemon behind the socket is a new process.
+pub const RESTART_SLACK: Duration = Duration::from_secs(3);
 /// The column `stock.top` ranks by until the user picks one (the default
 /// of `[columns] pct_change`).
 pub const DEFAULT_TOP_BY: &str = "pct_chg";
@@ -328,9 +334,15 @@ pub struct App {
     pub status_at: Option<Instant>,
     /// Why `admin.status` is not coming (forbidden, unreadable).
     pub status_error: Option<String>,
+    /// RSS samples of the daemon process now running (reset when it restarts).
     pub rss: VecDeque<u64>,
+    /// When the running daemon started, as derived from its uptime (the
+    /// earliest estimate seen: later ones carry more delivery delay).
+    pub daemon_started: Option<Instant>,
     pub rates: Rates,
     pub market: Option<MarketInfo>,
+    /// How each column's numbers are written (from `market`).
+    pub columns: fmt::ColumnKinds,
     pub dates: Vec<String>,
     pub tab: Tab,
     pub help: bool,
@@ -348,18 +360,7 @@ pub struct App {
 }
 
 fn numeric_type(ty: &str) -> bool {
-    let ty = ty.to_ascii_lowercase();
-    [
-        "smallint",
-        "integer",
-        "bigint",
-        "real",
-        "double precision",
-        "numeric",
-        "decimal",
-    ]
-    .iter()
-    .any(|t| ty.starts_with(t))
+    fmt::ColumnKind::of(ty) != fmt::ColumnKind::Other
 }
 
 impl App {
@@ -373,8 +374,10 @@ impl App {
             status_at: None,
             status_error: None,
             rss: VecDeque::with_capacity(RSS_HISTORY),
+            daemon_started: None,
             rates: Rates::default(),
             market: None,
+            columns: fmt::ColumnKinds::default(),
             dates: Vec::new(),
             tab: Tab::Overview,
             help: false,
@@ -433,15 +436,6 @@ impl App {
         })
     }
 
-    /// Decimal scale of a `numeric(p,s)` column, to show its values as
-    /// stored (JSON numbers lose trailing zeros on the way: 20.00 → 20.0).
-    pub fn column_scale(&self, column: &str) -> Option<usize> {
-        let m = self.market.as_ref()?;
-        let ty = &m.columns.iter().find(|c| c.name == column)?.ty;
-        let inner = ty.strip_prefix("numeric(")?.strip_suffix(')')?;
-        inner.split(',').nth(1)?.trim().parse().ok()
-    }
-
     /// A row's values in table order (as `market.info` lists the columns),
     /// then any the market does not know.
     pub fn ordered_values<'a>(&self, row: &'a StockRow) -> Vec<(&'a str, &'a serde_json::Value)> {
@@ -461,15 +455,10 @@ impl App {
         out
     }
 
-    /// A cell of a row as shown: numerics at their column's scale.
+    /// A cell of a row as shown: numbers at their column's scale
+    /// (`numeric(10,2)` → `20.00`, `real` → shortest form).
     pub fn cell(&self, column: &str, v: &serde_json::Value) -> String {
-        match (v, self.column_scale(column)) {
-            (serde_json::Value::Number(n), Some(scale)) => match n.as_f64() {
-                Some(x) if n.is_f64() || scale > 0 => format!("{x:.scale$}"),
-                _ => n.to_string(),
-            },
-            _ => fmt::value(v),
-        }
+        self.columns.cell(column, v)
     }
 
     fn info(&mut self, text: impl Into<String>) {
@@ -562,7 +551,42 @@ impl App {
         }
     }
 
+    /// Whether `status` comes from another daemon process than the last
+    /// one: its derived start time moved later, its uptime went back, or its
+    /// version changed. (admin.status carries no pid or start time.)
+    fn restarted(&self, status: &AdminStatus, now: Instant) -> bool {
+        let Some(prev) = &self.status else {
+            return false;
+        };
+        if status.uptime_s < prev.uptime_s || status.version != prev.version {
+            return true;
+        }
+        let started = now.checked_sub(Duration::from_secs(status.uptime_s));
+        match (self.daemon_started, started) {
+            (Some(before), Some(s)) => s.saturating_duration_since(before) > RESTART_SLACK,
+            _ => false,
+        }
+    }
+
     fn on_status(&mut self, status: AdminStatus, now: Instant) {
+        if self.restarted(&status, now) {
+            // Another process: its memory and counters start from nothing,
+            // and its generations count from 1 again.
+            self.info(format!(
+                "stockd restarted (up {}): memory history and rates start again",
+                fmt::uptime(status.uptime_s)
+            ));
+            self.rss.clear();
+            self.daemon_started = None;
+            self.rates = Rates::default();
+            self.store_events.clear();
+            self.status = None;
+        }
+        let started = now.checked_sub(Duration::from_secs(status.uptime_s));
+        self.daemon_started = match (self.daemon_started, started) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if let Some(prev) = &self.status {
             if prev.store.generation != status.store.generation {
                 let s = &status.store;
@@ -603,6 +627,7 @@ impl App {
                             .market
                             .as_ref()
                             .is_some_and(|m| m.generation != i.generation);
+                        self.columns = fmt::ColumnKinds::new(&i.columns);
                         self.market = Some(i);
                         if newer {
                             // Views computed from the old generation.

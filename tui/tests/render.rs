@@ -225,6 +225,7 @@ fn memory_state_source_health_and_history_are_drawn() {
     // title shows their span and range.
     for i in 1..=19u64 {
         let mut next = st.clone();
+        next.uptime_s = st.uptime_s + i;
         next.memory.rss_bytes = st.memory.rss_bytes + i * (1 << 20);
         app.on_event(Event::Status(Box::new(next)), t0 + Duration::from_secs(i));
     }
@@ -474,6 +475,9 @@ fn data_stock_pane_with_chart_and_signals() {
     has(&s, &format!(" {} ", row.code));
     has(&s, &row.date);
     let (_, last) = closes.last().expect("closes");
+    // The last close at the close column's scale (numeric(10,2): 2 decimals).
+    let last = app.cell("close", &serde_json::Value::from(*last));
+    assert_eq!(fmt::decimals(&last), 2, "{last}");
     has(&s, &format!("close · {} days · last {last}", closes.len()));
     // Values in table order: the first column of the table comes first.
     let info: MarketInfo = fixture("market_info.json");
@@ -506,13 +510,14 @@ fn data_hotspots_and_industry_drill_down() {
         t,
     );
     let s = render(&app, 80, 24);
+    // 24 lines: header, pane bar, border, table header, border, footer
+    // leave 18 rows.
+    let fit = 18.min(hot.industries.len());
     has(
         &s,
         &format!(
-            "Hotspots · {} · {} of {} industries",
-            hot.date,
-            hot.industries.len(),
-            hot.total_industries
+            "Hotspots · {} · 1–{fit} of {} industries",
+            hot.date, hot.total_industries
         ),
     );
     let first = &hot.industries[0];
@@ -601,4 +606,388 @@ fn store_tab_shows_a_new_generation_arriving() {
         &format!("reloaded: generation {}", st.store.generation + 1),
     );
     lacks(&s, "reloading…");
+}
+
+/// The hot-spot ranking as the daemon answers the console's request
+/// (`n` = HOTSPOTS_N): the fixture, grown to its `total_industries` with
+/// copies under other names if it was captured with a smaller `n`.
+fn all_industries() -> HotspotsRanking {
+    let mut hot: HotspotsRanking = fixture("hotspots_ranking.json");
+    let base = hot.industries.clone();
+    let mut k = 0;
+    while (hot.industries.len() as u64) < hot.total_industries {
+        let mut extra = base[k % base.len()].clone();
+        extra.industry = format!("{}{}", extra.industry, k + 2);
+        hot.industries.push(extra);
+        k += 1;
+    }
+    hot
+}
+
+fn hotspots_app(hot: HotspotsRanking) -> App {
+    let mut app = loaded_data_app();
+    let reqs = app.apply(Action::NextPane);
+    assert_eq!(
+        reqs,
+        vec![Request::Hotspots {
+            date: None,
+            n: stockd_api::HOTSPOTS_MAX_N
+        }],
+        "the console asks for every industry the daemon gives"
+    );
+    app.on_event(
+        Event::Reply(Box::new(Reply::Hotspots {
+            date: None,
+            result: Ok(hot),
+        })),
+        Instant::now(),
+    );
+    app
+}
+
+/// The rows of the table between its header and its bottom border.
+fn table_body(s: &[String], header_needle: &str) -> Vec<String> {
+    let header = has(s, header_needle);
+    s[header + 1..]
+        .iter()
+        .take_while(|l| !l.starts_with('└'))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn hotspots_fill_the_pane_and_say_which_rows_they_show() {
+    let hot = all_industries();
+    let m = hot.total_industries;
+    assert!(m > 18, "the fixture has more industries than fit at 80x24");
+    // 80x24: 18 rows fit; every one is filled and the title says 1–18.
+    let mut app = hotspots_app(hot.clone());
+    let s = render(&app, 80, 24);
+    has(&s, &format!("· 1–18 of {m} industries ·"));
+    let body = table_body(&s, "leaders");
+    assert_eq!(body.len(), 18, "{}", s.join("\n"));
+    for (i, line) in body.iter().enumerate() {
+        let rank = format!(
+            "{:>3} {}",
+            i + 1,
+            fmt::clip(&hot.industries[i].industry, 16)
+        );
+        assert!(line.contains(&rank), "row {i}: {rank:?} not in {line:?}");
+    }
+    // Scrolling down to the 26th keeps it visible and the title truthful.
+    for _ in 0..25 {
+        app.apply(Action::Down);
+    }
+    let s = render(&app, 80, 24);
+    has(&s, &format!("· 9–26 of {m} industries ·"));
+    has(
+        &s,
+        &format!("▶  26 {}", fmt::clip(&hot.industries[25].industry, 16)),
+    );
+    // Taller: the pane grows with the terminal (6 lines go to the header,
+    // pane bar, borders, table header and footer); once all fit, the title
+    // says so and no row is left empty above the border.
+    for h in [40u16, 6 + m as u16, 60] {
+        let app = hotspots_app(hot.clone());
+        let s = render(&app, 120, h);
+        let fit = (h as u64 - 6).min(m);
+        let title = if fit == m {
+            format!("· {m} of {m} industries ·")
+        } else {
+            format!("· 1–{fit} of {m} industries ·")
+        };
+        has(&s, &title);
+        let body = table_body(&s, "leaders");
+        let filled = body
+            .iter()
+            .filter(|l| !l.trim_matches(['│', ' ']).is_empty())
+            .count();
+        assert_eq!(filled as u64, fit, "{}", s.join("\n"));
+        assert_eq!(body.len() as u64, (h as u64 - 6), "{}", s.join("\n"));
+    }
+}
+
+/// Every screen line is exactly as wide as the terminal: nothing spills
+/// over a border, no wide character is cut in two.
+#[track_caller]
+fn lines_fit(s: &[String], w: usize) {
+    for (y, l) in s.iter().enumerate() {
+        assert_eq!(
+            fmt::width(l),
+            w,
+            "line {y} is {} wide: {l:?}",
+            fmt::width(l)
+        );
+    }
+}
+
+#[test]
+fn chinese_names_are_clipped_by_display_width_never_inside_a_name() {
+    let mut hot = all_industries();
+    hot.industries[0].industry = "超长的行业名称用于测试显示宽度".to_string();
+    let names = ["广西有色金属集团", "山东黄金矿业股份", "云南铜业集团公司"];
+    for (m, n) in hot.industries[0].leaders.iter_mut().zip(names) {
+        m.name = Some(n.to_string());
+    }
+    let first_pct = {
+        let mut v: Vec<String> = hot
+            .industries
+            .iter()
+            .flat_map(|i| i.leaders.iter().map(|m| fmt::real(m.pct_change)))
+            .collect();
+        fmt::align_decimals(&mut v);
+        v.remove(0)
+    };
+    for (w, h) in [(80u16, 24u16), (120, 40)] {
+        let app = hotspots_app(hot.clone());
+        let s = render(&app, w, h);
+        // No line spills over its border; a wide character is never split.
+        lines_fit(&s, w as usize);
+        let row = has(&s, "▶   1 ");
+        let line = &s[row];
+        // The industry is cut to its 16-cell column, marked.
+        assert!(line.contains("超长的行业名称…"), "{line}");
+        // The first leader's figure is never cut, its name only if need be.
+        assert!(line.contains(&format!(" +{first_pct}%")), "{line}");
+        // A leader shown is shown whole; those left out are marked.
+        for n in &names[1..] {
+            let head: String = n.chars().take(1).collect();
+            assert!(
+                line.contains(n) || !line.contains(&head),
+                "{n} cut inside the name: {line}"
+            );
+        }
+        // 80 columns hold the first leader exactly; 120 also mark the rest.
+        assert!(
+            line.contains(&format!("{} +{first_pct}%", names[0])),
+            "{line}"
+        );
+        if w >= 120 {
+            assert!(line.trim_end_matches(['│', ' ']).ends_with("· …"), "{line}");
+        }
+    }
+    // Narrower still (a 70-column terminal): the name gives way, marked,
+    // and the figure stays whole.
+    let app = hotspots_app(hot.clone());
+    let s = render(&app, 70, 24);
+    lines_fit(&s, 70);
+    let line = &s[has(&s, "▶   1 ")];
+    assert!(line.contains(&format!("… +{first_pct}%")), "{line}");
+    // The Top pane clips a long name the same way.
+    let mut rows: Vec<StockRow> = fixture("stock_top.json");
+    rows[0].values["stock_name"] = serde_json::json!("中华人民共和国长名称股份");
+    let (mut app, t0) = app_with(status());
+    let reqs = app.apply(Action::GoTab(Tab::Data));
+    let Some(Request::Top(query)) = reqs.first().cloned() else {
+        panic!("{reqs:?}");
+    };
+    app.on_event(
+        Event::Reply(Box::new(Reply::Top {
+            query,
+            result: Ok(rows.clone()),
+        })),
+        t0,
+    );
+    let s = render(&app, 80, 24);
+    lines_fit(&s, 80);
+    let line = &s[has(&s, &format!("▶   1 {}", rows[0].code))];
+    // The name column is 12 cells: five characters and the mark.
+    assert!(line.contains("中华人民共… "), "{line}");
+}
+
+#[test]
+fn numbers_are_shown_at_their_column_scale() {
+    // pct_chg is real, close numeric(10,2), amount numeric(20,2).
+    let mut rows: Vec<StockRow> = fixture("stock_top.json");
+    rows[0].values["pct_chg"] = serde_json::json!(20.09);
+    rows[1].values["pct_chg"] = serde_json::json!(20.0);
+    rows[1].values["close"] = serde_json::json!(5.1);
+    rows[2].values["amount"] = serde_json::json!(4681536.0);
+    let (mut app, t0) = app_with(status());
+    let reqs = app.apply(Action::GoTab(Tab::Data));
+    let Some(Request::Top(query)) = reqs.first().cloned() else {
+        panic!("{reqs:?}");
+    };
+    app.on_event(
+        Event::Reply(Box::new(Reply::Top {
+            query,
+            result: Ok(rows.clone()),
+        })),
+        t0,
+    );
+    let s = render(&app, 120, 40);
+    let r0 = &s[has(&s, &format!("▶   1 {}", rows[0].code))];
+    let r1 = &s[has(&s, &format!("    2 {}", rows[1].code))];
+    let r2 = &s[has(&s, &format!("    3 {}", rows[2].code))];
+    assert!(r0.contains(" 20.09 "), "{r0}");
+    assert!(r1.contains(" 20.00 ") && !r1.contains(" 20.0 "), "{r1}");
+    assert!(r1.contains(" 5.10 "), "{r1}");
+    assert!(r2.contains(" 4681536.00 "), "{r2}");
+    // The ranked column lines up: the same text width on every row.
+    let col = |l: &str| fmt::width(&l[..l.find(" 20.0").expect("pct column")]);
+    assert_eq!(col(r0), col(r1), "{r0}\n{r1}");
+
+    // One-shot `top` and `get` write them the same way.
+    let info: MarketInfo = fixture("market_info.json");
+    let kinds = fmt::ColumnKinds::new(&info.columns);
+    let q = stockctl::conn::TopQuery {
+        by: "pct_chg".into(),
+        n: 3,
+        order: stockctl::conn::Order::Desc,
+        date: None,
+    };
+    let top = stockctl::oneshot::top_text(&q, &rows[..3], &kinds);
+    let lines: Vec<&str> = top.lines().collect();
+    assert!(
+        lines[1].contains(" 20.09 ") && lines[2].contains(" 20.00 "),
+        "{top}"
+    );
+    assert!(!top.contains(" 20.0 "), "{top}");
+    let get = stockctl::oneshot::row_text(&rows[1], &kinds);
+    assert!(
+        get.lines()
+            .any(|l| l.contains("close") && l.ends_with(" 5.10")),
+        "{get}"
+    );
+    assert!(
+        get.lines()
+            .any(|l| l.contains("pct_chg") && l.ends_with(" 20")),
+        "{get}"
+    );
+}
+
+#[test]
+fn cache_list_prints_sizes_like_status() {
+    let st = status();
+    let text = stockctl::oneshot::caches_text(&st.caches);
+    let summary = stockctl::oneshot::status_summary(&st);
+    for c in &st.caches {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{} ", c.name)))
+            .unwrap_or_else(|| panic!("{} missing:\n{text}", c.name));
+        for size in [fmt::bytes(c.bytes), fmt::bytes(c.max_bytes)] {
+            assert!(line.contains(&size), "{size} not in {line}");
+            assert!(summary.contains(&size), "{size} not in status:\n{summary}");
+        }
+        if c.max_bytes >= 1024 {
+            assert!(
+                !line.contains(&c.max_bytes.to_string()),
+                "raw byte count in {line}"
+            );
+        }
+    }
+}
+
+/// The rows of the memory sparkline (below the gauge, inside the pane).
+fn sparkline(s: &[String]) -> Vec<String> {
+    let gauge = has(s, "of budget");
+    s[gauge + 1..]
+        .iter()
+        .take_while(|l| !l.contains('└'))
+        .map(|l| {
+            // The memory pane starts after the third border bar.
+            let cells: Vec<char> = l.chars().collect();
+            let start = cells
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c == '│')
+                .nth(2)
+                .map_or(0, |(i, _)| i + 1);
+            cells[start..].iter().filter(|c| **c != '│').collect()
+        })
+        .collect()
+}
+
+#[test]
+fn a_flat_rss_draws_a_low_line_and_a_rise_spans_the_height() {
+    let st = status();
+    let (mut app, t0) = app_with(st.clone());
+    for i in 1..30u64 {
+        let mut next = st.clone();
+        next.uptime_s = st.uptime_s + i;
+        app.on_event(Event::Status(Box::new(next)), t0 + Duration::from_secs(i));
+    }
+    for (w, h) in [(80u16, 24u16), (120, 40)] {
+        let s = render(&app, w, h);
+        has(
+            &s,
+            &format!("Memory · 30s: flat at {}", fmt::bytes(st.memory.rss_bytes)),
+        );
+        let rows = sparkline(&s);
+        assert!(rows.len() >= 2, "{}", s.join("\n"));
+        let last = rows.last().expect("rows");
+        assert_eq!(last.matches('▁').count(), 30, "{w}x{h}: {last:?}");
+        for r in &rows {
+            assert!(
+                !r.contains('█'),
+                "{w}x{h}: full blocks in a flat series: {r:?}"
+            );
+        }
+    }
+    // A rise over 10 MiB: the lowest sample sits on the baseline, the
+    // highest reaches the top row.
+    for i in 30..40u64 {
+        let mut next = st.clone();
+        next.uptime_s = st.uptime_s + i;
+        next.memory.rss_bytes = st.memory.rss_bytes + (i - 29) * (1 << 20);
+        app.on_event(Event::Status(Box::new(next)), t0 + Duration::from_secs(i));
+    }
+    let s = render(&app, 80, 24);
+    let rows = sparkline(&s);
+    let top = rows.first().expect("rows");
+    let bottom = rows.last().expect("rows");
+    assert!(bottom.starts_with('▁'), "{bottom:?}");
+    assert_eq!(top.trim_end().chars().last(), Some('█'), "{top:?}");
+}
+
+#[test]
+fn a_daemon_restart_starts_the_history_again() {
+    let st = status();
+    let (mut app, t0) = app_with(st.clone());
+    // 100 s of one daemon at a high RSS, with the uptime rounding and
+    // delivery jitter of real updates: never taken for a restart.
+    for i in 1..100u64 {
+        let mut next = st.clone();
+        next.uptime_s = st.uptime_s + i - (i % 3 == 0) as u64;
+        next.memory.rss_bytes = 200 << 20;
+        let jitter = Duration::from_millis((i * 370) % 900);
+        app.on_event(
+            Event::Status(Box::new(next)),
+            t0 + Duration::from_secs(i) + jitter,
+        );
+    }
+    assert_eq!(app.rss.len(), 100);
+    // Restarted: the uptime went back to 2 s.
+    let at = t0 + Duration::from_secs(110);
+    for i in 0..5u64 {
+        let mut next = st.clone();
+        next.uptime_s = 2 + i;
+        next.memory.rss_bytes = (40 << 20) + i * (1 << 20);
+        app.on_event(Event::Status(Box::new(next)), at + Duration::from_secs(i));
+    }
+    assert_eq!(app.rss.len(), 5, "only the new process's samples");
+    let s = render(&app, 80, 24);
+    has(
+        &s,
+        &format!(
+            "Memory · 5s: {}–{}",
+            fmt::bytes(40 << 20),
+            fmt::bytes((40 << 20) + 4 * (1 << 20))
+        ),
+    );
+    lacks(&s, &fmt::bytes(200 << 20));
+    has(&s, "stockd restarted");
+
+    // A restart the uptime alone would miss: the console was away 60 s,
+    // the new process has been up 30 s, longer than the old one had been.
+    let (mut app, t0) = app_with(st.clone());
+    let mut later = st.clone();
+    later.uptime_s = st.uptime_s + 30;
+    app.on_event(Event::Status(Box::new(later)), t0 + Duration::from_secs(60));
+    assert_eq!(
+        app.rss.len(),
+        1,
+        "start time moved 26 s later: a new process"
+    );
 }

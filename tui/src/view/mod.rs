@@ -8,13 +8,14 @@ mod overview;
 mod popup;
 mod store;
 
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Flex, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style, Stylize};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
 use crate::conn::FeedMode;
+use crate::fmt;
 use crate::state::{App, Level, Link, Tab};
 
 /// Terminals at least this wide get the extra columns.
@@ -88,7 +89,7 @@ pub fn link_text(app: &App) -> (String, Color) {
 
 fn draw_header(f: &mut Frame, area: Rect, app: &App) {
     let (link, colour) = link_text(app);
-    let link_w = link.chars().count() as u16 + 1;
+    let link_w = fmt::width(&link) as u16 + 1;
     let [tabs, right] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(link_w)]).areas(area);
     let mut spans = vec![Span::raw("stockctl ").bold()];
@@ -157,6 +158,26 @@ pub(crate) fn state_colour(state: &str) -> Color {
         "high" => Color::Yellow,
         _ => Color::Red,
     }
+}
+
+/// The widths, in cells, that a bordered [`ratatui::widgets::Table`] in
+/// `area` gives its columns (after the `selection` symbol's column), laid
+/// out as the table lays them out; cells are clipped to these with
+/// [`fmt::clip`] so a name is never cut without a mark.
+pub(crate) fn table_widths(area: Rect, selection: &str, widths: &[Constraint]) -> Vec<usize> {
+    let inner = area.width.saturating_sub(2);
+    let [_, cols] = Layout::horizontal([
+        Constraint::Length(fmt::width(selection) as u16),
+        Constraint::Fill(0),
+    ])
+    .areas(Rect::new(0, 0, inner, 1));
+    Layout::horizontal(widths.to_vec())
+        .flex(Flex::Start)
+        .spacing(1)
+        .split(cols)
+        .iter()
+        .map(|r| usize::from(r.width))
+        .collect()
 }
 
 /// A centred rectangle of at most `w` × `h` inside `area`.

@@ -108,26 +108,20 @@ fn draw_store(f: &mut Frame, area: Rect, app: &App, st: &AdminStatus) {
 fn draw_memory(f: &mut Frame, area: Rect, app: &App, st: &AdminStatus) {
     let m = &st.memory;
     let colour = state_colour(&m.state);
-    // The sparkline shows the last `width` samples, scaled between a floor
-    // under their minimum and their maximum so small moves stay visible.
+    // The sparkline shows the last `width` samples of the running daemon,
+    // scaled between their minimum (a one-eighth baseline) and maximum.
     let width = area.width.saturating_sub(2) as usize;
     let skip = app.rss.len().saturating_sub(width);
     let shown: Vec<u64> = app.rss.iter().skip(skip).copied().collect();
     let lo = shown.iter().copied().min().unwrap_or(0);
     let hi = shown.iter().copied().max().unwrap_or(0);
-    // Moves under 2% of RSS are noise: such a history sits at half height
-    // instead of swinging from empty to full.
-    let pad = (hi / 50).max(1);
-    let floor = lo.saturating_sub(((hi - lo) / 4).max(pad));
-    let data: Vec<u64> = shown.iter().map(|v| v - floor).collect();
-    let top = (hi - floor).max(2 * pad);
     let title = if shown.len() > 1 {
-        format!(
-            " Memory · {}: {}–{} ",
-            fmt::uptime(shown.len() as u64 * app.feed_interval_ms() / 1000),
-            fmt::bytes(lo),
-            fmt::bytes(hi)
-        )
+        let span = fmt::uptime(shown.len() as u64 * app.feed_interval_ms() / 1000);
+        if lo == hi {
+            format!(" Memory · {span}: flat at {} ", fmt::bytes(lo))
+        } else {
+            format!(" Memory · {span}: {}–{} ", fmt::bytes(lo), fmt::bytes(hi))
+        }
     } else {
         " Memory ".to_string()
     };
@@ -177,10 +171,12 @@ fn draw_memory(f: &mut Frame, area: Rect, app: &App, st: &AdminStatus) {
             .use_unicode(true),
         gauge,
     );
+    let levels = u64::from(spark.height) * 8;
+    let data = fmt::spark_levels(&shown, levels);
     f.render_widget(
         Sparkline::default()
             .data(&data)
-            .max(top.max(1))
+            .max(levels.max(1))
             .style(Style::new().fg(colour)),
         spark,
     );
