@@ -18,10 +18,11 @@
 //! correctly rounded from the exact decimal for `numeric`; NULL and NaN are
 //! "no value" everywhere, as SQL aggregates skip NULL.
 
+pub mod exact;
 mod industry;
 mod signals;
 
-pub use industry::{heat, hotspots, industry_detail};
+pub use industry::{hotspots, industry_detail};
 pub use signals::signals;
 
 use crate::config::ColumnsConfig;
