@@ -268,13 +268,22 @@ impl Sum {
         }
         let exact = self.exact().and_then(|sum| {
             let t = scale.max(sum.scale);
+            let n = self.n as i128;
+            // (sum + extra_num + whole × n) / n, rounded once: rounding
+            // before adding `whole` would round −0.09375 + 6 to 5.9062,
+            // where 5.90625 rounds to 5.9063.
+            let extra = (extra_num as i128).checked_add((whole as i128).checked_mul(n)?)?;
             let num = sum
                 .rescale(t)?
                 .m
-                .checked_add((extra_num as i128).checked_mul(pow10(t)?)?)?;
-            let q = div_round(num, self.n as i128)?
-                .checked_add((whole as i128).checked_mul(pow10(t)?)?)?;
-            Some(Dec { m: q, scale: t }.to_f64())
+                .checked_add(extra.checked_mul(pow10(t)?)?)?;
+            Some(
+                Dec {
+                    m: div_round(num, n)?,
+                    scale: t,
+                }
+                .to_f64(),
+            )
         });
         Some(exact.unwrap_or_else(|| {
             let n = self.n as f64;
@@ -456,6 +465,14 @@ mod tests {
             s.add(m as f64 / 100.0, Some(d(m, 2)));
         }
         assert_eq!(s.mean_plus(4, -5, 0), Some(-0.8283));
+        // The whole part is inside the rounding: (-0.75 + 0.0) / 8 + 6 =
+        // 5.90625 → 5.9063 (rounding -0.09375 first would give 5.9062).
+        let mut s = Sum::default();
+        for m in [-75, 0, 0, 0, 0, 0, 0, 0] {
+            s.add(m as f64 / 100.0, Some(d(m, 2)));
+        }
+        assert_eq!(s.mean_plus(4, 0, 6), Some(5.9063));
+        assert_eq!(s.mean_plus(4, 0, -6), Some(-6.0938));
     }
 
     #[test]
