@@ -24,8 +24,8 @@
 //! - a median (`percentile_cont(0.5)`) is exact: the middle value, or the
 //!   mean of the two middle values, which needs at most one more decimal;
 //! - a mean is rounded to the given scale (the views use the inputs' scale
-//!   + 2: the mean of 2-decimal values has 4 decimals), **half away from
-//!   zero**, as PostgreSQL's `round(numeric, s)`: 0.00005 → 0.0001,
+//!   plus 2: the mean of 2-decimal values has 4 decimals), **half away
+//!   from zero**, as PostgreSQL's `round(numeric, s)`: 0.00005 → 0.0001,
 //!   −0.00005 → −0.0001.
 //!
 //! Results are JSON numbers: the nearest double to the exact decimal, which
@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn real_values_read_as_their_shortest_text() {
         let col = Column {
-            data: ColumnData::Float4(vec![7.98, -0.02, 20.0, f32::INFINITY, 3.1415927]),
+            data: ColumnData::Float4(vec![7.98, -0.02, 20.0, f32::INFINITY, 1.2345678]),
             nulls: None,
         };
         let got: Vec<Option<Dec>> = (0..5).map(|r| value(&col, r)).collect();
@@ -380,7 +380,7 @@ mod tests {
                 Some(d(-2, 2)),
                 Some(d(20, 0)),
                 None,
-                Some(d(31415927, 7))
+                Some(d(12345678, 7))
             ]
         );
         let col = Column {
