@@ -10,11 +10,14 @@
 //! lacks: the industry views answer "missing column", signals still work,
 //! and `[signals]` thresholds are applied.
 //!
-//! Floats are compared with a relative tolerance of 1e-9 (sums and means
-//! are accumulated in another order than PostgreSQL's), scaled for sums
-//! and means by the sum or mean of the absolute values, so that a sum that
-//! cancels to near zero is not held to an impossible relative precision.
-//! Counts, codes, names and orders are compared exactly.
+//! The statistics (mean, median, sums, heat) are exact decimals: they are
+//! compared as text with PostgreSQL's numeric arithmetic on the same rows
+//! (`round(avg(pct_chg::text::numeric), S + 2)::text`, `sum(amount)::text`,
+//! …; see [`sql_stats`]), over every industry of five dates, one of them
+//! with a 3-decimal pct change and one with a 7-decimal one. Single values
+//! of members and signals are compared as before: `real` bit for bit in
+//! their shortest form, others with a relative tolerance of 1e-9. Counts,
+//! codes, names and orders are compared exactly.
 
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
@@ -60,11 +63,18 @@ fn near_opt(a: Option<f64>, b: Option<f64>, scale: f64) -> bool {
 #[derive(Debug)]
 struct SqlStats {
     industry: String,
+    /// Counts; the figures hold the heat (parsed from `figures`) for
+    /// ordering.
     stats: IndustryStats,
-    /// Mean of |pct change|: the scale of the mean and of the heat.
-    avg_abs: f64,
-    /// Sum of |net inflow|: the scale of its sum.
-    inflow_abs: f64,
+    /// The exact figures as PostgreSQL's numeric text, by field name:
+    /// `avg_pct_change`, `median_pct_change`, `amount`, `net_inflow`,
+    /// `heat`.
+    figures: Vec<(&'static str, Option<String>)>,
+    /// The mean pct change in double precision, as the daemon computed it
+    /// before exact statistics (`avg(pct_chg::float8)::text`).
+    float_avg: Option<String>,
+    /// The date's pct-change scale (most decimals of any value).
+    scale: i32,
 }
 
 /// The rows of one date with an industry, NaN pct change read as NULL.
@@ -76,57 +86,117 @@ const DAY: &str = "
     FROM daily_stock_data
     WHERE date = $1::text::date AND industry IS NOT NULL";
 
+/// Per-industry statistics of `date` in exact numeric arithmetic, rounded
+/// as the daemon documents (`views::exact`): a `real` or `double` value is
+/// its shortest text (`pct_chg::text::numeric`, with `extra_float_digits`
+/// = 1; PostgreSQL's own `real::numeric` keeps only 6 significant digits,
+/// `3.1415927` → `3.14159`); S = the most decimals of any pct change of the
+/// date; mean and heat `round(…, S + 2)` (half away from zero); median
+/// `percentile_cont(0.5)` rounded to S + 1 (the exact median has at most
+/// that many decimals, so rounding the double removes only its noise);
+/// sums exact.
 async fn sql_stats(db: &PgTestDb, date: &str) -> Result<Vec<SqlStats>> {
-    let sql = format!(
-        "WITH d AS ({DAY}),
+    db.execute("SET extra_float_digits = 1").await?;
+    let sql = "WITH d AS (
+           SELECT industry, NULLIF(pct_chg, 'NaN')::text::numeric AS p,
+                  NULLIF(pct_chg, 'NaN')::float8 AS pf,
+                  close, up_limit, down_limit, amount,
+                  NULLIF(main_net_inflow, 'NaN')::text::numeric AS inflow
+           FROM daily_stock_data
+           WHERE date = $1::text::date AND industry IS NOT NULL),
+         sc AS (SELECT coalesce(max(scale(p)), 0) AS s FROM d),
          s AS (
            SELECT industry,
                   count(*)::int8 AS members,
-                  avg(pct) AS avg_pct,
-                  percentile_cont(0.5) WITHIN GROUP (ORDER BY pct) AS median_pct,
-                  count(*) FILTER (WHERE pct > 0)::int8 AS up,
-                  count(*) FILTER (WHERE pct = 0)::int8 AS flat,
-                  count(*) FILTER (WHERE pct < 0)::int8 AS down,
+                  count(p)::int8 AS n,
+                  sum(p) AS sum_p,
+                  avg(p) AS avg_p,
+                  avg(pf)::text AS float_avg,
+                  percentile_cont(0.5) WITHIN GROUP (ORDER BY p) AS median_p,
+                  count(*) FILTER (WHERE p > 0)::int8 AS up,
+                  count(*) FILTER (WHERE p = 0)::int8 AS flat,
+                  count(*) FILTER (WHERE p < 0)::int8 AS down,
                   count(*) FILTER (WHERE close >= up_limit)::int8 AS limit_up,
                   count(*) FILTER (WHERE close <= down_limit)::int8 AS limit_down,
-                  sum(amount)::float8 AS amount,
-                  sum(inflow) AS inflow,
-                  coalesce(avg(abs(pct)), 0) AS avg_abs,
-                  coalesce(sum(abs(inflow)), 0) AS inflow_abs
+                  sum(amount) AS amount,
+                  sum(inflow) AS inflow
            FROM d GROUP BY industry)
-         SELECT s.*,
-                avg_pct + 5.0 * (up - down) / NULLIF(up + flat + down, 0)
-                        + 2.0 * limit_up - 2.0 * limit_down AS heat
-         FROM s"
-    );
-    let rows = db.query(&sql, &[&date]).await?;
-    Ok(rows
-        .iter()
+         SELECT s.industry, members, up, flat, down, limit_up, limit_down, float_avg,
+                sc.s AS scale,
+                round(avg_p, sc.s + 2)::text AS avg_pct,
+                round(median_p::numeric, sc.s + 1)::text AS median_pct,
+                amount::text AS amount,
+                inflow::text AS inflow,
+                round((sum_p + 5 * (up - down)) / NULLIF(n, 0)
+                      + 2 * (limit_up - limit_down), sc.s + 2)::text AS heat
+         FROM s CROSS JOIN sc";
+    let rows = db.query(sql, &[&date]).await?;
+    rows.iter()
         .map(|r| {
             let count = |name: &str| r.get::<_, i64>(name) as u64;
-            SqlStats {
+            let heat: Option<String> = r.get("heat");
+            Ok(SqlStats {
                 industry: r.get("industry"),
                 stats: IndustryStats {
                     members: count("members"),
-                    avg_pct_change: r.get("avg_pct"),
-                    median_pct_change: r.get("median_pct"),
+                    avg_pct_change: None,
+                    median_pct_change: None,
                     up: count("up"),
                     flat: count("flat"),
                     down: count("down"),
                     limit_up: count("limit_up"),
                     limit_down: count("limit_down"),
-                    amount: r.get("amount"),
-                    net_inflow: r.get("inflow"),
-                    heat: r.get("heat"),
+                    amount: None,
+                    net_inflow: None,
+                    heat: heat
+                        .as_deref()
+                        .map(str::parse)
+                        .transpose()
+                        .with_context(|| format!("heat {heat:?}"))?,
                 },
-                avg_abs: r.get("avg_abs"),
-                inflow_abs: r.get("inflow_abs"),
-            }
+                figures: vec![
+                    ("avg_pct_change", r.get("avg_pct")),
+                    ("median_pct_change", r.get("median_pct")),
+                    ("amount", r.get("amount")),
+                    ("net_inflow", r.get("inflow")),
+                    ("heat", heat),
+                ],
+                float_avg: r.get("float_avg"),
+                scale: r.get("scale"),
+            })
         })
-        .collect())
+        .collect()
 }
 
-/// Differences between the daemon's statistics and PostgreSQL's.
+/// A decimal text without trailing zeros after the point (`7.9800` →
+/// `7.98`, `12.0` → `12`, `-0.0000` → `0`).
+fn canon(text: &str) -> String {
+    let t = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        text
+    };
+    match t {
+        "-0" => "0".to_string(),
+        t => t.to_string(),
+    }
+}
+
+/// Decimals of a canonical decimal text.
+fn decimals(text: &str) -> usize {
+    text.split_once('.').map_or(0, |(_, f)| f.len())
+}
+
+/// The daemon's figure as decimal text: the JSON number it sent, in its
+/// shortest form (Rust's `Display` of the double, which is that form
+/// without an exponent).
+fn figure_text(v: Option<f64>) -> Option<String> {
+    v.map(|v| canon(&format!("{v}")))
+}
+
+/// Differences between the daemon's statistics and PostgreSQL's: counts
+/// exactly, figures as text (PostgreSQL's without trailing zeros, which a
+/// JSON number does not carry).
 fn stats_diffs(what: &str, got: &IndustryStats, want: &SqlStats) -> Vec<String> {
     let w = &want.stats;
     let mut d = Vec::new();
@@ -143,27 +213,17 @@ fn stats_diffs(what: &str, got: &IndustryStats, want: &SqlStats) -> Vec<String> 
             d.push(format!("{what}: {name} {g}, SQL {e}"));
         }
     }
-    let heat_scale = want.avg_abs + 5.0 + 2.0 * (w.limit_up + w.limit_down) as f64;
-    let floats = [
-        (
-            "avg_pct_change",
-            got.avg_pct_change,
-            w.avg_pct_change,
-            want.avg_abs,
-        ),
-        (
-            "median_pct_change",
-            got.median_pct_change,
-            w.median_pct_change,
-            0.0,
-        ),
-        ("amount", got.amount, w.amount, 0.0),
-        ("net_inflow", got.net_inflow, w.net_inflow, want.inflow_abs),
-        ("heat", got.heat, w.heat, heat_scale),
+    let got_figures = [
+        got.avg_pct_change,
+        got.median_pct_change,
+        got.amount,
+        got.net_inflow,
+        got.heat,
     ];
-    for (name, g, e, scale) in floats {
-        if !near_opt(g, e, scale) {
-            d.push(format!("{what}: {name} {g:?}, SQL {e:?}"));
+    for ((name, want_text), g) in want.figures.iter().zip(got_figures) {
+        let (g, e) = (figure_text(g), want_text.as_deref().map(canon));
+        if g != e {
+            d.push(format!("{what}: {name} {g:?}, SQL {e:?} ({want_text:?})"));
         }
     }
     d
@@ -612,6 +672,33 @@ async fn views_agree_with_postgres() -> Result<()> {
     ensure!(dates.len() == 30, "{} dates", dates.len());
     let (mid, latest) = (dates[17].clone(), dates[29].clone());
     perturb(&db, &mid).await?;
+    // One pct change with 3 decimals and one with 7 (a real's shortest
+    // text): those dates' means are given at 5 and 9 decimals.
+    let (three, seven) = (dates[9].clone(), dates[23].clone());
+    for (date, value) in [(&three, "0.125"), (&seven, "3.1415927")] {
+        db.execute(&format!(
+            "UPDATE {TABLE} SET pct_chg = '{value}'::real WHERE id = (
+               SELECT min(id) FROM {TABLE}
+               WHERE date = DATE '{date}' AND industry IS NOT NULL)"
+        ))
+        .await?;
+    }
+    // The brief's `pct_chg::numeric` is the shortest text for every value
+    // but the 7-decimal one (real::numeric keeps 6 significant digits).
+    let differ: i64 = db
+        .query(
+            &format!(
+                "SELECT count(*) FROM {TABLE}
+                 WHERE pct_chg::numeric <> pct_chg::text::numeric"
+            ),
+            &[],
+        )
+        .await?[0]
+        .get(0);
+    ensure!(
+        differ == 1,
+        "{differ} rows where real::numeric is not the shortest text"
+    );
     let daemon = Daemon::builder()
         .database_url(db.url())
         .args(["--window-days", "30"])
@@ -620,8 +707,44 @@ async fn views_agree_with_postgres() -> Result<()> {
     let d = &daemon;
 
     // ---------------------------------------------------------- hotspots
-    check_hotspots(d, &db, &latest).await?;
+    let latest_stats = check_hotspots(d, &db, &latest).await?;
     let mid_stats = check_hotspots(d, &db, &mid).await?;
+    let first_stats = check_hotspots(d, &db, &dates[0]).await?;
+    let three_stats = check_hotspots(d, &db, &three).await?;
+    let seven_stats = check_hotspots(d, &db, &seven).await?;
+    for (date, stats, scale) in [
+        (&latest, &latest_stats, 2),
+        (&mid, &mid_stats, 2),
+        (&dates[0], &first_stats, 2),
+        (&three, &three_stats, 3),
+        (&seven, &seven_stats, 7),
+    ] {
+        ensure!(
+            stats.iter().all(|s| s.scale == scale),
+            "{date}: pct change scale {:?}, expected {scale}",
+            stats.first().map(|s| s.scale)
+        );
+        // The comparison must be able to fail: the double-precision mean
+        // (the daemon's old figure) differs from the exact one somewhere.
+        let noisy = stats
+            .iter()
+            .filter(|s| {
+                let exact = s.figures[0].1.as_deref().map(canon);
+                s.float_avg.as_deref().map(canon) != exact
+            })
+            .count();
+        ensure!(noisy > 0, "{date}: no industry's float mean shows noise");
+        // The mean carries scale + 2 decimals somewhere, never more.
+        let most = stats
+            .iter()
+            .filter_map(|s| s.figures[0].1.as_deref().map(|t| decimals(&canon(t))))
+            .max();
+        ensure!(
+            most == Some(scale as usize + 2),
+            "{date}: most decimals of a mean {most:?}, expected {}",
+            scale + 2
+        );
+    }
     ensure!(mid_stats.len() >= 20, "{} industries", mid_stats.len());
     ensure!(
         mid_stats.iter().any(|s| s.stats.flat > 0)
@@ -655,6 +778,19 @@ async fn views_agree_with_postgres() -> Result<()> {
     // The hottest, the coldest and one in the middle (sorted by heat).
     for i in [0, mid_stats.len() / 2, mid_stats.len() - 1] {
         check_industry(d, &db, &mid, &mid_stats[i]).await?;
+    }
+    // On the 7-decimal date: the industry holding that value, and two more.
+    let planted = seven_stats
+        .iter()
+        .position(|s| {
+            s.figures[0]
+                .1
+                .as_deref()
+                .is_some_and(|t| decimals(&canon(t)) == 9)
+        })
+        .context("an industry whose mean has 9 decimals")?;
+    for i in [planted, 0, seven_stats.len() - 1] {
+        check_industry(d, &db, &seven, &seven_stats[i]).await?;
     }
     match d
         .try_call("industry.detail", json!({"industry": "No Such Industry"}))

@@ -8,8 +8,14 @@
 //! A single value of a `real` (float4) column (a member's pct change, a
 //! signal's volume ratio) is written in its shortest float4 form, as
 //! `stock.get` writes it: `20.01`, which read as float4 is the stored value
-//! bit for bit. Statistics (mean, median, sums, heat) are computed on the
-//! exact values in double precision, as PostgreSQL computes them.
+//! bit for bit. Statistics (mean, median, sums, heat) are computed in exact
+//! decimal arithmetic on each value's decimal form (a `numeric` as held, a
+//! `real`/`double` as its shortest text, `7.98`), so they carry no float
+//! noise: a sum is exact at its values' scale, a median is exact (one more
+//! decimal when it averages the two middle values), a mean and the heat
+//! score are rounded half away from zero (as PostgreSQL's `round`) to the
+//! date's pct-change scale + 2 decimals (4 for 2-decimal pct changes).
+//! A JSON number drops trailing zeros (`7.98`, not `7.9800`).
 //! Statistics follow SQL aggregate semantics: NULL (and NaN) values are left
 //! out, and a sum over no values is `null`, not 0.
 

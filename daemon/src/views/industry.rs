@@ -1,6 +1,7 @@
 //! `hotspots.ranking` and `industry.detail`: per-industry statistics of one
 //! date, and the heat score that ranks them.
 
+use super::exact::{self, Dec, Sum};
 use super::{check_len, date_index, date_string, num, shown, text, text_code, Key, Semantic};
 use crate::store::column::ColumnData;
 use crate::store::Store;
@@ -11,9 +12,12 @@ use stockd_api::{
 };
 
 /// Weight of breadth, `(up − down) / (up + flat + down)`, in the heat score.
-pub const HEAT_BREADTH_WEIGHT: f64 = 5.0;
+pub const HEAT_BREADTH_WEIGHT: i64 = 5;
 /// Weight of each limit-up (and, negated, each limit-down) member.
-pub const HEAT_LIMIT_WEIGHT: f64 = 2.0;
+pub const HEAT_LIMIT_WEIGHT: i64 = 2;
+/// Decimals a mean (and the heat score) has beyond its inputs': the mean of
+/// 2-decimal pct changes is given to 4 decimals.
+pub const MEAN_EXTRA_DECIMALS: u32 = 2;
 
 /// The heat score of an industry on one date:
 ///
@@ -31,24 +35,23 @@ pub const HEAT_LIMIT_WEIGHT: f64 = 2.0;
 ///   strongest sign of a theme being chased, and several in one industry
 ///   is what "hot" means on an A-share board, whatever the industry's size.
 ///
-/// `None` when no member has a pct change (`avg` is `None`); `up`, `flat`
-/// and `down` count only members with one, so their sum is > 0 whenever
-/// `avg` is `Some`.
-pub fn heat(
-    avg_pct_change: Option<f64>,
+/// `pct` is the sum of the members' pct changes; `up + flat + down` is its
+/// count, the members that have one. The score is computed exactly from
+/// the exact mean (not the rounded one) and rounded once to `scale`
+/// decimals, half away from zero, as the mean is (see [`super::exact`]).
+/// `None` when no member has a pct change.
+pub(crate) fn heat(
+    pct: &Sum,
+    scale: u32,
     up: u64,
-    flat: u64,
     down: u64,
     limit_up: u64,
     limit_down: u64,
 ) -> Option<f64> {
-    let avg = avg_pct_change?;
-    let counted = (up + flat + down) as f64;
-    let breadth = (up as f64 - down as f64) / counted;
-    Some(
-        avg + HEAT_BREADTH_WEIGHT * breadth + HEAT_LIMIT_WEIGHT * limit_up as f64
-            - HEAT_LIMIT_WEIGHT * limit_down as f64,
-    )
+    // Counts are bounded by the rows of one date, far below 2^62.
+    let breadth = HEAT_BREADTH_WEIGHT * (up as i64 - down as i64);
+    let limits = HEAT_LIMIT_WEIGHT * (limit_up as i64 - limit_down as i64);
+    pct.mean_plus(scale, breadth, limits)
 }
 
 /// The columns the industry views read.
@@ -91,29 +94,40 @@ impl Cols {
     }
 }
 
+/// One member's pct change: as a double (for the float fallback and for
+/// `Member`), exactly (see [`exact::value`]), and its row.
+#[derive(Debug, Clone, Copy)]
+struct Move {
+    pct: f64,
+    exact: Option<Dec>,
+    row: u32,
+}
+
 /// Running statistics of one industry.
 #[derive(Default)]
 struct Acc {
     members: u64,
-    /// `(pct_change, row)` of the members that have one.
-    moves: Vec<(f64, u32)>,
+    /// The pct changes of the members that have one.
+    moves: Vec<Move>,
+    pct: Sum,
     limit_up: u64,
     limit_down: u64,
-    amount: Option<f64>,
-    net_inflow: Option<f64>,
-}
-
-fn add_opt(sum: &mut Option<f64>, v: Option<f64>) {
-    if let Some(v) = v {
-        *sum = Some(sum.unwrap_or(0.0) + v);
-    }
+    amount: Sum,
+    net_inflow: Sum,
 }
 
 impl Acc {
     fn add(&mut self, store: &Store, c: &Cols, row: usize) {
         self.members += 1;
+        let cols = store.columns();
         if let Some(p) = num(store, Some(c.pct), row) {
-            self.moves.push((p, row as u32));
+            let exact = exact::value(&cols[c.pct], row);
+            self.moves.push(Move {
+                pct: p,
+                exact,
+                row: row as u32,
+            });
+            self.pct.add(p, exact);
         }
         if let Some(close) = num(store, Some(c.close), row) {
             if num(store, Some(c.up_limit), row).is_some_and(|u| close >= u) {
@@ -123,71 +137,86 @@ impl Acc {
                 self.limit_down += 1;
             }
         }
-        add_opt(&mut self.amount, num(store, c.amount, row));
-        add_opt(&mut self.net_inflow, num(store, c.net_inflow, row));
+        if let Some(a) = c.amount {
+            self.amount.add_row(&cols[a], row);
+        }
+        if let Some(f) = c.net_inflow {
+            self.net_inflow.add_row(&cols[f], row);
+        }
     }
 
-    /// The statistics; sorts `moves` by pct change descending, ties by code.
-    fn finish(&mut self, store: &Store) -> IndustryStats {
+    /// The statistics, the mean and heat at `pct_scale` +
+    /// [`MEAN_EXTRA_DECIMALS`] decimals; sorts `moves` by pct change
+    /// descending, ties by code.
+    fn finish(&mut self, store: &Store, pct_scale: u32) -> IndustryStats {
         self.moves
             .sort_unstable_by(|a, b| by_pct(store, a, b, true));
-        let n = self.moves.len();
         let (mut up, mut flat, mut down) = (0, 0, 0);
-        let mut sum = 0.0;
-        for &(p, _) in &self.moves {
-            sum += p;
-            match p.partial_cmp(&0.0) {
+        for m in &self.moves {
+            match m.pct.partial_cmp(&0.0) {
                 Some(Ordering::Greater) => up += 1,
                 Some(Ordering::Less) => down += 1,
                 _ => flat += 1,
             }
         }
-        let avg = (n > 0).then(|| sum / n as f64);
-        // percentile_cont(0.5): lo + (hi − lo) × 0.5 over the ascending
-        // order; `moves` is descending, so the lower middle is later.
-        let median = match n {
-            0 => None,
-            _ if n % 2 == 1 => Some(self.moves[n / 2].0),
-            _ => {
-                let (hi, lo) = (self.moves[n / 2 - 1].0, self.moves[n / 2].0);
-                Some(lo + (hi - lo) * 0.5)
-            }
-        };
+        let scale = pct_scale + MEAN_EXTRA_DECIMALS;
         IndustryStats {
             members: self.members,
-            avg_pct_change: avg,
-            median_pct_change: median,
+            avg_pct_change: self.pct.mean(scale),
+            median_pct_change: exact::median(&self.moves, |m| (m.pct, m.exact)),
             up,
             flat,
             down,
             limit_up: self.limit_up,
             limit_down: self.limit_down,
-            amount: self.amount,
-            net_inflow: self.net_inflow,
-            heat: heat(avg, up, flat, down, self.limit_up, self.limit_down),
+            amount: self.amount.total(),
+            net_inflow: self.net_inflow.total(),
+            heat: heat(&self.pct, scale, up, down, self.limit_up, self.limit_down),
         }
     }
 }
 
-/// Orders `(pct, row)` by pct (descending if `desc`), then code ascending.
-fn by_pct(store: &Store, a: &(f64, u32), b: &(f64, u32), desc: bool) -> Ordering {
-    // No NaN here (read as "no value"), so partial_cmp is total; unlike
-    // total_cmp it holds -0.0 equal to 0.0, as SQL does.
-    let o = a.0.partial_cmp(&b.0).unwrap_or(Ordering::Equal);
+/// The scale of the pct changes of `date`: the most decimals any of them
+/// has (see [`exact`]), over the rows with an industry. Every industry of a
+/// date is given at this scale, whatever its own members happen to need.
+fn pct_scale(store: &Store, c: &Cols, di: usize) -> u32 {
+    let col = &store.columns()[c.pct];
+    store
+        .rows_on(di)
+        .iter()
+        .filter(|&&r| text_code(store, c.industry, r as usize).is_some())
+        .filter_map(|&r| exact::value(col, r as usize))
+        .map(|d| d.scale)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Orders moves by pct (descending if `desc`), then code ascending.
+fn by_pct(store: &Store, a: &Move, b: &Move, desc: bool) -> Ordering {
+    // Exact values compare exactly; otherwise the doubles (no NaN here:
+    // read as "no value", so partial_cmp is total; unlike total_cmp it
+    // holds -0.0 equal to 0.0, as SQL does).
+    let o = match (a.exact, b.exact) {
+        (Some(x), Some(y)) => x.cmp_exact(y),
+        _ => None,
+    };
+    let o = o
+        .or_else(|| a.pct.partial_cmp(&b.pct))
+        .unwrap_or(Ordering::Equal);
     let o = if desc { o.reverse() } else { o };
     o.then_with(|| {
         store
-            .row_code(a.1 as usize)
-            .cmp(store.row_code(b.1 as usize))
+            .row_code(a.row as usize)
+            .cmp(store.row_code(b.row as usize))
     })
 }
 
-fn member(store: &Store, c: &Cols, (pct, row): (f64, u32)) -> Member {
-    let row = row as usize;
+fn member(store: &Store, c: &Cols, m: Move) -> Member {
+    let row = m.row as usize;
     Member {
         code: store.row_code(row).to_string(),
         name: text(store, c.name, row).map(str::to_string),
-        pct_change: shown(store, Some(c.pct), row).unwrap_or(pct),
+        pct_change: shown(store, Some(c.pct), row).unwrap_or(m.pct),
         close: shown(store, Some(c.close), row),
         amount: shown(store, c.amount, row),
         volume_ratio: shown(store, c.volume_ratio, row),
@@ -203,7 +232,7 @@ fn industry_name(store: &Store, col: usize, code: u32) -> &str {
 }
 
 /// `hotspots.ranking`: the industries of `date` (default: the latest held)
-/// ranked by [`heat`] descending, then by name (industries without a heat
+/// ranked by [`heat`] descending (as given, rounded), then by name (industries without a heat
 /// last), cut to `n` (default [`HOTSPOTS_DEFAULT_N`], 1 to
 /// [`HOTSPOTS_MAX_N`]). Rows with a NULL industry are in no industry.
 /// Each industry carries its [`IndustryStats`] and its
@@ -251,12 +280,13 @@ pub fn hotspots(
             .get_or_insert_with(Acc::default)
             .add(store, &c, r);
     }
+    let scale = pct_scale(store, &c, di);
     let mut ranked: Vec<(u32, IndustryStats, Acc)> = groups
         .into_iter()
         .enumerate()
         .filter_map(|(code, acc)| {
             let mut acc = acc?;
-            let stats = acc.finish(store);
+            let stats = acc.finish(store, scale);
             Some((code as u32, stats, acc))
         })
         .collect();
@@ -361,15 +391,15 @@ pub fn industry_detail(
             ));
         }
     }
-    let stats = acc.finish(store);
+    let stats = acc.finish(store, pct_scale(store, &c, di));
     let gainers = acc
         .moves
         .iter()
-        .take_while(|m| m.0 > 0.0)
+        .take_while(|m| m.pct > 0.0)
         .take(INDUSTRY_MOVERS)
         .map(|&m| member(store, &c, m))
         .collect();
-    let mut falling: Vec<(f64, u32)> = acc.moves.iter().copied().filter(|m| m.0 < 0.0).collect();
+    let mut falling: Vec<Move> = acc.moves.iter().copied().filter(|m| m.pct < 0.0).collect();
     falling.sort_unstable_by(|a, b| by_pct(store, a, b, false));
     let losers = falling
         .into_iter()
@@ -624,9 +654,22 @@ mod tests {
 
     #[test]
     fn heat_formula() {
-        assert_eq!(heat(None, 0, 0, 0, 3, 0), None);
-        assert_eq!(heat(Some(1.0), 3, 0, 1, 2, 1), Some(1.0 + 2.5 + 4.0 - 2.0));
-        assert_eq!(heat(Some(-2.0), 0, 1, 0, 0, 0), Some(-2.0));
+        let sum = |vals: &[i128]| {
+            let mut s = Sum::default();
+            for &m in vals {
+                s.add(m as f64 / 100.0, Some(Dec { m, scale: 2 }));
+            }
+            s
+        };
+        assert_eq!(heat(&sum(&[]), 4, 0, 0, 3, 0), None);
+        // avg 1, breadth 5 × (3 − 1) / 4, limits 2 × (2 − 1).
+        assert_eq!(
+            heat(&sum(&[100, 300, -100, 100]), 4, 3, 1, 2, 1),
+            Some(1.0 + 2.5 + 4.0 - 2.0)
+        );
+        assert_eq!(heat(&sum(&[-200]), 4, 0, 0, 0, 0), Some(-2.0));
+        // avg 0.01 + 5 × 2 / 3 = 3.343333… → 3.3433, rounded once.
+        assert_eq!(heat(&sum(&[1, 1, 1]), 4, 3, 1, 0, 0), Some(3.3433));
     }
 
     #[test]
@@ -640,7 +683,8 @@ mod tests {
         assert_eq!(names, ["Tech", "Bank", "Flat"]);
 
         let tech = &h.industries[0];
-        let avg = 7.0 / 3.0;
+        // (1 + 3 + 3) / 3 at the date's pct scale (1: 2.5) + 2 decimals.
+        let avg = 2.333;
         assert_eq!(
             tech.stats,
             IndustryStats {
@@ -654,7 +698,7 @@ mod tests {
                 limit_down: 0,
                 amount: None,
                 net_inflow: None,
-                heat: Some(avg + 5.0),
+                heat: Some(7.333),
             }
         );
         let leaders: Vec<&str> = tech.leaders.iter().map(|m| m.code.as_str()).collect();

@@ -14,14 +14,17 @@
 //! without them the figures are `null` and the result lists them in
 //! `missing_columns`.
 //!
-//! Numbers are read as f64 ([`value_f64`]): exact for floats and integers,
-//! correctly rounded from the exact decimal for `numeric`; NULL and NaN are
-//! "no value" everywhere, as SQL aggregates skip NULL.
+//! Numbers are read as f64 ([`value_f64`]) for comparisons: exact for
+//! floats and integers, correctly rounded from the exact decimal for
+//! `numeric`. Statistics (sums, means, medians, heat) are computed on exact
+//! decimals by [`exact`], without float noise. NULL and NaN are "no value"
+//! everywhere, as SQL aggregates skip NULL.
 
+pub mod exact;
 mod industry;
 mod signals;
 
-pub use industry::{heat, hotspots, industry_detail};
+pub use industry::{hotspots, industry_detail};
 pub use signals::signals;
 
 use crate::config::ColumnsConfig;
