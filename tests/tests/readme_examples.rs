@@ -589,8 +589,9 @@ set -e
         .await?;
     let close: String = held.get(0);
     let pct: f64 = held.get(1);
+    let served_close = served["values"]["close"].to_string();
     ensure!(
-        served["values"]["close"].to_string() == close
+        served_close == close
             && served["values"]["pct_chg"].as_f64().map(|v| v as f32) == Some(pct as f32),
         "600519 served {served} but PostgreSQL holds close {close}, pct_chg {pct}"
     );
@@ -727,7 +728,10 @@ async fn check_stockctl(
                 let same = match v {
                     Value::String(s) => shown == s,
                     Value::Number(n) => shown.parse::<f64>().ok() == n.as_f64(),
-                    other => shown == other.to_string(),
+                    other => {
+                        let text = other.to_string();
+                        shown == text
+                    }
                 };
                 ensure!(
                     same,
