@@ -65,13 +65,24 @@ impl RpcError {
 /// is a no-op).
 pub fn stockd_bin() -> Result<PathBuf> {
     static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    BIN.get_or_init(|| find_or_build().map_err(|e| format!("{e:#}")))
+    BIN.get_or_init(|| find_or_build("stockd", "STOCKD_BIN").map_err(|e| format!("{e:#}")))
         .clone()
         .map_err(|e| anyhow!(e))
 }
 
-fn find_or_build() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("STOCKD_BIN") {
+/// Path of the `stockctl` binary: `STOCKCTL_BIN` if set, else built and
+/// found like [`stockd_bin`].
+pub fn stockctl_bin() -> Result<PathBuf> {
+    static BIN: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    BIN.get_or_init(|| find_or_build("stockctl", "STOCKCTL_BIN").map_err(|e| format!("{e:#}")))
+        .clone()
+        .map_err(|e| anyhow!(e))
+}
+
+/// `env_var` if set, else `target/<profile>/<name>` built from the package
+/// of the same name.
+fn find_or_build(name: &str, env_var: &str) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os(env_var) {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().context("current_exe")?;
@@ -81,7 +92,7 @@ fn find_or_build() -> Result<PathBuf> {
         .and_then(Path::parent)
         .context("test executable has no target/<profile> directory")?
         .to_path_buf();
-    let bin = profile_dir.join("stockd");
+    let bin = profile_dir.join(name);
     let target_dir = profile_dir.parent().context("no target directory")?;
     let profile = profile_dir
         .file_name()
@@ -94,9 +105,9 @@ fn find_or_build() -> Result<PathBuf> {
         "build",
         "--quiet",
         "-p",
-        "stockd",
+        name,
         "--bin",
-        "stockd",
+        name,
         "--target-dir",
     ])
     .arg(target_dir)
@@ -114,12 +125,12 @@ fn find_or_build() -> Result<PathBuf> {
     match out {
         Ok(o) if o.status.success() => {}
         Ok(o) if bin.exists() => eprintln!(
-            "warning: cargo build of stockd failed, using the existing {}:\n{}",
+            "warning: cargo build of {name} failed, using the existing {}:\n{}",
             bin.display(),
             String::from_utf8_lossy(&o.stderr)
         ),
         Ok(o) => bail!(
-            "cargo build -p stockd --bin stockd failed:\n{}",
+            "cargo build -p {name} --bin {name} failed:\n{}",
             String::from_utf8_lossy(&o.stderr)
         ),
         Err(e) if bin.exists() => {
@@ -128,7 +139,7 @@ fn find_or_build() -> Result<PathBuf> {
                 bin.display()
             )
         }
-        Err(e) => bail!("cannot run cargo to build stockd: {e}"),
+        Err(e) => bail!("cannot run cargo to build {name}: {e}"),
     }
     if !bin.exists() {
         bail!("{} does not exist after building", bin.display());

@@ -167,6 +167,68 @@ const HEADS: &[&str] = &[
 /// Endings for stocks listed too recently to have an industry assigned.
 const GENERIC_TAILS: &[&str] = &["科技", "股份", "集团", "新材", "智能"];
 
+/// A well-known large cap, held under its real code, name and (申万
+/// second-level) industry, so the codes people try first exist in the demo
+/// data. Price and share count set its scale (rounded figures of the real
+/// company); its daily path and fundamentals are drawn like any stock's.
+pub(crate) struct Famous {
+    pub code: &'static str,
+    pub name: &'static str,
+    /// One of [`INDUSTRIES`].
+    pub industry: &'static str,
+    /// Share price before the simulated history, yuan.
+    price: f64,
+    /// Total shares.
+    total_share: f64,
+}
+
+macro_rules! famous {
+    ($code:literal, $name:literal, $industry:literal, $price:expr, $shares:expr) => {
+        Famous {
+            code: $code,
+            name: $name,
+            industry: $industry,
+            price: $price,
+            total_share: $shares,
+        }
+    };
+}
+
+/// The large caps every A-share user knows. A data set includes those whose
+/// code prefix gets enough stocks (all of them at the default sizes); the
+/// rest of the universe stays generated.
+#[rustfmt::skip]
+pub(crate) const FAMOUS: &[Famous] = &[
+    famous!("600519", "贵州茅台", "白酒",        1500.0, 1.256e9),
+    famous!("000858", "五粮液",   "白酒",         130.0, 3.882e9),
+    famous!("000568", "泸州老窖", "白酒",         130.0, 1.472e9),
+    famous!("000001", "平安银行", "银行",          11.5, 1.941e10),
+    famous!("600036", "招商银行", "银行",          40.0, 2.522e10),
+    famous!("601398", "工商银行", "银行",           7.0, 3.564e11),
+    famous!("601318", "中国平安", "保险",          50.0, 1.821e10),
+    famous!("600030", "中信证券", "证券",          27.0, 1.482e10),
+    famous!("300059", "东方财富", "证券",          22.0, 1.578e10),
+    famous!("300750", "宁德时代", "电池",         250.0, 4.403e9),
+    famous!("601012", "隆基绿能", "光伏设备",      18.0, 7.578e9),
+    famous!("002594", "比亚迪",   "汽车整车",     105.0, 9.117e9),
+    famous!("600900", "长江电力", "电力",          29.0, 2.447e10),
+    famous!("000333", "美的集团", "白色家电",      72.0, 7.660e9),
+    famous!("000651", "格力电器", "白色家电",      40.0, 5.601e9),
+    famous!("600276", "恒瑞医药", "化学制药",      50.0, 6.380e9),
+    famous!("300760", "迈瑞医疗", "医疗器械",     250.0, 1.212e9),
+    famous!("002415", "海康威视", "计算机设备",    30.0, 9.240e9),
+    famous!("002475", "立讯精密", "消费电子",      40.0, 7.260e9),
+    famous!("688981", "中芯国际", "半导体",        90.0, 7.990e9),
+    famous!("601088", "中国神华", "煤炭",          40.0, 1.987e10),
+    famous!("600031", "三一重工", "工程机械",      18.0, 8.470e9),
+    famous!("000002", "万科A",    "房地产开发",     7.0, 1.193e10),
+    famous!("601919", "中远海控", "航运港口",      15.0, 1.590e10),
+];
+
+fn famous(code: &str) -> Option<&'static Famous> {
+    FAMOUS.iter().find(|f| f.code == code)
+}
+
 /// Everything fixed about one stock for the life of the data set.
 #[derive(Debug, Clone)]
 pub(crate) struct Stock {
@@ -226,7 +288,9 @@ impl Stock {
 pub(crate) fn build(seed: u64, n: u32, warmup: u32, days: u32, suspended: u64) -> Vec<Stock> {
     let mut rng = Rng::stream(seed, domain::UNIVERSE, 0);
     let codes = allocate_codes(&mut rng, n as usize);
-    let mut names = HashSet::with_capacity(n as usize);
+    // Famous names are taken even when their stock is not in this data
+    // set, so no generated stock is called 长江电力.
+    let mut names: HashSet<String> = FAMOUS.iter().map(|f| f.name.to_string()).collect();
     let mut stocks: Vec<Stock> = codes
         .into_iter()
         .map(|(code, board)| make_stock(seed, code, board, warmup, &mut names))
@@ -242,11 +306,36 @@ fn allocate_codes(rng: &mut Rng, n: usize) -> Vec<(String, Board)> {
     for (p, &count) in PREFIXES.iter().zip(&counts) {
         // Partial Fisher–Yates: `count` distinct suffixes from the range.
         let mut pool: Vec<u32> = (p.2..p.3).collect();
+        let mut chosen = Vec::with_capacity(count);
         for i in 0..count {
             let j = i + rng.below((pool.len() - i) as u64) as usize;
             pool.swap(i, j);
-            codes.push((format!("{}{:03}", p.0, pool[i]), p.1));
+            chosen.push(format!("{}{:03}", p.0, pool[i]));
         }
+        // The prefix's famous codes (as many as it has stocks) take the
+        // places of the last generated codes that are not famous.
+        let wanted: Vec<&str> = FAMOUS
+            .iter()
+            .map(|f| f.code)
+            .filter(|c| c.starts_with(p.0))
+            .take(count)
+            .collect();
+        let missing: Vec<&str> = wanted
+            .iter()
+            .copied()
+            .filter(|w| !chosen.iter().any(|c| c == w))
+            .collect();
+        let mut missing = missing.into_iter();
+        for slot in (0..chosen.len()).rev() {
+            if wanted.contains(&chosen[slot].as_str()) {
+                continue;
+            }
+            match missing.next() {
+                Some(code) => chosen[slot] = code.to_string(),
+                None => break,
+            }
+        }
+        codes.extend(chosen.into_iter().map(|c| (c, p.1)));
     }
     codes.sort();
     codes
@@ -289,16 +378,19 @@ fn make_stock(
     let code_num: u64 = code.parse().expect("numeric code");
     let mut r = Rng::stream(seed, domain::STOCK, code_num);
     let weights: Vec<f64> = INDUSTRIES.iter().map(|i| i.boards[board.index()]).collect();
-    let sector = r.weighted(&weights);
+    let drawn_sector = r.weighted(&weights);
+    let known = famous(&code);
+    // A famous stock is seasoned, not ST, and classified in its industry.
+    let sector = known.map_or(drawn_sector, |f| industry_index(f.industry));
     let ind = &INDUSTRIES[sector];
 
-    let is_new = r.chance(0.01);
-    let is_st = !is_new && !board.is_growth() && r.chance(0.02);
+    let is_new = r.chance(0.01) && known.is_none();
+    let is_st = !is_new && !board.is_growth() && r.chance(0.02) && known.is_none();
     // New listings often have no industry classification yet.
     let industry_null = if is_new {
         r.chance(0.35)
     } else {
-        r.chance(0.0015)
+        r.chance(0.0015) && known.is_none()
     };
     let industry = (!industry_null).then_some(sector);
     // The IPO lands in the 40 days before the window (or on its first day
@@ -308,9 +400,15 @@ fn make_stock(
     } else {
         0
     };
-    let name = make_name(&mut r, ind, industry_null, is_st, names);
+    let name = match known {
+        Some(f) => f.name.to_string(),
+        None => make_name(&mut r, ind, industry_null, is_st, names),
+    };
 
-    let size = Size::draw(&mut r, ind, board, is_st, is_new);
+    let mut size = Size::draw(&mut r, ind, board, is_st, is_new);
+    if let Some(f) = known {
+        size.rescale(f.price, f.total_share);
+    }
     let mv0 = size.total_share as f64 * size.start_price as f64 / 100.0;
     let small = mv0 < 5e9;
     let fin = Financials::draw(&mut r, ind, mv0, is_st, is_new);
@@ -318,11 +416,14 @@ fn make_stock(
         * r.lognormal(0.9, 0.2)
         * if board.is_growth() { 1.1 } else { 1.0 }
         * if is_st { 1.2 } else { 1.0 }
-        * if small { 1.1 } else { 1.0 };
+        * if small { 1.1 } else { 1.0 }
+        * if known.is_some() { 0.8 } else { 1.0 };
+    // The largest caps trade a smaller share of their float each day.
     let turnover = (ind.turnover
         * r.lognormal(1.0, 0.5)
         * if small { 1.3 } else { 1.0 }
-        * if is_st { 1.4 } else { 1.0 })
+        * if is_st { 1.4 } else { 1.0 }
+        * if known.is_some() { 0.5 } else { 1.0 })
     .min(0.25);
     // Banks barely move with the market.
     let beta = r.range(0.6, 1.4) * if ind.name == "银行" { 0.7 } else { 1.0 };
@@ -432,6 +533,32 @@ impl Size {
             free_share,
         }
     }
+}
+
+impl Size {
+    /// Sets price and total shares (a famous stock's real scale), keeping
+    /// the drawn float and free-float ratios.
+    fn rescale(&mut self, price: f64, total_share: f64) {
+        let total = ((total_share / 10_000.0).round() as i64).max(3_000) * 10_000;
+        let ratio = |part: i64| part as f64 / self.total_share as f64;
+        let lots = |shares: f64| (shares / 100.0).round() as i64 * 100;
+        let float_share = lots(total as f64 * ratio(self.float_share));
+        let free_share = lots(total as f64 * ratio(self.free_share)).min(float_share);
+        *self = Size {
+            start_price: (price * 100.0).round() as i64,
+            total_share: total,
+            float_share,
+            free_share,
+        };
+    }
+}
+
+/// The index in [`INDUSTRIES`] of `name` (a name from [`FAMOUS`]).
+fn industry_index(name: &str) -> usize {
+    INDUSTRIES
+        .iter()
+        .position(|i| i.name == name)
+        .unwrap_or_else(|| panic!("FAMOUS names industry {name}, which is not in INDUSTRIES"))
 }
 
 /// Fundamentals behind the valuation columns, in yuan.
@@ -549,6 +676,36 @@ mod tests {
         );
         let suspended: u64 = stocks.iter().map(|s| s.suspension.1 as u64).sum();
         assert_eq!(suspended, 20);
+    }
+
+    #[test]
+    fn famous_large_caps_hold_their_real_names_and_industries() {
+        let stocks = build(42, 3600, 250, 30, 21);
+        for f in FAMOUS {
+            let s = stocks
+                .iter()
+                .find(|s| s.code == f.code)
+                .unwrap_or_else(|| panic!("{} {} is not in the default universe", f.code, f.name));
+            assert_eq!(s.name, f.name);
+            assert_eq!(s.industry.map(|i| INDUSTRIES[i].name), Some(f.industry));
+            assert!(
+                !s.is_st && !s.new_listing && s.listing_day == 0,
+                "{}",
+                f.code
+            );
+            assert_eq!(s.start_price, (f.price * 100.0).round() as i64);
+            assert!(s.is_consistent(), "{}", f.code);
+            // No generated stock borrows a famous name.
+            assert_eq!(stocks.iter().filter(|o| o.name == f.name).count(), 1);
+        }
+        let famous_codes: HashSet<&str> = FAMOUS.iter().map(|f| f.code).collect();
+        assert_eq!(famous_codes.len(), FAMOUS.len(), "FAMOUS codes are unique");
+        // A tiny data set takes only as many as its prefixes have room for.
+        let tiny = build(42, 12, 0, 5, 0);
+        assert_eq!(tiny.len(), 12);
+        assert!(tiny.iter().any(|s| famous(&s.code).is_some()));
+        let codes: HashSet<&str> = tiny.iter().map(|s| s.code.as_str()).collect();
+        assert_eq!(codes.len(), 12, "codes unique");
     }
 
     #[test]
