@@ -35,7 +35,14 @@ use stockd_tests::daemon::{stockctl_bin, stockd_bin};
 use stockd_tests::{pg, Daemon, TempDir};
 
 /// The markers README.md holds, each run by a test below.
-const EXAMPLES: [&str; 5] = ["demo", "curl", "python", "postgres", "stockctl"];
+const EXAMPLES: [&str; 6] = [
+    "demo",
+    "curl",
+    "python",
+    "python-async",
+    "postgres",
+    "stockctl",
+];
 
 /// Until stockd reads a URL without a host the way libpq does (PG*
 /// environment, then the local socket), the `postgres` test gives the daemon
@@ -248,6 +255,41 @@ async fn readme_python_example_runs() -> Result<()> {
     let daemon = Daemon::demo().await?;
     let out = run("python3", &["-"], &script, &daemon)?;
     check_output("the Python example", &out, &daemon).await
+}
+
+/// The asyncio example prints `date industry avg_pct_change` for the three
+/// hottest industries, the average parsed as `Decimal`: each line must be
+/// the daemon's own answer, digit for digit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readme_python_async_example_runs() -> Result<()> {
+    let script = example(&readme()?, "python-async", "python")?;
+    ensure!(
+        script.contains("asyncio") && script.contains("STOCKD_SOCKET"),
+        "the asyncio example should use asyncio and read $STOCKD_SOCKET:\n{script}"
+    );
+    let daemon = Daemon::demo().await?;
+    let out = run("python3", &["-"], &script, &daemon)?;
+    let ranking = daemon.call("hotspots.ranking", json!({"n": 3})).await?;
+    let date = ranking["date"].as_str().context("ranking date")?;
+    let want: Vec<String> = ranking["industries"]
+        .as_array()
+        .context("ranking industries")?
+        .iter()
+        .map(|i| {
+            format!(
+                "{date} {} {}",
+                i["industry"].as_str().unwrap_or("?"),
+                i["avg_pct_change"]
+            )
+        })
+        .collect();
+    let got: Vec<&str> = out.lines().collect();
+    ensure!(
+        want.len() == 3 && got == want,
+        "the asyncio example printed:\n{out}\nthe daemon's ranking says:\n{}",
+        want.join("\n")
+    );
+    Ok(())
 }
 
 #[test]
