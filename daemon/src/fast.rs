@@ -155,6 +155,16 @@ fn is_object(body: &[u8]) -> bool {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ListParams {
+    industry: Option<String>,
+    prefix: Option<String>,
+    name: Option<String>,
+    offset: Option<u64>,
+    limit: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct GetParams {
     code: String,
     date: Option<String>,
@@ -223,6 +233,10 @@ fn params<T: DeserializeOwned>(raw: Option<&RawValue>) -> Option<T> {
 /// Runs the handler of `method` if the call takes the fast path.
 fn dispatch(rpc: &Rpc, method: &str, raw: Option<&RawValue>) -> Option<RpcResult<Json>> {
     Some(match method {
+        "stock.list" => {
+            let p: ListParams = params(raw)?;
+            StockServer::list(rpc, p.industry, p.prefix, p.name, p.offset, p.limit)
+        }
         "stock.get" => {
             let p: GetParams = params(raw)?;
             StockServer::get(rpc, p.code, p.date, p.fields)

@@ -11,6 +11,7 @@
 //! - [`query`]: the data methods over a store, free of JSON-RPC.
 //! - [`views`]: the derived views (hotspots, industry detail, signals).
 //! - [`server`]: the Unix-socket JSON-RPC server and its handlers.
+//! - [`params`]: unknown parameter names refused by name.
 //! - [`admin`]: the admin gate (peer credentials) and `admin.status`.
 //! - [`memory`]: real RSS, cgroup figures, the budget, returning memory.
 //! - [`cache`]: byte-capped LRU caches for derived results.
@@ -27,6 +28,7 @@ pub mod demo;
 pub mod fast;
 pub mod governor;
 pub mod memory;
+pub mod params;
 pub mod query;
 pub mod server;
 pub mod source;

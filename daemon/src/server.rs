@@ -243,7 +243,34 @@ impl MarketServer for Rpc {
     }
 }
 
-impl StockServer<Json, Json, Json, Json> for Rpc {
+impl StockServer<Json, Json, Json, Json, Json> for Rpc {
+    fn list(
+        &self,
+        industry: Option<String>,
+        prefix: Option<String>,
+        name: Option<String>,
+        offset: Option<u64>,
+        limit: Option<u64>,
+    ) -> RpcResult<Json> {
+        let store = self.shared.store()?;
+        let k = key(
+            "stock.list",
+            store.info.generation,
+            (&industry, &prefix, &name, offset, limit),
+        );
+        cached(&self.shared.caches.query, k, || {
+            let sem = views::Semantic::new(&store, &self.shared.columns);
+            let p = views::ListParams {
+                industry: industry.as_deref(),
+                prefix: prefix.as_deref(),
+                name: name.as_deref(),
+                offset,
+                limit,
+            };
+            to_json(&views::stock_list(&store, &sem, &p)?)
+        })
+    }
+
     fn get(
         &self,
         code: String,
@@ -900,12 +927,14 @@ pub async fn serve(
     names.sort();
     let known = Arc::new(names);
     let stats = shared.stats.clone();
-    let recorder = RpcServiceBuilder::new().layer_fn(move |service| Recorder {
-        service,
-        stats: stats.clone(),
-        known: known.clone(),
-        max_response_bytes: MAX_RESPONSE_BYTES as usize,
-    });
+    let recorder = RpcServiceBuilder::new()
+        .layer_fn(move |service| Recorder {
+            service,
+            stats: stats.clone(),
+            known: known.clone(),
+            max_response_bytes: MAX_RESPONSE_BYTES as usize,
+        })
+        .layer_fn(|service| crate::params::StrictParams { service });
     let builder = Server::builder()
         .set_config(cfg)
         .set_rpc_middleware(recorder)
@@ -996,6 +1025,39 @@ mod tests {
         let mut contract = stockd_api::METHODS.to_vec();
         contract.sort_unstable();
         assert_eq!(served, contract);
+    }
+
+    /// Every name the contract lists in `STRICT_PARAMS` is one the method
+    /// decodes (a wrong-typed value for it is refused by the decoder), and a
+    /// name it does not list is not (the call reaches the handler).
+    #[test]
+    fn strict_param_names_are_the_ones_decoded() {
+        let module = rpc_module(Rpc::new(Shared::new(&Config::default())));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let call = |method: &str, name: &str| {
+            let req = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method,
+                                         "params": {name: {"wrong": "type"}}});
+            let (answer, _) = rt
+                .block_on(module.raw_json_request(&req.to_string(), 1))
+                .expect("answer");
+            let doc: serde_json::Value = serde_json::from_str(answer.get()).expect("JSON");
+            doc["error"]["code"].as_i64()
+        };
+        for (method, names) in stockd_api::STRICT_PARAMS {
+            assert!(stockd_api::METHODS.contains(method), "{method}");
+            for name in *names {
+                assert_eq!(call(method, name), Some(-32602), "{method} {name}");
+            }
+            // Not a param: decoded as nothing, so the handler answers
+            // (no store is loaded here).
+            assert_eq!(
+                call(method, "not_a_param"),
+                Some(ErrorKind::StoreNotLoaded.code() as i64),
+                "{method}"
+            );
+        }
     }
 
     #[test]

@@ -82,6 +82,12 @@ async fn fast_path_answers_equal_jsonrpsee_answers() -> Result<()> {
         ),
         ("industry.detail", json!({"industry": "No Such Industry"})),
         ("signals.stock", json!({"code": code})),
+        ("stock.list", json!({})),
+        (
+            "stock.list",
+            json!({"industry": industry, "prefix": "6", "offset": 1, "limit": 5}),
+        ),
+        ("stock.list", json!({"limit": 5000})),
     ];
     let mut fast_calls = 0u64;
     for (i, (method, p)) in params.iter().enumerate() {
@@ -110,6 +116,7 @@ async fn fast_path_answers_equal_jsonrpsee_answers() -> Result<()> {
         json!({"jsonrpc": "2.0", "id": 2, "method": "stock.get", "params": {"code": code, "extra": 1}}),
         json!({"jsonrpc": "2.0", "id": 3, "method": "stock.top", "params": {"by": "close", "n": -1}}),
         json!({"jsonrpc": "2.0", "id": 4, "method": "stock.get", "params": {"code": 5}}),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "stock.list", "params": {"limt": 5}}),
     ] {
         let (single, batched) = both_ways(&d, &call).await?;
         ensure!(single == batched, "{call}: {single} vs {batched}");
@@ -170,6 +177,16 @@ async fn fast_path_answers_equal_jsonrpsee_answers() -> Result<()> {
                 .is_some_and(|m| m.contains("WebSocket")),
         "subscription over HTTP: {doc}"
     );
+    // stock.list refuses an unknown param name (the fast path leaves the
+    // call to jsonrpsee, whose middleware names it).
+    let call = json!({"jsonrpc": "2.0", "id": 6, "method": "stock.list", "params": {"limt": 5}});
+    let (single, _) = both_ways(&d, &call).await?;
+    let message = single["error"]["message"].as_str().unwrap_or_default();
+    ensure!(
+        single["error"]["code"] == -32602 && message.contains("'limt'"),
+        "unknown stock.list param not named: {single}"
+    );
+
     // A parameter of the wrong type is named, on both paths.
     let call =
         json!({"jsonrpc": "2.0", "id": 3, "method": "stock.get", "params": {"code": {"a": 1}}});
@@ -193,6 +210,7 @@ async fn fast_path_answers_equal_jsonrpsee_answers() -> Result<()> {
         "hotspots.ranking",
         "industry.detail",
         "signals.stock",
+        "stock.list",
     ] {
         counted += requests(&status, m).count;
     }

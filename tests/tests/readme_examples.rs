@@ -548,7 +548,7 @@ async fn readme_postgres_recipe_loads_and_leaves_the_table_insertable() -> Resul
          postgres:///market:\n{script}"
     );
 
-    let base = pg::base_url();
+    let base = pg::base_url()?;
     let db = format!(
         "stockd_readme_{}_{:08x}",
         std::process::id(),

@@ -20,6 +20,17 @@ Environment:
   STOCKD_SOCKET                       same as --socket
   RUNTIME_DIRECTORY, XDG_RUNTIME_DIR  directory of the default socket";
 
+const SEARCH_HELP: &str = "\
+Each stock is described by its latest row held (the date column says which).
+Filters combine: `stockctl search 银行 --prefix 60` lists codes starting with
+60 whose name contains 银行. Columns the table lacks are left out of the table.
+
+Examples:
+  stockctl search 600519          the stock 600519 (and every code starting so)
+  stockctl search 茅台            names containing 茅台
+  stockctl search --industry 银行 -n 100
+  stockctl search ping --json";
+
 #[derive(Debug, Parser)]
 #[command(name = "stockctl", version, about = "Admin console and one-shot commands for stockd", after_help = AFTER_HELP)]
 pub struct Cli {
@@ -74,6 +85,26 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = OrderArg::Desc)]
         order: OrderArg,
         /// Print the result as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find stocks: code, name, industry, board and listing date, by code
+    #[command(after_help = SEARCH_HELP)]
+    Search {
+        /// Text to find: stocks whose code starts with TEXT or whose name
+        /// contains it (ASCII letters in any case); every stock without it
+        text: Option<String>,
+        /// Only stocks of this industry (its exact name)
+        #[arg(long)]
+        industry: Option<String>,
+        /// Only codes starting with P
+        #[arg(long, value_name = "P")]
+        prefix: Option<String>,
+        /// How many stocks to show at most (1-1000)
+        #[arg(short = 'n', long = "count", value_name = "N", default_value_t = 50,
+              value_parser = clap::value_parser!(u64).range(1..=stockd_api::LIST_MAX_LIMIT))]
+        n: u64,
+        /// Print the result as JSON (the shape of stock.list)
         #[arg(long)]
         json: bool,
     },

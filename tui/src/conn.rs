@@ -17,8 +17,8 @@ use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use stockd_api::limits::{MAX_STATUS_INTERVAL_MS, MIN_STATUS_INTERVAL_MS};
 use stockd_api::{
     AdminClient, AdminStatus, CacheClearResult, CacheResizeResult, ErrorKind, HotspotsRanking,
-    IndustryDetail, MarketClient, MarketInfo, ReloadResult, Size, StockHistory, StockRow,
-    StockSignals, TrimResult, TypedStockClient, TypedViewsClient,
+    IndustryDetail, MarketClient, MarketInfo, ReloadResult, Size, StockHistory, StockList,
+    StockRow, StockSignals, TrimResult, TypedStockClient, TypedViewsClient,
 };
 use tokio::net::UnixStream;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -678,6 +678,117 @@ pub async fn stock_top<C: TypedStockClient + Sync>(
     .await
 }
 
+/// One `stockctl search`: `text` matches a code prefix or a name
+/// substring; `industry` and `prefix` narrow both.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SearchQuery {
+    pub text: Option<String>,
+    pub industry: Option<String>,
+    pub prefix: Option<String>,
+    /// Stocks to return at most (the page size of `stock.list`).
+    pub n: u64,
+}
+
+impl SearchQuery {
+    /// The code prefix of the code-prefix branch: `text` and `prefix` must
+    /// both hold, so the longer one if one extends the other, else none
+    /// (no code can start with both).
+    fn code_prefix(&self, text: &str) -> Option<String> {
+        match self.prefix.as_deref() {
+            None => Some(text.to_string()),
+            Some(p) if text.starts_with(p) => Some(text.to_string()),
+            Some(p) if p.starts_with(text) => Some(p.to_string()),
+            Some(_) => None,
+        }
+    }
+}
+
+/// `stock.list` pinned to the typed client.
+async fn list_page<C: TypedStockClient + Sync>(
+    c: &C,
+    industry: &Option<String>,
+    prefix: Option<String>,
+    name: Option<String>,
+    limit: u64,
+) -> Result<StockList, ClientError> {
+    c.list(industry.clone(), prefix, name, None, Some(limit))
+        .await
+}
+
+/// An empty list (a branch that cannot match).
+fn no_stocks(limit: u64) -> StockList {
+    StockList {
+        total: 0,
+        offset: 0,
+        limit,
+        next_offset: None,
+        stocks: Vec::new(),
+        missing_columns: Vec::new(),
+    }
+}
+
+/// `stockctl search`: with `text`, the stocks whose code starts with it
+/// plus those whose name contains it, by code, the first `n`; `total` is
+/// the exact size of that union (code matches + name matches − stocks
+/// matching both, the last asked of the daemon as a third list). A table
+/// without a name column matches codes only.
+pub async fn search<C: TypedStockClient + Sync>(
+    c: &C,
+    q: &SearchQuery,
+) -> Result<StockList, ClientError> {
+    let Some(text) = q.text.clone() else {
+        return list_page(c, &q.industry, q.prefix.clone(), None, q.n).await;
+    };
+    let code_prefix = q.code_prefix(&text);
+    let by_code = match &code_prefix {
+        Some(p) => list_page(c, &q.industry, Some(p.clone()), None, q.n).await?,
+        None => no_stocks(q.n),
+    };
+    let by_name = list_page(c, &q.industry, q.prefix.clone(), Some(text.clone()), q.n).await;
+    let by_name = match by_name {
+        Err(ClientError::Call(e)) if e.code() == ErrorKind::MissingColumn.code() => {
+            return Ok(by_code);
+        }
+        other => other?,
+    };
+    let both = match code_prefix {
+        Some(p) if by_code.total > 0 && by_name.total > 0 => {
+            list_page(c, &q.industry, Some(p), Some(text), 1)
+                .await?
+                .total
+        }
+        _ => 0,
+    };
+    Ok(merge(by_code, by_name, both, q.n))
+}
+
+/// The union of two lists by code, cut to `n`; `both` = stocks in both
+/// (over all pages). Each list holds its first `n` by code, so the first
+/// `n` of the union are among them.
+pub fn merge(a: StockList, b: StockList, both: u64, n: u64) -> StockList {
+    let total = (a.total + b.total).saturating_sub(both);
+    let mut missing = a.missing_columns;
+    for m in b.missing_columns {
+        if !missing.contains(&m) {
+            missing.push(m);
+        }
+    }
+    let mut stocks = a.stocks;
+    stocks.extend(b.stocks);
+    stocks.sort_by(|x, y| x.code.cmp(&y.code));
+    stocks.dedup_by(|x, y| x.code == y.code);
+    stocks.truncate(n as usize);
+    let shown = stocks.len() as u64;
+    StockList {
+        total,
+        offset: 0,
+        limit: n,
+        next_offset: (shown < total).then_some(shown),
+        stocks,
+        missing_columns: missing,
+    }
+}
+
 pub async fn hotspots<C: TypedViewsClient + Sync>(
     c: &C,
     date: Option<String>,
@@ -746,6 +857,52 @@ mod tests {
             "admin.status is for root, the daemon's uid and admin groups"
         );
         assert!(!Failure::new("x").is_forbidden());
+    }
+
+    fn listed(codes: &[&str], total: u64) -> StockList {
+        StockList {
+            total,
+            offset: 0,
+            limit: 3,
+            next_offset: None,
+            stocks: codes
+                .iter()
+                .map(|c| stockd_api::ListedStock {
+                    code: c.to_string(),
+                    name: None,
+                    industry: None,
+                    board: None,
+                    list_date: None,
+                    date: "2024-01-02".into(),
+                })
+                .collect(),
+            missing_columns: vec!["board (board)".into()],
+        }
+    }
+
+    #[test]
+    fn search_merges_code_and_name_matches_by_code() {
+        let a = listed(&["600000", "600036", "600519"], 40);
+        let b = listed(&["000001", "600036", "601398"], 5);
+        let m = merge(a, b, 2, 3);
+        let codes: Vec<&str> = m.stocks.iter().map(|s| s.code.as_str()).collect();
+        assert_eq!(codes, ["000001", "600000", "600036"]);
+        assert_eq!((m.total, m.next_offset), (43, Some(3)));
+        assert_eq!(m.missing_columns, ["board (board)"]);
+        let m = merge(listed(&["1"], 1), listed(&["1"], 1), 1, 3);
+        assert_eq!((m.stocks.len(), m.total, m.next_offset), (1, 1, None));
+    }
+
+    #[test]
+    fn search_prefixes_must_agree() {
+        let q = |prefix: Option<&str>| SearchQuery {
+            prefix: prefix.map(str::to_string),
+            ..SearchQuery::default()
+        };
+        assert_eq!(q(None).code_prefix("60"), Some("60".into()));
+        assert_eq!(q(Some("6")).code_prefix("600"), Some("600".into()));
+        assert_eq!(q(Some("6005")).code_prefix("60"), Some("6005".into()));
+        assert_eq!(q(Some("000")).code_prefix("60"), None);
     }
 
     #[test]

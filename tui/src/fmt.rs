@@ -342,6 +342,14 @@ pub fn real(x: f64) -> String {
     }
 }
 
+/// `text` padded with spaces to `width` terminal cells (a Chinese
+/// character takes two), for aligned plain-text tables; longer text is
+/// left as it is.
+pub fn pad(text: &str, width: usize) -> String {
+    let w = unicode_width::UnicodeWidthStr::width(text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(w)))
+}
+
 /// An optional float with `digits` decimals, `–` for none.
 pub fn opt_f64(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "–".to_string(), |x| format!("{x:.digits$}"))
@@ -620,5 +628,12 @@ mod tests {
         let l = spark_levels(&up, 8);
         assert_eq!((l[0], l[99]), (1, 8));
         assert!(l.windows(2).all(|w| w[0] <= w[1]));
+    }
+
+    #[test]
+    fn padding_counts_terminal_cells() {
+        assert_eq!(pad("银行", 6), "银行  ");
+        assert_eq!(pad("bank", 6), "bank  ");
+        assert_eq!(pad("医疗器械服务", 6), "医疗器械服务");
     }
 }

@@ -6,11 +6,11 @@ use std::path::Path;
 use std::time::Instant;
 
 use jsonrpsee::core::client::Error as ClientError;
-use stockd_api::{AdminClient, AdminStatus, CacheStatus, MarketClient, Size, StockRow};
+use stockd_api::{AdminClient, AdminStatus, CacheStatus, MarketClient, Size, StockList, StockRow};
 use tokio::sync::mpsc;
 
 use crate::cli::{CacheCommand, Cli, Command};
-use crate::conn::{self, Client, Event, Failure, TopQuery};
+use crate::conn::{self, Client, Event, Failure, SearchQuery, TopQuery};
 use crate::fmt;
 use crate::state::Rates;
 
@@ -141,6 +141,28 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
                 pretty(&rows)?
             } else {
                 top_text(&q, &rows, &column_kinds(c).await)
+            };
+        }
+        Command::Search {
+            text,
+            industry,
+            prefix,
+            n,
+            json,
+        } => {
+            let q = SearchQuery {
+                text: text.clone(),
+                industry: industry.clone(),
+                prefix: prefix.clone(),
+                n: *n,
+            };
+            let list = conn::search(c, &q)
+                .await
+                .map_err(|e| daemon_error("search", &e))?;
+            out = if *json {
+                pretty(&list)?
+            } else {
+                search_text(&q, &list)
             };
         }
         Command::Cache { action } => match action {
@@ -391,6 +413,91 @@ pub fn top_text(q: &TopQuery, rows: &[StockRow], kinds: &fmt::ColumnKinds) -> St
             r.code,
             r.date,
             v
+        );
+    }
+    o
+}
+
+/// `stockctl search`: a table by code (columns the table lacks left out),
+/// then how many matched.
+pub fn search_text(q: &SearchQuery, list: &StockList) -> String {
+    let has = |key: &str| {
+        !list
+            .missing_columns
+            .iter()
+            .any(|m| m.split(' ').next() == Some(key))
+    };
+    let cell = |v: &Option<String>| v.clone().unwrap_or_else(|| "–".to_string());
+    let ind_w = list
+        .stocks
+        .iter()
+        .map(|s| unicode_width::UnicodeWidthStr::width(cell(&s.industry).as_str()))
+        .chain([8])
+        .max()
+        .unwrap_or(8);
+    let mut o = String::new();
+    let mut head = format!("{:<10} {:<10}", "CODE", "DATE");
+    if has("board") {
+        head.push_str(&format!(" {:<10}", "BOARD"));
+    }
+    if has("list_date") {
+        head.push_str(&format!(" {:<10}", "LISTED"));
+    }
+    if has("industry") {
+        head.push(' ');
+        head.push_str(&fmt::pad("INDUSTRY", ind_w));
+    }
+    if has("name") {
+        head.push_str(" NAME");
+    }
+    let _ = writeln!(o, "{}", head.trim_end());
+    for s in &list.stocks {
+        let mut line = format!("{:<10} {:<10}", s.code, s.date);
+        if has("board") {
+            line.push(' ');
+            line.push_str(&fmt::pad(&cell(&s.board), 10));
+        }
+        if has("list_date") {
+            line.push_str(&format!(" {:<10}", cell(&s.list_date)));
+        }
+        if has("industry") {
+            line.push(' ');
+            line.push_str(&fmt::pad(&cell(&s.industry), ind_w));
+        }
+        if has("name") {
+            line.push(' ');
+            line.push_str(&cell(&s.name));
+        }
+        let _ = writeln!(o, "{}", line.trim_end());
+    }
+    let mut what = Vec::new();
+    if let Some(t) = &q.text {
+        what.push(format!("code prefix or name \"{t}\""));
+    }
+    if let Some(p) = &q.prefix {
+        what.push(format!("code prefix \"{p}\""));
+    }
+    if let Some(i) = &q.industry {
+        what.push(format!("industry \"{i}\""));
+    }
+    let _ = write!(
+        o,
+        "{} of {} stocks",
+        fmt::count(list.stocks.len() as u64),
+        fmt::count(list.total)
+    );
+    if !what.is_empty() {
+        let _ = write!(o, " matching {}", what.join(" and "));
+    }
+    if list.next_offset.is_some() {
+        let _ = write!(o, " (raise -n or narrow the search for more)");
+    }
+    o.push('\n');
+    if !list.missing_columns.is_empty() {
+        let _ = writeln!(
+            o,
+            "not in the table ([columns]): {}",
+            list.missing_columns.join(", ")
         );
     }
     o

@@ -44,6 +44,7 @@ fn help_text_matches_the_committed_file() {
         &["status"],
         &["get"],
         &["top"],
+        &["search"],
         &["cache"],
         &["cache", "list"],
         &["cache", "clear"],

@@ -370,3 +370,158 @@ fn one_shot_commands_against_a_real_daemon() {
         );
     }
 }
+
+/// Codes of a list, in order.
+fn codes_of(l: &stockd_api::StockList) -> Vec<String> {
+    l.stocks.iter().map(|s| s.code.clone()).collect()
+}
+
+/// `stock.list` with every stock matching (every page), through the
+/// library client (generic so the `TypedStockClient` bound picks the
+/// result type).
+async fn listed<C: stockd_api::TypedStockClient + Sync>(
+    c: &C,
+    industry: Option<&str>,
+    prefix: Option<&str>,
+    name: Option<&str>,
+) -> stockd_api::StockList {
+    let page = |offset| {
+        c.list(
+            industry.map(str::to_string),
+            prefix.map(str::to_string),
+            name.map(str::to_string),
+            Some(offset),
+            Some(stockd_api::LIST_MAX_LIMIT),
+        )
+    };
+    let mut all = page(0).await.expect("stock.list");
+    while let Some(next) = all.next_offset {
+        let more = page(next).await.expect("stock.list page");
+        all.stocks.extend(more.stocks);
+        all.next_offset = more.next_offset;
+    }
+    assert_eq!(all.stocks.len() as u64, all.total);
+    all
+}
+
+#[test]
+fn search_finds_stocks_by_code_prefix_name_and_industry() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let d = rt.block_on(Daemon::start("search", &[]));
+    let sock = d.socket.clone();
+    let c = rt.block_on(d.client());
+    let all = rt.block_on(listed(&c, None, None, None));
+    assert!(all.total > 100, "demo stocks: {}", all.total);
+
+    // Name text: a Chinese substring of a real name; the answer is every
+    // stock whose name holds it (no code starts with Chinese text).
+    let name = all
+        .stocks
+        .iter()
+        .find_map(|s| s.name.clone().filter(|n| n.chars().count() >= 3))
+        .expect("a named stock");
+    let text: String = name.chars().skip(1).take(2).collect();
+    let want = rt.block_on(listed(&c, None, None, Some(&text)));
+    assert!(want.total >= 1);
+    let r = run(&sock, &["search", &text, "-n", "1000", "--json"]);
+    expect(&r, 0, "search by name");
+    let got: stockd_api::StockList = serde_json::from_str(&r.stdout).expect("JSON of stock.list");
+    assert_eq!(codes_of(&got), codes_of(&want), "search {text}");
+    assert_eq!((got.total, got.next_offset), (want.total, None));
+
+    // Code text: the union of code-prefix and name matches, by code, cut
+    // to -n, with the exact total.
+    let prefix: String = all.stocks[all.stocks.len() / 2]
+        .code
+        .chars()
+        .take(2)
+        .collect();
+    let by_code = rt.block_on(listed(&c, None, Some(&prefix), None));
+    let by_name = rt.block_on(listed(&c, None, None, Some(&prefix)));
+    let mut union: Vec<String> = codes_of(&by_code);
+    union.extend(codes_of(&by_name));
+    union.sort();
+    union.dedup();
+    assert!(union.len() > 3, "prefix {prefix}: {}", union.len());
+    let r = run(&sock, &["search", &prefix, "-n", "3", "--json"]);
+    expect(&r, 0, "search by code");
+    let got: stockd_api::StockList = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(codes_of(&got), union[..3].to_vec());
+    assert_eq!((got.total, got.next_offset), (union.len() as u64, Some(3)));
+
+    // The table: aligned columns, columns the table lacks left out, the
+    // count, and what is missing.
+    let r = run(&sock, &["search", &prefix, "-n", "3"]);
+    expect(&r, 0, "search table");
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("CODE") && lines[0].contains("INDUSTRY") && lines[0].ends_with("NAME"),
+        "{}",
+        r.stdout
+    );
+    assert!(!lines[0].contains("BOARD") && !lines[0].contains("LISTED"));
+    let name_col = unicode_width::UnicodeWidthStr::width(&lines[0][..lines[0].len() - 4]);
+    for (line, s) in lines[1..4].iter().zip(&got.stocks) {
+        assert!(line.starts_with(&s.code), "{line}");
+        let name = s.name.as_deref().unwrap_or("–");
+        assert!(line.ends_with(name), "{line}");
+        let before = &line[..line.len() - name.len()];
+        assert_eq!(
+            unicode_width::UnicodeWidthStr::width(before),
+            name_col,
+            "NAME aligned: {line}"
+        );
+    }
+    assert_eq!(
+        lines[4],
+        format!(
+            "3 of {} stocks matching code prefix or name \"{prefix}\" (raise -n or narrow the search for more)",
+            union.len()
+        )
+    );
+    assert_eq!(
+        lines[5],
+        "not in the table ([columns]): board (board), list_date (list_date)"
+    );
+
+    // --industry and --prefix narrow; no TEXT lists everything matching.
+    let industry = all
+        .stocks
+        .iter()
+        .find_map(|s| s.industry.clone())
+        .expect("an industry");
+    let want = rt.block_on(listed(&c, Some(&industry), Some("6"), None));
+    let r = run(
+        &sock,
+        &[
+            "search",
+            "--industry",
+            &industry,
+            "--prefix",
+            "6",
+            "-n",
+            "1000",
+            "--json",
+        ],
+    );
+    expect(&r, 0, "search --industry --prefix");
+    let got: stockd_api::StockList = serde_json::from_str(&r.stdout).expect("JSON");
+    assert_eq!(codes_of(&got), codes_of(&want));
+    assert!(got
+        .stocks
+        .iter()
+        .all(|s| s.code.starts_with('6') && s.industry.as_deref() == Some(industry.as_str())));
+
+    // Errors: the daemon's (exit 1, its code and the value) and usage (2).
+    let r = run(&sock, &["search", "--industry", "没有这个行业"]);
+    expect(&r, 1, "unknown industry");
+    assert!(
+        r.stderr.contains("没有这个行业") && r.stderr.contains("1004"),
+        "{}",
+        r.stderr
+    );
+    for n in ["0", "1001"] {
+        let r = run(&sock, &["search", "-n", n]);
+        expect(&r, 2, &format!("-n {n}"));
+    }
+}

@@ -9,10 +9,12 @@
 //! [`types`] — one contract, no second hand-written copy.
 
 pub mod error;
+pub mod list;
 pub mod types;
 pub mod views;
 
 pub use error::{AppError, ErrorKind};
+pub use list::*;
 pub use types::*;
 pub use views::*;
 
@@ -24,6 +26,7 @@ use jsonrpsee::proc_macros::rpc;
 pub const METHODS: &[&str] = &[
     "market.info",
     "market.dates",
+    "stock.list",
     "stock.get",
     "stock.many",
     "stock.history",
@@ -39,6 +42,24 @@ pub const METHODS: &[&str] = &[
     "memory.trim",
 ];
 
+/// Methods whose params object may hold only the names listed here: any
+/// other name is refused with "invalid params" naming it and the names
+/// allowed (the server checks this before the handler runs). A unit test in
+/// the daemon checks that every listed name is one the method decodes.
+pub const STRICT_PARAMS: &[(&str, &[&str])] = &[(
+    "stock.list",
+    &["industry", "prefix", "name", "offset", "limit"],
+)];
+
+/// The names `method` takes, if it refuses unknown ones (see
+/// [`STRICT_PARAMS`]).
+pub fn strict_params(method: &str) -> Option<&'static [&'static str]> {
+    STRICT_PARAMS
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, names)| *names)
+}
+
 /// Market-wide methods.
 #[rpc(server, client)]
 pub trait Market {
@@ -52,8 +73,8 @@ pub trait Market {
 }
 
 /// Per-stock data methods. Generic over the result documents (see the crate
-/// docs): clients use [`StockRow`], [`StockMany`], [`StockHistory`] and
-/// `Vec<StockRow>`.
+/// docs): clients use [`StockRow`], [`StockMany`], [`StockHistory`],
+/// `Vec<StockRow>` and [`StockList`].
 #[rpc(
     server,
     client,
@@ -61,16 +82,33 @@ pub trait Market {
         Row: serde::Serialize + Send + Sync + Clone + 'static,
         Many: serde::Serialize + Send + Sync + Clone + 'static,
         History: serde::Serialize + Send + Sync + Clone + 'static,
-        Top: serde::Serialize + Send + Sync + Clone + 'static
+        Top: serde::Serialize + Send + Sync + Clone + 'static,
+        List: serde::Serialize + Send + Sync + Clone + 'static
     ),
     client_bounds(
         Row: serde::de::DeserializeOwned,
         Many: serde::de::DeserializeOwned,
         History: serde::de::DeserializeOwned,
-        Top: serde::de::DeserializeOwned
+        Top: serde::de::DeserializeOwned,
+        List: serde::de::DeserializeOwned
     )
 )]
-pub trait Stock<Row, Many, History, Top> {
+pub trait Stock<Row, Many, History, Top, List> {
+    /// The stocks held, each described by its latest row (code, name,
+    /// industry, board, listing date), by code; filtered by `industry`
+    /// (exact), `prefix` (of the code) and `name` (substring, ASCII letters
+    /// in any case); paged by `offset` (default 0) and `limit` (default
+    /// [`LIST_DEFAULT_LIMIT`], at most [`LIST_MAX_LIMIT`]). See [`list`].
+    #[method(name = "stock.list", param_kind = map)]
+    fn list(
+        &self,
+        industry: Option<String>,
+        prefix: Option<String>,
+        name: Option<String>,
+        offset: Option<u64>,
+        limit: Option<u64>,
+    ) -> RpcResult<List>;
+
     /// One row: `code` on `date` (default: the stock's latest date held).
     #[method(name = "stock.get", param_kind = map)]
     fn get(
@@ -193,9 +231,14 @@ pub trait Admin {
 }
 
 /// The typed client of [`Stock`].
-pub trait TypedStockClient: StockClient<StockRow, StockMany, StockHistory, Vec<StockRow>> {}
-impl<T> TypedStockClient for T where T: StockClient<StockRow, StockMany, StockHistory, Vec<StockRow>>
-{}
+pub trait TypedStockClient:
+    StockClient<StockRow, StockMany, StockHistory, Vec<StockRow>, StockList>
+{
+}
+impl<T> TypedStockClient for T where
+    T: StockClient<StockRow, StockMany, StockHistory, Vec<StockRow>, StockList>
+{
+}
 
 /// Limits every request is held to (defaults; the server config may lower
 /// the body and connection limits).

@@ -137,4 +137,10 @@ semantic_columns! {
     boll_lower = "boll_lower",
     /// Consecutive limit-up days (limit-up streak signal).
     consecutive_limit_up = "consecutive_limit_up",
+    /// Trading board of the stock, a text column (`stock.list`; the
+    /// reference layout has none, so `stock.list` answers `null`).
+    board = "board",
+    /// Listing date of the stock, a date or text column (`stock.list`; the
+    /// reference layout has none, so `stock.list` answers `null`).
+    list_date = "list_date",
 }

@@ -131,9 +131,10 @@ fn defaults_follow_systemd_directories() {
 fn columns_iterate_in_declaration_order() {
     let columns = ColumnsConfig::default();
     let pairs: Vec<_> = columns.iter().collect();
-    assert_eq!(pairs.len(), 29);
+    assert_eq!(pairs.len(), 31);
     assert_eq!(pairs[0], ("code", "stock_code"));
     assert!(pairs.contains(&("net_inflow", "main_net_inflow")));
+    assert_eq!(pairs[30], ("list_date", "list_date"));
     assert_eq!(pairs, ColumnsConfig::DEFAULTS.to_vec());
 }
 

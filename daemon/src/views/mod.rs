@@ -1,6 +1,8 @@
 //! The derived views over one store, free of JSON-RPC and I/O:
 //! `hotspots.ranking` ([`hotspots`]), `industry.detail`
-//! ([`industry_detail`]) and `signals.stock` ([`signals`]). Each is a pure
+//! ([`industry_detail`]), `signals.stock` ([`signals`]) and `stock.list`
+//! ([`stock_list`], which reads the semantic name, industry, board and
+//! listing-date columns). Each is a pure
 //! function of the store, the semantic columns and its parameters, returning
 //! the typed result of `stockd_api::views` (the server caches and
 //! serializes it) or an [`AppError`] naming the bad value.
@@ -22,9 +24,11 @@
 
 pub mod exact;
 mod industry;
+mod list;
 mod signals;
 
 pub use industry::{hotspots, industry_detail};
+pub use list::{stock_list, ListParams};
 pub use signals::signals;
 
 use crate::config::ColumnsConfig;
@@ -67,11 +71,13 @@ pub enum Key {
     BollUpper,
     BollLower,
     ConsecutiveLimitUp,
+    Board,
+    ListDate,
 }
 
 impl Key {
     /// Every key, in the declaration order of [`ColumnsConfig`].
-    pub const ALL: [Key; 29] = [
+    pub const ALL: [Key; 31] = [
         Key::Code,
         Key::Date,
         Key::Name,
@@ -101,6 +107,8 @@ impl Key {
         Key::BollUpper,
         Key::BollLower,
         Key::ConsecutiveLimitUp,
+        Key::Board,
+        Key::ListDate,
     ];
 
     /// The key as written in `[columns]`, e.g. `pct_change`.
@@ -135,22 +143,26 @@ impl Key {
             Key::BollUpper => "boll_upper",
             Key::BollLower => "boll_lower",
             Key::ConsecutiveLimitUp => "consecutive_limit_up",
+            Key::Board => "board",
+            Key::ListDate => "list_date",
         }
     }
 
     /// What the views need the column to hold.
     fn usable(self, kind: ColumnKind) -> bool {
         match self {
-            Key::Code | Key::Name | Key::Industry => kind == ColumnKind::Text,
+            Key::Code | Key::Name | Key::Industry | Key::Board => kind == ColumnKind::Text,
             Key::Date => kind == ColumnKind::Date,
+            Key::ListDate => matches!(kind, ColumnKind::Date | ColumnKind::Text),
             _ => kind.is_numeric(),
         }
     }
 
     fn wanted(self) -> &'static str {
         match self {
-            Key::Code | Key::Name | Key::Industry => "a text column",
+            Key::Code | Key::Name | Key::Industry | Key::Board => "a text column",
             Key::Date => "a date column",
+            Key::ListDate => "a date or text column",
             _ => "a numeric column",
         }
     }

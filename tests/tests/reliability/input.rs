@@ -267,6 +267,8 @@ impl Gen {
             "hotspots.ranking" => json!({"date": date, "n": 3}),
             "industry.detail" => json!({"industry": industry, "date": date}),
             "signals.stock" => json!({"code": code, "date": date}),
+            "stock.list" => json!({"industry": industry, "prefix": code.get(..2).unwrap_or(""),
+                                   "name": "", "offset": 0, "limit": 5}),
             "admin.subscribe_status" => json!({"interval_ms": 1000}),
             "cache.clear" => json!({"name": "query"}),
             "cache.resize" => json!({"name": "query", "max_bytes": "16MiB"}),

@@ -488,8 +488,10 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
                     "stockd" => runner::run(&sd_target, *op, universe.clone(), &cfg).await?,
                     "postgres" => runner::run(&pg_target, *op, universe.clone(), &cfg).await?,
                     _ => match &redis_target {
-                        Some(rt) => runner::run(rt, *op, universe.clone(), &cfg).await?,
-                        None => continue,
+                        Some(rt) if op.has_redis() => {
+                            runner::run(rt, *op, universe.clone(), &cfg).await?
+                        }
+                        _ => continue,
                     },
                 };
                 step(&format!(
@@ -631,6 +633,16 @@ fn literal_sql(op: Op, ds: &DataSet, u: &Universe) -> String {
         }
         Op::StockTop | Op::Hotspots => (d, String::new()),
         Op::StockHistory => (code, String::new()),
+        Op::StockList => (
+            format!("'{}'", u.dates[0].text),
+            format!(
+                "'{}'",
+                u.industries
+                    .first()
+                    .map_or("", String::as_str)
+                    .replace('\'', "''")
+            ),
+        ),
         Op::IndustryDetail => (
             d,
             format!(

@@ -32,9 +32,12 @@ pub enum Op {
     /// `industry.detail` of a random industry on a random date.
     #[serde(rename = "industry.detail")]
     IndustryDetail,
+    /// `stock.list` of a random industry, the first [`LIST_N`] stocks.
+    #[serde(rename = "stock.list")]
+    StockList,
 }
 
-pub const ALL_OPS: [Op; 7] = [
+pub const ALL_OPS: [Op; 8] = [
     Op::StockGet,
     Op::StockGet8,
     Op::StockMany,
@@ -42,6 +45,7 @@ pub const ALL_OPS: [Op; 7] = [
     Op::StockHistory,
     Op::Hotspots,
     Op::IndustryDetail,
+    Op::StockList,
 ];
 
 /// The ranking column and size of `stock.top`.
@@ -55,6 +59,8 @@ pub const HOTSPOTS_N: usize = 10;
 /// `industry.detail` (the daemon's constants).
 pub const HOTSPOTS_LEADERS: usize = 3;
 pub const INDUSTRY_MOVERS: usize = 5;
+/// Page size of `stock.list` (the daemon's default limit).
+pub const LIST_N: usize = 100;
 /// `stock.get` with 8 columns.
 pub const GET8_FIELDS: [&str; 8] = [
     "stock_name",
@@ -102,6 +108,7 @@ impl Op {
             Op::StockHistory => "stock.history",
             Op::Hotspots => "hotspots.ranking",
             Op::IndustryDetail => "industry.detail",
+            Op::StockList => "stock.list",
         }
     }
 
@@ -121,6 +128,11 @@ impl Op {
             ),
             Op::IndustryDetail => format!(
                 "one random industry on a random date: statistics, heat, top {INDUSTRY_MOVERS} gainers and losers"
+            ),
+            Op::StockList => format!(
+                "the stocks of one random industry (by each stock's latest row in the window): \
+                 code, name, industry, date of the first {LIST_N} by code, and the count; \
+                 no Redis equivalent (its layout has no per-stock latest row)"
             ),
         }
     }
@@ -149,6 +161,9 @@ impl Op {
             Op::IndustryDetail => Request::Industry {
                 industry: rng.below(u.industries.len().max(1)) as u32,
                 date: date(rng),
+            },
+            Op::StockList => Request::List {
+                industry: rng.below(u.industries.len().max(1)) as u32,
             },
         }
     }
@@ -214,7 +229,24 @@ impl Op {
                  SELECT s.*, {heat}, m.side, m.stock_code, m.stock_name, m.p, m.close, m.amount, m.volume_ratio \
                  FROM s LEFT JOIN m ON true"
             ),
+            // Each stock's latest row in the window ($1 = its first date),
+            // then the industry ($2), the page and the count of matches.
+            Op::StockList => format!(
+                "SELECT stock_code, stock_name, industry, \"date\", count(*) OVER () AS total FROM \
+                 (SELECT DISTINCT ON (stock_code) stock_code, stock_name, industry, \"date\" FROM {t} \
+                 WHERE \"date\" >= $1 ORDER BY stock_code, \"date\" DESC) s \
+                 WHERE industry = $2 ORDER BY stock_code LIMIT {LIST_N}"
+            ),
         }
+    }
+
+    /// Whether the Redis layout (see `redis.rs`) can answer this
+    /// operation. `stock.list` describes each stock by its latest row; the
+    /// layout keeps rows per (code, date) and code sets per date, so the
+    /// equivalent would read every date's set of the window: not how
+    /// anyone would use Redis, so it is left out rather than measured.
+    pub fn has_redis(self) -> bool {
+        self != Op::StockList
     }
 
     /// Items a correct answer has when the count is fixed (rows for the
@@ -245,9 +277,10 @@ impl FromStr for Op {
             "stock.history" | "history" => Ok(Op::StockHistory),
             "hotspots.ranking" | "hotspots" => Ok(Op::Hotspots),
             "industry.detail" | "industry" => Ok(Op::IndustryDetail),
+            "stock.list" | "list" => Ok(Op::StockList),
             _ => anyhow::bail!(
                 "unknown operation '{s}' (stock.get, stock.get/8, stock.many, stock.top, stock.history, \
-                 hotspots.ranking, industry.detail)"
+                 hotspots.ranking, industry.detail, stock.list)"
             ),
         }
     }
@@ -263,6 +296,7 @@ pub enum Request {
     History { code: u32 },
     Hotspots { date: u32 },
     Industry { industry: u32, date: u32 },
+    List { industry: u32 },
 }
 
 impl Request {
@@ -275,6 +309,7 @@ impl Request {
             Request::History { .. } => Op::StockHistory,
             Request::Hotspots { .. } => Op::Hotspots,
             Request::Industry { .. } => Op::IndustryDetail,
+            Request::List { .. } => Op::StockList,
         }
     }
 }

@@ -613,6 +613,9 @@ impl RedisClient {
                 std::hint::black_box((s, gainers, losers));
                 1
             }
+            Request::List { .. } => {
+                bail!("stock.list has no Redis equivalent (see Op::has_redis)")
+            }
         })
     }
 }

@@ -14,7 +14,9 @@ use bb8_postgres::PostgresConnectionManager;
 use serde_json::Value;
 use tokio_postgres::{NoTls, Statement};
 
-use crate::ops::{many_codes, Op, Request, GET8_FIELDS, HISTORY_FIELDS, HOTSPOTS_N, TOP_BY, TOP_N};
+use crate::ops::{
+    many_codes, Op, Request, GET8_FIELDS, HISTORY_FIELDS, HOTSPOTS_N, LIST_N, TOP_BY, TOP_N,
+};
 use crate::pgval::{decode_row, PgDate, PgValue};
 use crate::prepare::Universe;
 use crate::rpc::HttpConn;
@@ -173,6 +175,11 @@ impl StockdClient {
                 Value::String(u.industries[industry as usize].clone()),
                 u.dates[date as usize].text
             ),
+            Request::List { industry } => write!(
+                b,
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"stock.list","params":{{"industry":{},"limit":{LIST_N}}}}}"#,
+                Value::String(u.industries[industry as usize].clone()),
+            ),
         };
     }
 
@@ -199,6 +206,7 @@ fn result_items(req: Request, r: Option<&Value>) -> Option<usize> {
             r.get("industries")?.as_array().map(Vec::len)
         }
         (Request::Industry { .. }, Value::Object(_)) => Some(1),
+        (Request::List { .. }, Value::Object(r)) => r.get("stocks")?.as_array().map(Vec::len),
         _ => None,
     }
 }
@@ -381,6 +389,10 @@ impl PostgresClient {
             Request::History { code } => c.query(stmt, &[&u.codes[code as usize]]).await,
             Request::Industry { industry, date: d } => {
                 c.query(stmt, &[&date(d), &u.industries[industry as usize]])
+                    .await
+            }
+            Request::List { industry } => {
+                c.query(stmt, &[&date(0), &u.industries[industry as usize]])
                     .await
             }
         };
