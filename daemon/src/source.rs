@@ -354,7 +354,7 @@ impl PgSource {
         let d = quote_ident(&self.date);
         let sql = format!(
             "SELECT min(x) FROM (SELECT DISTINCT ({d} - DATE '2000-01-01') AS x FROM {t} \
-             WHERE {d} <= DATE '2000-01-01' + $2 ORDER BY 1 DESC LIMIT $1) w",
+             WHERE {d} <= DATE '2000-01-01' + $2::int4 ORDER BY 1 DESC LIMIT $1) w",
             t = self.quoted
         );
         let row = conn
@@ -971,6 +971,7 @@ pub async fn refresh_loop(
     let mut tracker: Option<PendingTracker> = None;
     // After a failed load: when to retry, and how many retries are left.
     let mut retry: Option<(tokio::time::Instant, u32)> = None;
+    let mut gave_up = false;
     let mut pending_at: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1064,7 +1065,13 @@ pub async fn refresh_loop(
         // is up (answering "store not loaded" until a load succeeds).
         shared.settled.send_replace(true);
         retry = match &result {
-            Ok(_) => None,
+            Ok(_) => {
+                gave_up = false;
+                None
+            }
+            // The retries of this episode are spent: the next attempt is
+            // the next poll, NOTIFY or request, not a new series.
+            Err(_) if gave_up => None,
             Err(e) => {
                 let left = match retry {
                     Some((_, left)) if trigger == Trigger::Retry => left.saturating_sub(1),
@@ -1080,6 +1087,7 @@ pub async fn refresh_loop(
                     tracing::info!(
                         "{RETRIES} retries failed; the load is tried again at every poll ({interval:?}), NOTIFY or store.reload"
                     );
+                    gave_up = true;
                     None
                 }
             }
@@ -1321,6 +1329,49 @@ mod tests {
         assert_eq!(quote_table("daily_stock_data"), "\"daily_stock_data\"");
         assert_eq!(quote_table("mkt.Daily Bars"), "\"mkt\".\"Daily Bars\"");
         assert_eq!(quote_table("\"My.Schema\".t"), "\"My.Schema\".t");
+    }
+
+    #[test]
+    fn a_new_date_is_complete_only_when_settled_and_large_enough() {
+        let day = [(10, 3600)];
+        assert_eq!(newly_complete(Some(3600), &day, false, 0.9), None);
+        assert_eq!(newly_complete(Some(3600), &day, true, 0.9), Some(10));
+        // One row of a new day, settled: not complete.
+        assert_eq!(newly_complete(Some(3600), &[(10, 1)], true, 0.9), None);
+        assert_eq!(newly_complete(Some(3600), &[(10, 3239)], true, 0.9), None);
+        assert_eq!(
+            newly_complete(Some(3600), &[(10, 3240)], true, 0.9),
+            Some(10)
+        );
+        // 0 = no count check; no previous day = the settle rule alone.
+        assert_eq!(newly_complete(Some(3600), &[(10, 1)], true, 0.0), Some(10));
+        assert_eq!(newly_complete(None, &[(10, 5)], true, 0.9), Some(10));
+        // Several pending dates: each against the one before; the first
+        // short one stops the walk.
+        let days = [(10, 3600), (11, 3500), (12, 100), (13, 3600)];
+        assert_eq!(newly_complete(Some(3600), &days, true, 0.9), Some(11));
+        assert_eq!(newly_complete(Some(3600), &[], true, 0.9), None);
+    }
+
+    #[test]
+    fn retries_follow_the_documented_schedule() {
+        let hour = Duration::from_secs(3600);
+        let waits: Vec<f64> = (0..RETRIES)
+            .map(|n| retry_wait(n, hour).as_secs_f64())
+            .collect();
+        assert_eq!(waits, [0.5, 1.0, 2.0, 4.0, 8.0]);
+        assert_eq!(
+            retry_wait(4, Duration::from_secs(3)),
+            Duration::from_secs(3)
+        );
+        assert_eq!(retry_wait(u32::MAX, hour), hour);
+    }
+
+    #[test]
+    fn ages_read_as_people_write_them() {
+        assert_eq!(human_age(Duration::from_millis(9500)), "9.5s");
+        assert_eq!(human_age(Duration::from_secs(252)), "4m12s");
+        assert_eq!(human_age(Duration::from_secs(7380)), "2h3m");
     }
 
     #[test]
