@@ -972,6 +972,7 @@ pub async fn refresh_loop(
     // After a failed load: when to retry, and how many retries are left.
     let mut retry: Option<(tokio::time::Instant, u32)> = None;
     let mut gave_up = false;
+    let mut notified = false;
     let mut pending_at: Option<tokio::time::Instant> = None;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1010,7 +1011,13 @@ pub async fn refresh_loop(
             Some(k) => Complete::Through(k.through),
             None => Complete::Start,
         };
-        if trigger == Trigger::Notify {
+        // A NOTIFY says the data is complete; that holds until a load
+        // succeeds (a failed one is retried, or answered by the next
+        // request, with the same meaning).
+        if batch.iter().any(|r| r.trigger == Trigger::Notify) {
+            notified = true;
+        }
+        if notified && trigger != Trigger::Pending {
             complete = Complete::All;
         }
         if trigger == Trigger::Pending {
@@ -1067,6 +1074,7 @@ pub async fn refresh_loop(
         retry = match &result {
             Ok(_) => {
                 gave_up = false;
+                notified = false;
                 None
             }
             // The retries of this episode are spent: the next attempt is
