@@ -42,13 +42,35 @@ fn main() -> ExitCode {
     if cli.check_config {
         // A start keeps retrying an unreachable database (under systemd it
         // may come up later); --check-config says at once that it is.
-        if !config.source.database_url.is_empty() {
-            if let Err(e) = probe_database(&config) {
-                eprintln!("stockd: {e}");
-                return ExitCode::FAILURE;
+        let checked = if config.source.database_url.is_empty() {
+            let demo = DemoParams::embedded();
+            vec![format!(
+                "source: built-in data set, no database (source.database_url is empty): {}",
+                demo.describe()
+            )]
+        } else {
+            match probe_database(&config) {
+                Ok(lines) => lines,
+                Err(e) => {
+                    eprintln!("stockd: {e}");
+                    return ExitCode::FAILURE;
+                }
             }
+        };
+        println!(
+            "stockd: configuration is valid ({})",
+            match &cli.config {
+                Some(path) => format!("file {}", path.display()),
+                None if std::path::Path::new(stockd::config::DEFAULT_CONFIG_PATH).exists() => {
+                    format!("file {}", stockd::config::DEFAULT_CONFIG_PATH)
+                }
+                None => "no file: defaults, environment and flags".to_string(),
+            }
+        );
+        for line in checked {
+            println!("  {line}");
         }
-        println!("stockd: configuration is valid");
+        println!("  socket: {}", config.server.socket.display());
         return ExitCode::SUCCESS;
     }
     if cli.export_demo {
@@ -84,7 +106,7 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// [`PROBE_TIMEOUT`]) and reads zero rows of the configured table, so an
 /// unreachable server, a refused login or a missing or unreadable table is
 /// reported naming host, port, database and table with PostgreSQL's words.
-fn probe_database(config: &Config) -> Result<(), String> {
+fn probe_database(config: &Config) -> Result<Vec<String>, String> {
     let src = &config.source;
     let url = source::redact(&src.database_url);
     let mut pg = tokio_postgres::Config::from_str(&src.database_url)
@@ -139,15 +161,120 @@ fn probe_database(config: &Config) -> Result<(), String> {
         let sql = format!("SELECT * FROM {table} LIMIT 0");
         let read = client.simple_query(&sql);
         match tokio::time::timeout(PROBE_TIMEOUT, read).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!(
-                "source.table {table} is not readable in {server}: {}",
-                source::pg_detail(&e)
-            )),
-            Err(_) => Err(format!(
-                "source.table {table} in {server}: no answer within {PROBE_TIMEOUT:?}"
-            )),
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "source.table {table} is not readable in {server}: {}",
+                    source::pg_detail(&e)
+                ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "source.table {table} in {server}: no answer within {PROBE_TIMEOUT:?}"
+                ))
+            }
         }
+        let user = pg.get_user().map(str::to_string).unwrap_or_default();
+        let mut lines = vec![format!(
+            "source: PostgreSQL {server}{}",
+            if user.is_empty() { String::new() } else { format!(" as user {user:?}") }
+        )];
+        // What a load would find: the columns, the rows and dates, the key,
+        // semantic and change columns.
+        let facts = async {
+            let cols = client
+                .query(
+                    "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod) \
+                     FROM pg_attribute a WHERE a.attrelid = to_regclass($1) \
+                     AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                    &[&table],
+                )
+                .await?;
+            let cols: Vec<(String, String)> = cols.iter().map(|r| (r.get(0), r.get(1))).collect();
+            let d = source::quote_ident(&config.columns.date);
+            let counts = client
+                .query_one(
+                    &format!(
+                        "SELECT count(*), min({d})::text, max({d})::text FROM {table}"
+                    ),
+                    &[],
+                )
+                .await?;
+            Ok::<_, tokio_postgres::Error>((cols, counts))
+        };
+        let (cols, counts) = match tokio::time::timeout(PROBE_TIMEOUT, facts).await {
+            Ok(Ok(f)) => f,
+            Ok(Err(e)) => {
+                return Err(format!(
+                    "source.table {table} in {server}: {}",
+                    source::pg_detail(&e)
+                ))
+            }
+            Err(_) => {
+                return Err(format!(
+                    "source.table {table} in {server}: counting rows took longer than {PROBE_TIMEOUT:?}"
+                ))
+            }
+        };
+        let rows: i64 = counts.get(0);
+        let first: Option<String> = counts.get(1);
+        let last: Option<String> = counts.get(2);
+        lines.push(format!(
+            "table: {table}, {rows} rows{}",
+            match (first, last) {
+                (Some(a), Some(b)) => format!(", dates {a} to {b}"),
+                _ => String::new(),
+            }
+        ));
+        lines.push(format!(
+            "columns found: {} ({})",
+            cols.len(),
+            cols.iter().map(|c| format!("{} {}", c.0, c.1)).collect::<Vec<_>>().join(", ")
+        ));
+        let has = |name: &str| cols.iter().any(|c| c.0 == name);
+        for (key, col) in [("code", &config.columns.code), ("date", &config.columns.date)] {
+            if !has(col) {
+                return Err(format!(
+                    "source.table {table} has no column {col:?} (columns.{key}); a load would fail"
+                ));
+            }
+        }
+        let missing: Vec<String> = config
+            .columns
+            .iter()
+            .filter(|(_, col)| !has(col))
+            .map(|(key, col)| format!("{key} ({col})"))
+            .collect();
+        lines.push(if missing.is_empty() {
+            "semantic columns: all found".to_string()
+        } else {
+            format!(
+                "semantic columns not found (the views that need them answer missing_column): {}",
+                missing.join(", ")
+            )
+        });
+        let change = &src.change_column;
+        lines.push(match change.as_str() {
+            "" => "change column: none (source.change_column = \"\")".to_string(),
+            stockd::config::CHANGE_COLUMN_AUTO => {
+                match stockd::config::CHANGE_COLUMN_CANDIDATES.iter().find(|c| {
+                    cols.iter().any(|(n, t)| n == *c && t.starts_with("timestamp"))
+                }) {
+                    Some(c) => format!("change column: {c} (found by source.change_column = \"auto\")"),
+                    None => format!(
+                        "change column: none found (no timestamp column named {})",
+                        stockd::config::CHANGE_COLUMN_CANDIDATES.join(", ")
+                    ),
+                }
+            }
+            named if has(named) => format!("change column: {named}"),
+            named => {
+                return Err(format!(
+                    "source.change_column {named:?} is not a column of {table}"
+                ))
+            }
+        });
+        Ok(lines)
     })
 }
 
@@ -300,7 +427,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let mut settled = shared.settled.subscribe();
     systemd::extend_timeout_while(Duration::from_secs(10), settled.wait_for(|s| *s)).await?;
     systemd::notify_ready();
-    tracing::info!("ready");
+    match shared.store.load().as_ref() {
+        Some(store) => tracing::info!(
+            generation = store.info.generation,
+            rows = store.rows(),
+            "ready"
+        ),
+        None => tracing::warn!(
+            "listening, nothing loaded yet: requests are answered store_not_loaded until a load succeeds (retrying)"
+        ),
+    }
 
     let status = shared.clone();
     tokio::spawn(systemd::status_task(Duration::from_secs(5), move || {

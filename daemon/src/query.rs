@@ -5,7 +5,9 @@
 use crate::store::json::{value_f64, write_str, write_value};
 use crate::store::{column::ColumnData, time, Store};
 use std::cmp::Ordering;
-use stockd_api::{limits, AppError, ColumnInfo, DateSpan, ErrorKind, MarketInfo, SourceInfo};
+use stockd_api::{
+    limits, AppError, ColumnInfo, DateSpan, ErrorKind, MarketInfo, PendingDay, SourceInfo,
+};
 
 fn invalid(value: impl Into<String>, message: impl Into<String>) -> AppError {
     AppError::new(ErrorKind::InvalidParams, value, message)
@@ -260,7 +262,11 @@ pub fn stock_history(
     let fields = fields(store, f)?;
     let id = code_id(store, code)?;
     let lo = from.map(|s| parse_date("from", s)).transpose()?;
-    let hi = to.map(|s| parse_date("to", s)).transpose()?;
+    // Without `to`, the history ends at the newest complete date.
+    let hi = match to {
+        Some(s) => Some(parse_date("to", s)?),
+        None => store.served_dates().last().copied().or(Some(i32::MIN)),
+    };
     if let (Some(a), Some(b), Some(fs), Some(ts)) = (lo, hi, from, to) {
         if a > b {
             return Err(invalid(
@@ -388,9 +394,11 @@ pub fn stock_top(store: &Store, p: &TopParams<'_>, industry_col: &str) -> Result
     let fields = fields(store, p.fields)?;
     let di = match p.date {
         Some(d) => date_index(store, d)?,
-        None => match store.dates().len() {
-            0 => return Ok("[]".into()),
-            len => len - 1,
+        // The newest complete date: a pending (half-inserted) day is
+        // served only when asked for by date.
+        None => match store.latest_date_index() {
+            None => return Ok("[]".into()),
+            Some(di) => di,
         },
     };
     let filter = match p.industry {
@@ -486,21 +494,37 @@ pub fn industry_code(
 pub fn market_info(
     store: &Store,
     stale: bool,
+    pending: Option<PendingDay>,
     columns: &crate::config::ColumnsConfig,
 ) -> MarketInfo {
     let info = &store.info;
+    // The refresh task's account when it has one; else what the store
+    // itself holds back (a snapshot restored at start).
+    let pending = pending.or_else(|| {
+        let &date = store.pending_dates().last()?;
+        let rows = store.pending_rows() as u64;
+        Some(PendingDay {
+            date: time::date_string(date),
+            rows,
+            rows_loaded: rows,
+            reason: "held back when the store was loaded: fewer rows than \
+                     source.min_day_fraction of the day before"
+                .into(),
+        })
+    });
     let since = info
         .loaded_at
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     MarketInfo {
         dates: DateSpan {
-            first: store.dates().first().map(|&d| time::date_string(d)),
-            last: store.dates().last().map(|&d| time::date_string(d)),
-            count: store.dates().len() as u64,
+            first: store.served_dates().first().map(|&d| time::date_string(d)),
+            last: store.served_dates().last().map(|&d| time::date_string(d)),
+            count: store.served_dates().len() as u64,
         },
         stocks: store.stocks() as u64,
-        rows: store.rows() as u64,
+        rows: (store.rows() - store.pending_rows()) as u64,
+        pending,
         columns: store
             .specs()
             .iter()
@@ -536,10 +560,11 @@ pub fn market_info(
     }
 }
 
-/// `market.dates`.
+/// `market.dates`: the complete dates (a pending date is named by
+/// `market.info` `pending`).
 pub fn market_dates(store: &Store) -> Vec<String> {
     store
-        .dates()
+        .served_dates()
         .iter()
         .map(|&d| time::date_string(d))
         .collect()

@@ -64,6 +64,9 @@ pub struct Shared {
     /// Becomes true once a store is served or the first load attempt has
     /// ended (success or not): the moment to tell systemd READY.
     pub settled: tokio::sync::watch::Sender<bool>,
+    /// The pending (not yet complete) date and why, as the refresh task
+    /// last saw it (`market.info` `pending`).
+    pub pending: Mutex<Option<stockd_api::PendingDay>>,
 }
 
 impl Shared {
@@ -86,6 +89,7 @@ impl Shared {
             gate: Gate::new(&config.server.admin_uids, &config.server.admin_groups),
             heartbeat: crate::systemd::Heartbeat::new(),
             settled: tokio::sync::watch::Sender::new(false),
+            pending: Mutex::new(None),
         })
     }
 
@@ -231,9 +235,16 @@ impl Rpc {
 impl MarketServer for Rpc {
     fn info(&self) -> RpcResult<MarketInfo> {
         let store = self.shared.store()?;
+        let pending = self
+            .shared
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         Ok(query::market_info(
             &store,
             self.shared.stale.load(Ordering::Relaxed),
+            pending,
             &self.shared.columns,
         ))
     }
@@ -579,11 +590,20 @@ impl AdminServer for Rpc {
         }
         match answer.await {
             Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err(AppError::new(
-                ErrorKind::StoreNotLoaded,
-                "",
-                format!("reload failed, the previous store keeps serving: {e}"),
-            )
+            // An older store still serving is not "not loaded": say the
+            // reload failed and what is served instead.
+            Ok(Err(e)) => Err(match crate::source::serving_now(&self.shared) {
+                Some(serving) => AppError::new(
+                    ErrorKind::ReloadFailed,
+                    "",
+                    format!("reload failed, {serving}: {e}"),
+                ),
+                None => AppError::new(
+                    ErrorKind::StoreNotLoaded,
+                    "",
+                    format!("reload failed and nothing is loaded yet: {e}"),
+                ),
+            }
             .into()),
             Err(_) => Err(AppError::new(
                 ErrorKind::StoreNotLoaded,

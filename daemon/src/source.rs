@@ -194,7 +194,16 @@ pub struct PgSource {
     code: String,
     date: String,
     window_days: u32,
-    change_column: Option<String>,
+    /// `source.change_column` as configured (`"auto"`, `""` or a name).
+    change_column: String,
+    /// The change column in use, resolved at each load (`"auto"` looks at
+    /// the table's columns).
+    change_in_use: std::sync::Mutex<Option<String>>,
+    /// `source.settle` and `source.min_day_fraction`: when a new date is
+    /// complete.
+    pub settle: Duration,
+    pub min_day_fraction: f64,
+    pub notify_channel: String,
     timeout: Duration,
     connect_errors: ConnectErrors,
     /// Where the warm-restart snapshot lives (`[snapshot] dir`).
@@ -243,7 +252,11 @@ impl PgSource {
             code: cfg.columns.code.clone(),
             date: cfg.columns.date.clone(),
             window_days: src.window_days,
-            change_column: (!src.change_column.is_empty()).then(|| src.change_column.clone()),
+            change_column: src.change_column.clone(),
+            change_in_use: std::sync::Mutex::new(None),
+            settle: src.settle,
+            min_day_fraction: src.min_day_fraction,
+            notify_channel: src.notify_channel.clone(),
             timeout: src.pool.connection_timeout,
             connect_errors,
             snapshot_dir: cfg.snapshot.dir.clone(),
@@ -326,19 +339,27 @@ impl PgSource {
         Ok((specs, skipped))
     }
 
-    /// The first date of the window (`None` = no filter).
-    async fn window_start(&self) -> Result<Option<i32>, LoadError> {
+    /// The first date of the window (`None` = no filter): the
+    /// `window_days`-th complete date counting back from `through`, so a
+    /// pending date never pushes an old complete one out.
+    async fn window_start(&self, through: Option<i32>) -> Result<Option<i32>, LoadError> {
         if self.window_days == 0 {
             return Ok(None);
         }
+        let Some(through) = through else {
+            // No complete date yet: everything held is pending.
+            return Ok(None);
+        };
         let conn = self.conn().await?;
         let d = quote_ident(&self.date);
         let sql = format!(
             "SELECT min(x) FROM (SELECT DISTINCT ({d} - DATE '2000-01-01') AS x FROM {t} \
-             WHERE {d} IS NOT NULL AND {d} < 'infinity' ORDER BY 1 DESC LIMIT $1) w",
+             WHERE {d} <= DATE '2000-01-01' + $2::int4 ORDER BY 1 DESC LIMIT $1) w",
             t = self.quoted
         );
-        let row = conn.query_one(&sql, &[&(self.window_days as i64)]).await?;
+        let row = conn
+            .query_one(&sql, &[&(self.window_days as i64), &through])
+            .await?;
         Ok(row.get::<_, Option<i32>>(0))
     }
 
@@ -355,8 +376,13 @@ impl PgSource {
     /// The change check: one aggregate over the window.
     pub async fn fingerprint(&self, start: Option<i32>) -> Result<Fingerprint, LoadError> {
         let conn = self.conn().await?;
-        let change = match &self.change_column {
-            Some(c) => format!("max({})::text", quote_ident(c)),
+        let in_use = self
+            .change_in_use
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let change = match in_use {
+            Some(c) => format!("max({})::text", quote_ident(&c)),
             None => "NULL::text".into(),
         };
         let sql = format!(
@@ -373,14 +399,142 @@ impl PgSource {
         })
     }
 
-    /// Loads a new store. `generation` is the number it will carry.
-    pub async fn load(
-        &self,
-        generation: u64,
-    ) -> Result<(Store, Fingerprint, Option<i32>), LoadError> {
+    /// Resolves `source.change_column` against the table's columns and
+    /// logs when the column in use changes (first load included).
+    fn resolve_change_column(&self, specs: &[ColumnSpec], skipped: &[(String, String)]) {
+        let found = match self.change_column.as_str() {
+            "" => None,
+            crate::config::CHANGE_COLUMN_AUTO => crate::config::CHANGE_COLUMN_CANDIDATES
+                .iter()
+                .find_map(|c| {
+                    specs
+                        .iter()
+                        .find(|s| {
+                            s.name == *c
+                                && matches!(s.kind, ColumnKind::Timestamp | ColumnKind::TimestampTz)
+                        })
+                        .map(|s| s.name.clone())
+                }),
+            named => Some(named.to_string()),
+        };
+        let mut in_use = self.change_in_use.lock().unwrap_or_else(|e| e.into_inner());
+        if *in_use == found && in_use.is_some() {
+            return;
+        }
+        match (&found, self.change_column.as_str()) {
+            (Some(c), crate::config::CHANGE_COLUMN_AUTO) => tracing::info!(
+                table = %self.table,
+                "change column: {c} (found by source.change_column = \"auto\"); corrections to rows already held are seen at the next poll"
+            ),
+            (Some(c), _) => {
+                if !specs.iter().any(|s| &s.name == c) && !skipped.iter().any(|s| &s.0 == c) {
+                    tracing::warn!(
+                        table = %self.table,
+                        "change column {c} (source.change_column) is not a column of the table; the change check will fail"
+                    );
+                } else {
+                    tracing::info!(table = %self.table, "change column: {c} (source.change_column)");
+                }
+            }
+            (None, crate::config::CHANGE_COLUMN_AUTO) => tracing::warn!(
+                table = %self.table,
+                "no change column: the table has no timestamp column named {}; corrections to rows already held are seen only on a NOTIFY or reload (set source.change_column)",
+                crate::config::CHANGE_COLUMN_CANDIDATES.join(", ")
+            ),
+            (None, _) => tracing::info!(
+                table = %self.table,
+                "no change column (source.change_column = \"\"); corrections to rows already held are seen only on a NOTIFY or reload"
+            ),
+        }
+        *in_use = found;
+    }
+
+    /// The change column in use (after the first load).
+    pub fn change_column_in_use(&self) -> Option<String> {
+        self.change_in_use
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Row counts per date from `from` on (ascending, at most
+    /// [`MAX_PENDING_DATES`] + 1 dates): the last complete date's count and
+    /// every newer date's. One index range scan when the date is indexed.
+    pub async fn day_counts(&self, from: Option<i32>) -> Result<Vec<(i32, i64)>, LoadError> {
+        let conn = self.conn().await?;
+        let d = quote_ident(&self.date);
+        let lower = match from {
+            Some(f) => format!("{d} >= DATE '2000-01-01' + {f}"),
+            None => format!("{d} IS NOT NULL"),
+        };
+        let sql = format!(
+            "SELECT {d} - DATE '2000-01-01', count(*) FROM {t} WHERE {lower} AND {d} < 'infinity' \
+             GROUP BY 1 ORDER BY 1 LIMIT {limit}",
+            t = self.quoted,
+            limit = MAX_PENDING_DATES + 1
+        );
+        let rows = conn.query(&sql, &[]).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The newest date counted complete by the rule at start: the newest
+    /// date, unless it has fewer than `min_day_fraction` of the rows of
+    /// the date before (then that one). `None` for an empty table.
+    async fn complete_at_start(&self) -> Result<Option<i32>, LoadError> {
+        let conn = self.conn().await?;
+        let d = quote_ident(&self.date);
+        let sql = format!(
+            "WITH n AS (SELECT max({d}) AS n FROM {t} WHERE {d} < 'infinity'), \
+                  p AS (SELECT max({d}) AS p FROM {t}, n WHERE {d} < n.n) \
+             SELECT n.n - DATE '2000-01-01', p.p - DATE '2000-01-01', \
+                    (SELECT count(*) FROM {t} WHERE {d} = n.n), \
+                    (SELECT count(*) FROM {t} WHERE {d} = p.p) \
+             FROM n, p",
+            t = self.quoted
+        );
+        let row = conn.query_one(&sql, &[]).await?;
+        let newest: Option<i32> = row.get(0);
+        let before: Option<i32> = row.get(1);
+        let (n_rows, p_rows): (i64, i64) = (row.get(2), row.get(3));
+        Ok(match (newest, before) {
+            (Some(n), Some(p)) if !enough_rows(n_rows, p_rows, self.min_day_fraction) => {
+                tracing::warn!(
+                    "at start, {} has {n_rows} rows, fewer than {} x {p_rows} of {}: held back as pending; {} is the default date",
+                    crate::store::time::date_string(n),
+                    self.min_day_fraction,
+                    crate::store::time::date_string(p),
+                    crate::store::time::date_string(p),
+                );
+                Some(p)
+            }
+            (n, _) => n,
+        })
+    }
+
+    /// The newest date in the table (a NOTIFY marks everything complete).
+    async fn newest_date(&self) -> Result<Option<i32>, LoadError> {
+        let conn = self.conn().await?;
+        let d = quote_ident(&self.date);
+        let sql = format!(
+            "SELECT max({d}) - DATE '2000-01-01' FROM {t} WHERE {d} < 'infinity'",
+            t = self.quoted
+        );
+        Ok(conn.query_one(&sql, &[]).await?.get(0))
+    }
+
+    /// Loads a new store. `generation` is the number it will carry;
+    /// `complete` says which dates are complete (the rest are held as
+    /// pending: served only when asked for by date).
+    pub async fn load(&self, generation: u64, complete: Complete) -> Result<Loaded, LoadError> {
         let started = Instant::now();
         let (specs, skipped) = self.discover().await?;
-        let start = self.window_start().await?;
+        self.resolve_change_column(&specs, &skipped);
+        let through = match complete {
+            Complete::Start => self.complete_at_start().await?,
+            Complete::All => self.newest_date().await?,
+            Complete::Through(t) => t,
+        };
+        let start = self.window_start(through).await?;
         let fp = self.fingerprint(start).await?;
         let cols = specs
             .iter()
@@ -428,9 +582,138 @@ impl PgSource {
         })
         .await
         .map_err(|e| LoadError::Task(e.to_string()))?;
+        store.hold_back_after(through.unwrap_or(i32::MIN));
         // The load's duration includes building the indexes.
         store.info.load_ms = started.elapsed().as_millis() as u64;
-        Ok((store, fp, start))
+        Ok(Loaded {
+            store,
+            known: Known { fp, start, through },
+        })
+    }
+}
+
+/// Which dates a load counts as complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Complete {
+    /// The first load: the newest date, unless it has fewer than
+    /// `min_day_fraction` of the previous date's rows.
+    Start,
+    /// Every date in the table (a NOTIFY said the data is complete).
+    All,
+    /// Dates up to this one (`None`: none yet).
+    Through(Option<i32>),
+}
+
+/// What the refresh task remembers of the last successful load.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Known {
+    pub fp: Fingerprint,
+    /// The window's first date (`None` = no filter).
+    pub start: Option<i32>,
+    /// The newest complete date (`None` = none yet).
+    pub through: Option<i32>,
+}
+
+/// A freshly loaded store and what was loaded.
+pub struct Loaded {
+    pub store: Store,
+    pub known: Known,
+}
+
+/// Most pending dates followed at once (a backfill of more is published
+/// by a NOTIFY).
+pub const MAX_PENDING_DATES: usize = 1000;
+
+/// How often a pending date's row count is checked: often enough that the
+/// settle rule fires within half a second of `source.settle`.
+pub const PENDING_POLL: Duration = Duration::from_millis(500);
+
+/// `rows` is at least `fraction` of `previous`.
+fn enough_rows(rows: i64, previous: i64, fraction: f64) -> bool {
+    rows as f64 >= fraction * previous as f64
+}
+
+/// The completeness rule, free of I/O. `reference` is the last complete
+/// date's row count (`None` when there is none); `pending` the newer
+/// dates, ascending, with their counts; `settled` whether those counts have
+/// not changed for `source.settle`. Returns the newest date that is now
+/// complete: each in turn needs `fraction` of the rows of the date before.
+pub fn newly_complete(
+    reference: Option<i64>,
+    pending: &[(i32, i64)],
+    settled: bool,
+    fraction: f64,
+) -> Option<i32> {
+    if !settled {
+        return None;
+    }
+    let mut previous = reference;
+    let mut newest = None;
+    for &(date, rows) in pending {
+        if previous.is_some_and(|p| !enough_rows(rows, p, fraction)) {
+            break;
+        }
+        newest = Some(date);
+        previous = Some(rows);
+    }
+    newest
+}
+
+/// Follows the pending dates' row counts between loads.
+#[derive(Debug, Clone)]
+pub struct PendingTracker {
+    /// Pending dates and their row counts at the last check.
+    pub counts: Vec<(i32, i64)>,
+    /// When those counts last changed (or were first seen).
+    pub changed_at: Instant,
+}
+
+impl PendingTracker {
+    /// Records a check; the settle clock restarts when a count changed.
+    fn observe(&mut self, counts: Vec<(i32, i64)>, now: Instant) {
+        if counts != self.counts {
+            self.counts = counts;
+            self.changed_at = now;
+        }
+    }
+}
+
+/// Why the newest pending date is not the default date yet.
+fn pending_reason(
+    src: &PgSource,
+    reference: Option<(i32, i64)>,
+    tracker: &PendingTracker,
+    now: Instant,
+) -> String {
+    let Some(&(date, rows)) = tracker.counts.last() else {
+        return String::new();
+    };
+    let quiet = now.saturating_duration_since(tracker.changed_at);
+    let notify = format!("or NOTIFY {} once the day is complete", src.notify_channel);
+    if quiet < src.settle {
+        let wanted = match reference {
+            Some((d, r)) => format!(
+                " and it has at least {} x {r} rows of {}",
+                src.min_day_fraction,
+                crate::store::time::date_string(d)
+            ),
+            None => String::new(),
+        };
+        format!(
+            "rows are still arriving: {rows} rows, last change {:.1}s ago; it becomes the default date once its row count has not changed for {}s (source.settle){wanted}, {notify}",
+            quiet.as_secs_f64(),
+            src.settle.as_secs_f64()
+        )
+    } else {
+        let (d, r) = reference.unwrap_or((date, 0));
+        format!(
+            "{} has {rows} rows, unchanged for {:.0}s, but fewer than {} x {r} rows of {} (source.min_day_fraction); it becomes the default date when it reaches {} rows, {notify}",
+            crate::store::time::date_string(date),
+            quiet.as_secs_f64(),
+            src.min_day_fraction,
+            crate::store::time::date_string(d),
+            (src.min_day_fraction * r as f64).ceil() as i64,
+        )
     }
 }
 
@@ -471,6 +754,8 @@ pub enum Trigger {
     Request,
     /// The daemon's own retry after a failed load.
     Retry,
+    /// A check of a pending date's row count (the settle rule).
+    Pending,
 }
 
 /// A reload asked of the refresh task; `reply` hears how it went.
@@ -501,25 +786,64 @@ impl ReloadRequest {
     }
 }
 
+/// What is served now, for messages about a failure: "generation 3
+/// (loaded 2m5s ago) keeps serving", or that nothing is.
+pub fn serving_now(shared: &Shared) -> Option<String> {
+    let store = shared.store.load();
+    let store = store.as_ref()?;
+    let age = store.info.loaded_at.elapsed().unwrap_or_default();
+    Some(format!(
+        "generation {} (loaded {} ago{}) keeps serving",
+        store.info.generation,
+        human_age(age),
+        if shared.stale.load(Ordering::Relaxed) {
+            ", stale"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// `2h3m`, `4m12s`, `9.5s`.
+fn human_age(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 3600 {
+        format!("{}h{}m", s / 3600, s % 3600 / 60)
+    } else if s >= 60 {
+        format!("{}m{}s", s / 60, s % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
 /// Loads, swaps the new store in, and logs; a failure leaves the old store
-/// serving. Returns the fingerprint and window start of a successful load.
+/// serving, if there is one. Returns what was loaded.
 pub async fn reload(
     source: &PgSource,
     shared: &Shared,
     trigger: Trigger,
-) -> Result<(Fingerprint, Option<i32>), LoadError> {
+    complete: Complete,
+) -> Result<Known, LoadError> {
     let generation = shared
         .store
         .load()
         .as_ref()
         .map_or(1, |s| s.info.generation + 1);
-    match source.load(generation).await {
-        Ok((store, fp, start)) => {
+    match source.load(generation, complete).await {
+        Ok(Loaded { store, known }) => {
             tracing::info!(
                 ?trigger,
                 generation,
                 rows = store.rows(),
-                dates = store.dates().len(),
+                dates = store.served_dates().len(),
+                latest = store.served_dates().last().map_or_else(
+                    || "none".to_string(),
+                    |&d| crate::store::time::date_string(d)
+                ),
+                pending = store.pending_dates().last().map_or_else(
+                    || "none".to_string(),
+                    |&d| crate::store::time::date_string(d)
+                ),
                 stocks = store.stocks(),
                 store_mib = format!("{:.1}", store.heap_bytes() as f64 / 1048576.0),
                 load_ms = store.info.load_ms,
@@ -547,23 +871,24 @@ pub async fn reload(
                     }
                 });
             }
-            Ok((fp, start))
+            Ok(known)
         }
         Err(e) => {
             COUNTERS.load_failures.fetch_add(1, Ordering::Relaxed);
             if e.is_lock_timeout() {
                 COUNTERS.lock_timeouts.fetch_add(1, Ordering::Relaxed);
             }
-            tracing::error!(
-                ?trigger,
-                "load failed, the previous store keeps serving: {e}"
-            );
-            shared.set_health(Err(e.to_string()));
-            if shared.store.load().is_some() {
-                shared
-                    .stale
-                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            match serving_now(shared) {
+                Some(serving) => {
+                    tracing::error!(?trigger, "load failed, {serving}: {e}");
+                    shared.stale.store(true, Ordering::Relaxed);
+                }
+                None => tracing::error!(
+                    ?trigger,
+                    "load failed; nothing is loaded yet, requests are answered store_not_loaded until a load succeeds: {e}"
+                ),
             }
+            shared.set_health(Err(e.to_string()));
             Err(e)
         }
     }
@@ -622,9 +947,17 @@ pub async fn listen(url: String, channel: String, tx: mpsc::Sender<ReloadRequest
     }
 }
 
-/// The refresh loop: first load (retried with capped backoff until it
-/// succeeds), then a change check every `interval`, and a reload on every
-/// request received.
+/// The wait before retry number `n` (0-based) after a failed load:
+/// 0.5, 1, 2, 4, 8 s, never longer than the refresh interval.
+pub fn retry_wait(n: u32, interval: Duration) -> Duration {
+    (RETRY_FIRST * 2u32.saturating_pow(n.min(16))).min(interval)
+}
+
+/// The refresh loop: the first load at once; after a failed load, retries
+/// after 0.5, 1, 2, 4, 8 s (capped at `interval`), then at every poll; a
+/// change check every `interval`; a reload on every request; and, while a
+/// newer date is pending, a row count check every [`PENDING_POLL`] that
+/// publishes it when the settle rule says it is complete.
 pub async fn refresh_loop(
     source: Arc<PgSource>,
     shared: Arc<Shared>,
@@ -634,42 +967,27 @@ pub async fn refresh_loop(
     if restore_snapshot(&source, &shared).await {
         shared.settled.send_replace(true);
     }
-    let mut known: Option<(Fingerprint, Option<i32>)> = None;
-    let mut backoff = Duration::from_millis(500);
-    while known.is_none() {
-        let started = Instant::now();
-        let result = reload(&source, &shared, Trigger::Start).await;
-        // Loaded, or failed with nothing to serve: either way the daemon
-        // is up (answering "store not loaded" until a load succeeds).
-        shared.settled.send_replace(true);
-        match result {
-            Ok(k) => known = Some(k),
-            Err(e) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    r = requests.recv() => match r {
-                        // Asked while the first load keeps failing: answer now.
-                        Some(r) => r.answer(&shared, Err(e.to_string()), started),
-                        None => return,
-                    },
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-            }
-        }
-    }
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
+    let mut known: Option<Known> = None;
+    let mut tracker: Option<PendingTracker> = None;
     // After a failed load: when to retry, and how many retries are left.
     let mut retry: Option<(tokio::time::Instant, u32)> = None;
+    let mut gave_up = false;
+    let mut notified = false;
+    let mut pending_at: Option<tokio::time::Instant> = None;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = Some(ReloadRequest::new(Trigger::Start));
     loop {
-        let retry_at = retry.map(|r| r.0);
-        let request = tokio::select! {
-            _ = tick.tick() => ReloadRequest::new(Trigger::Poll),
-            _ = sleep_until(retry_at) => ReloadRequest::new(Trigger::Retry),
-            r = requests.recv() => match r {
-                Some(r) => r,
-                None => return,
+        let request = match first.take() {
+            Some(r) => r,
+            None => tokio::select! {
+                _ = tick.tick() => ReloadRequest::new(Trigger::Poll),
+                _ = sleep_until(retry.map(|r| r.0)) => ReloadRequest::new(Trigger::Retry),
+                _ = sleep_until(pending_at) => ReloadRequest::new(Trigger::Pending),
+                r = requests.recv() => match r {
+                    Some(r) => r,
+                    None => return,
+                },
             },
         };
         let started = Instant::now();
@@ -682,57 +1000,120 @@ pub async fn refresh_loop(
         let trigger = batch
             .iter()
             .map(|r| r.trigger)
-            .find(|t| *t != Trigger::Poll)
-            .unwrap_or(Trigger::Poll);
+            .find(|t| !matches!(t, Trigger::Poll | Trigger::Pending))
+            .unwrap_or(batch[0].trigger);
         if batch.len() > 1 {
             COUNTERS
                 .coalesced
                 .fetch_add(batch.len() as u64 - 1, Ordering::Relaxed);
         }
-        if trigger == Trigger::Poll {
-            let start = known.as_ref().and_then(|k| k.1);
-            match source.fingerprint(start).await {
-                Ok(fp) if known.as_ref().is_some_and(|k| k.0 == fp) => {
-                    shared
-                        .stale
-                        .store(false, std::sync::atomic::Ordering::Relaxed);
-                    shared.set_health(Ok(()));
+        let mut complete = match &known {
+            Some(k) => Complete::Through(k.through),
+            None => Complete::Start,
+        };
+        // A NOTIFY says the data is complete; that holds until a load
+        // succeeds (a failed one is retried, or answered by the next
+        // request, with the same meaning).
+        if batch.iter().any(|r| r.trigger == Trigger::Notify) {
+            notified = true;
+        }
+        if notified && trigger != Trigger::Pending {
+            complete = Complete::All;
+        }
+        if trigger == Trigger::Pending {
+            pending_at = None;
+            let (Some(k), Some(t)) = (&known, tracker.as_mut()) else {
+                continue;
+            };
+            match check_pending(&source, k, t).await {
+                Ok(Some(through)) => complete = Complete::Through(Some(through)),
+                Ok(None) => {
+                    publish_pending(&source, &shared, k, tracker.as_ref());
+                    if tracker.as_ref().is_some_and(|t| !t.counts.is_empty()) {
+                        pending_at = Some(tokio::time::Instant::now() + PENDING_POLL);
+                    }
                     continue;
                 }
-                Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!("change check failed: {e}");
-                    shared.set_health(Err(e.to_string()));
-                    shared
-                        .stale
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    tracing::warn!("pending date check failed: {e}");
+                    pending_at = Some(
+                        tokio::time::Instant::now() + PENDING_POLL.max(Duration::from_secs(1)),
+                    );
                     continue;
                 }
+            }
+        }
+        if trigger == Trigger::Poll {
+            if let Some(k) = &known {
+                match source.fingerprint(k.start).await {
+                    Ok(fp) if k.fp == fp => {
+                        shared.stale.store(false, Ordering::Relaxed);
+                        shared.set_health(Ok(()));
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!("change check failed: {e}");
+                        shared.set_health(Err(e.to_string()));
+                        shared.stale.store(true, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+            } else if retry.is_some() {
+                // Retries are under way; the poll does not add a load.
+                continue;
             }
         }
         if trigger == Trigger::Retry {
             COUNTERS.retries.fetch_add(1, Ordering::Relaxed);
         }
-        let result = reload(&source, &shared, trigger).await;
+        let result = reload(&source, &shared, trigger, complete).await;
+        // Loaded, or failed with nothing to serve: either way the daemon
+        // is up (answering "store not loaded" until a load succeeds).
+        shared.settled.send_replace(true);
         retry = match &result {
-            Ok(_) => None,
+            Ok(_) => {
+                gave_up = false;
+                notified = false;
+                None
+            }
+            // The retries of this episode are spent: the next attempt is
+            // the next poll, NOTIFY or request, not a new series.
+            Err(_) if gave_up => None,
             Err(e) => {
                 let left = match retry {
                     Some((_, left)) if trigger == Trigger::Retry => left.saturating_sub(1),
                     _ => RETRIES,
                 };
-                (left > 0).then(|| {
-                    let n = RETRIES - left;
-                    let wait = (RETRY_FIRST * 2u32.pow(n)).min(interval);
+                if left > 0 {
+                    let wait = retry_wait(RETRIES - left, interval);
                     tracing::info!(
                         "retrying the load in {wait:?} ({left} retries left) after: {e}"
                     );
-                    (tokio::time::Instant::now() + wait, left)
-                })
+                    Some((tokio::time::Instant::now() + wait, left))
+                } else {
+                    tracing::info!(
+                        "{RETRIES} retries failed; the load is tried again at every poll ({interval:?}), NOTIFY or store.reload"
+                    );
+                    gave_up = true;
+                    None
+                }
             }
         };
         let answer = match result {
             Ok(k) => {
+                if let Some(t) = tracker.as_mut() {
+                    t.counts.retain(|&(d, _)| k.through.is_none_or(|th| d > th));
+                }
+                match check_pending_after_load(&source, &k, &mut tracker).await {
+                    Ok(()) => {}
+                    Err(e) => tracing::warn!("pending date check failed: {e}"),
+                }
+                publish_pending(&source, &shared, &k, tracker.as_ref());
+                pending_at = tracker
+                    .as_ref()
+                    .filter(|t| !t.counts.is_empty())
+                    .map(|_| tokio::time::Instant::now() + PENDING_POLL);
                 known = Some(k);
                 Ok(())
             }
@@ -742,6 +1123,108 @@ pub async fn refresh_loop(
             r.answer(&shared, answer.clone(), started);
         }
     }
+}
+
+/// After a load: starts or updates the tracker of dates newer than the
+/// last complete one (none: no tracker).
+async fn check_pending_after_load(
+    source: &PgSource,
+    k: &Known,
+    tracker: &mut Option<PendingTracker>,
+) -> Result<(), LoadError> {
+    let counts = source.day_counts(k.through).await?;
+    let pending: Vec<(i32, i64)> = counts
+        .into_iter()
+        .filter(|&(d, _)| k.through.is_none_or(|t| d > t))
+        .collect();
+    if pending.is_empty() {
+        *tracker = None;
+        return Ok(());
+    }
+    match tracker {
+        Some(t) => t.observe(pending, Instant::now()),
+        None => {
+            *tracker = Some(PendingTracker {
+                counts: pending,
+                changed_at: Instant::now(),
+            })
+        }
+    }
+    Ok(())
+}
+
+/// One pending check: updates the counts and returns the newest date the
+/// rule now counts complete, if any.
+async fn check_pending(
+    source: &PgSource,
+    k: &Known,
+    tracker: &mut PendingTracker,
+) -> Result<Option<i32>, LoadError> {
+    let counts = source.day_counts(k.through).await?;
+    let reference = reference_count(k, &counts);
+    let pending: Vec<(i32, i64)> = counts
+        .into_iter()
+        .filter(|&(d, _)| k.through.is_none_or(|t| d > t))
+        .collect();
+    let now = Instant::now();
+    tracker.observe(pending, now);
+    let settled = now.saturating_duration_since(tracker.changed_at) >= source.settle;
+    let through = newly_complete(
+        reference.map(|r| r.1),
+        &tracker.counts,
+        settled,
+        source.min_day_fraction,
+    );
+    if let Some(t) = through {
+        let rows = tracker.counts.iter().find(|c| c.0 == t).map_or(0, |c| c.1);
+        tracing::info!(
+            date = %crate::store::time::date_string(t),
+            rows,
+            settle = ?source.settle,
+            "new date complete: row count unchanged for source.settle and at least source.min_day_fraction of the day before; it becomes the default date"
+        );
+    }
+    Ok(through)
+}
+
+/// The last complete date and its row count, from a `day_counts` answer.
+fn reference_count(k: &Known, counts: &[(i32, i64)]) -> Option<(i32, i64)> {
+    let t = k.through?;
+    counts.iter().copied().find(|c| c.0 == t)
+}
+
+/// Puts the pending date, and why, where `market.info` reads it.
+fn publish_pending(
+    source: &PgSource,
+    shared: &Shared,
+    k: &Known,
+    tracker: Option<&PendingTracker>,
+) {
+    let day = tracker.and_then(|t| {
+        let &(date, rows) = t.counts.last()?;
+        let reference = k.through.map(|d| {
+            let rows = shared
+                .store
+                .load()
+                .as_ref()
+                .and_then(|s| s.date_index(d).map(|di| s.rows_on(di).len() as i64))
+                .unwrap_or(0);
+            (d, rows)
+        });
+        let rows_loaded = shared
+            .store
+            .load()
+            .as_ref()
+            .and_then(|s| s.date_index(date).map(|di| s.rows_on(di).len() as u64))
+            .unwrap_or(0);
+        Some(stockd_api::PendingDay {
+            date: crate::store::time::date_string(date),
+            rows: rows as u64,
+            rows_loaded,
+            reason: pending_reason(source, reference, t, Instant::now()),
+        })
+    });
+    *shared.pending.lock().unwrap_or_else(|e| e.into_inner()) = day;
 }
 
 /// Sleeps until `at`; never wakes when there is nothing to wait for.
@@ -776,7 +1259,17 @@ async fn restore_snapshot(source: &PgSource, shared: &Shared) -> bool {
         tokio::task::spawn_blocking(move || snapshot::read(&path)).await
     };
     match read {
-        Ok(Ok(store)) if store.info.provenance.detail == source.detail() => {
+        Ok(Ok(mut store)) if store.info.provenance.detail == source.detail() => {
+            // The rule at start, on the snapshot's own counts: a newest date
+            // with too few rows is held back as pending.
+            let n = store.dates().len();
+            if n >= 2 {
+                let last = store.rows_on(n - 1).len() as i64;
+                let before = store.rows_on(n - 2).len() as i64;
+                if !enough_rows(last, before, source.min_day_fraction) {
+                    store.hold_back_after(store.dates()[n - 2]);
+                }
+            }
             tracing::info!(
                 path = %path.display(),
                 rows = store.rows(),
@@ -844,6 +1337,49 @@ mod tests {
         assert_eq!(quote_table("daily_stock_data"), "\"daily_stock_data\"");
         assert_eq!(quote_table("mkt.Daily Bars"), "\"mkt\".\"Daily Bars\"");
         assert_eq!(quote_table("\"My.Schema\".t"), "\"My.Schema\".t");
+    }
+
+    #[test]
+    fn a_new_date_is_complete_only_when_settled_and_large_enough() {
+        let day = [(10, 3600)];
+        assert_eq!(newly_complete(Some(3600), &day, false, 0.9), None);
+        assert_eq!(newly_complete(Some(3600), &day, true, 0.9), Some(10));
+        // One row of a new day, settled: not complete.
+        assert_eq!(newly_complete(Some(3600), &[(10, 1)], true, 0.9), None);
+        assert_eq!(newly_complete(Some(3600), &[(10, 3239)], true, 0.9), None);
+        assert_eq!(
+            newly_complete(Some(3600), &[(10, 3240)], true, 0.9),
+            Some(10)
+        );
+        // 0 = no count check; no previous day = the settle rule alone.
+        assert_eq!(newly_complete(Some(3600), &[(10, 1)], true, 0.0), Some(10));
+        assert_eq!(newly_complete(None, &[(10, 5)], true, 0.9), Some(10));
+        // Several pending dates: each against the one before; the first
+        // short one stops the walk.
+        let days = [(10, 3600), (11, 3500), (12, 100), (13, 3600)];
+        assert_eq!(newly_complete(Some(3600), &days, true, 0.9), Some(11));
+        assert_eq!(newly_complete(Some(3600), &[], true, 0.9), None);
+    }
+
+    #[test]
+    fn retries_follow_the_documented_schedule() {
+        let hour = Duration::from_secs(3600);
+        let waits: Vec<f64> = (0..RETRIES)
+            .map(|n| retry_wait(n, hour).as_secs_f64())
+            .collect();
+        assert_eq!(waits, [0.5, 1.0, 2.0, 4.0, 8.0]);
+        assert_eq!(
+            retry_wait(4, Duration::from_secs(3)),
+            Duration::from_secs(3)
+        );
+        assert_eq!(retry_wait(u32::MAX, hour), hour);
+    }
+
+    #[test]
+    fn ages_read_as_people_write_them() {
+        assert_eq!(human_age(Duration::from_millis(9500)), "9.5s");
+        assert_eq!(human_age(Duration::from_secs(252)), "4m12s");
+        assert_eq!(human_age(Duration::from_secs(7380)), "2h3m");
     }
 
     #[test]

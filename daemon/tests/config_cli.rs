@@ -134,6 +134,23 @@ fn check_config_accepts_the_packaged_example() {
 }
 
 #[test]
+fn check_config_says_what_it_checked() {
+    let empty = TempFile::new("");
+    let output = stockd(&["--check-config", "--config", empty.path()], &[]);
+    assert!(output.status.success(), "stderr: {}", stderr(&output));
+    let out = stdout(&output);
+    let demo = stockd::demo::DemoParams::embedded();
+    for needle in [
+        format!("configuration is valid (file {})", empty.path()),
+        "source: built-in data set, no database".to_string(),
+        format!("{} rows", demo.rows()),
+        "socket: ./stockd.sock".to_string(),
+    ] {
+        assert!(out.contains(&needle), "{needle:?} missing from:\n{out}");
+    }
+}
+
+#[test]
 fn bad_files_exit_2_naming_the_key() {
     let cases: &[(&str, &[&str])] = &[
         ("[server]\nbogus = 1\n", &["server.bogus", "line 2"]),

@@ -130,6 +130,8 @@ async fn polling_finds_changed_rows_and_new_dates() -> Result<()> {
         .database_url(db.url())
         .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1s")
         .env("STOCKD_SOURCE_CHANGE_COLUMN", "updated_at")
+        // A new date is the default once its count settles (partial_day.rs).
+        .env("STOCKD_SOURCE_SETTLE", "1s")
         .start()
         .await?;
     let before = daemon
@@ -354,5 +356,200 @@ async fn a_connection_killed_mid_copy_keeps_the_previous_generation() -> Result<
             |i| last_date(i) == new_date,
         )
         .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_is_served_by_default_within_the_refresh_interval() -> Result<()> {
+    let db = small_db().await?;
+    // No change column configured: the default ("auto") finds updated_at.
+    let daemon = Daemon::builder()
+        .database_url(db.url())
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "2s")
+        .start()
+        .await?;
+    ensure!(
+        daemon.stderr().contains("change column: updated_at"),
+        "the log should say which change column is used:\n{}",
+        daemon.stderr()
+    );
+    let gen0 = generation(&daemon.call("market.info", Value::Null).await?);
+    // An old row: the first date, not the latest.
+    let t = Instant::now();
+    db.execute(&format!(
+        "UPDATE daily_stock_data SET close = 9.99, updated_at = now()
+         WHERE stock_code = '600004' AND date = DATE '{D1}'"
+    ))
+    .await?;
+    let deadline = t + Duration::from_secs(10);
+    loop {
+        let row = daemon
+            .call_raw("stock.get", json!({"code": "600004", "date": D1}))
+            .await?;
+        if compare::raw_row(&row)?.values.get("close").map(|v| v.get()) == Some("9.99") {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the correction was not served within 10 s: {row}\nstderr:\n{}",
+            daemon.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = t.elapsed();
+    eprintln!(
+        "correction served {:.2}s after the UPDATE (refresh_interval 2s)",
+        took.as_secs_f64()
+    );
+    ensure!(
+        took <= Duration::from_secs(4),
+        "served after {took:?}; allowed refresh_interval (2 s) + 2 s"
+    );
+    let info = daemon.call("market.info", Value::Null).await?;
+    ensure!(generation(&info) > gen0, "{info}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nothing_loaded_the_log_says_so_and_retries_follow_the_schedule() -> Result<()> {
+    // Nothing listens on port 1: every load fails, so the harness's
+    // Daemon (which waits for market.info) cannot be used; a bare process.
+    let dir = std::env::temp_dir().join(format!("stockd-retries-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let log_path = dir.join("stderr.log");
+    let config = dir.join("stockd.toml");
+    std::fs::write(
+        &config,
+        "[source.pool]\nconnection_timeout = \"1s\"\nmin_idle = 0\n",
+    )?;
+    let mut child = std::process::Command::new(stockd_tests::daemon::stockd_bin()?)
+        .args(["--config"])
+        .arg(&config)
+        .arg("--socket")
+        .arg(dir.join("stockd.sock"))
+        .args(["--database-url", "postgres://postgres@127.0.0.1:1/postgres"])
+        .env_clear()
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1h")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path)?)
+        .spawn()?;
+    let result = async {
+        // 0.5 + 1 + 2 + 4 + 8 s of waits, plus up to 1 s per failed attempt.
+        let deadline = Instant::now() + Duration::from_secs(40);
+        let expected = ["in 500ms", "in 1s", "in 2s", "in 4s", "in 8s"];
+        loop {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let seen: Vec<&str> = expected
+                .iter()
+                .copied()
+                .filter(|w| log.contains(&format!("retrying the load {w}")))
+                .collect();
+            if seen.len() == expected.len() && log.contains("5 retries failed") {
+                return Ok::<_, anyhow::Error>(log);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "retries after 0.5, 1, 2, 4, 8 s expected from the first failure; saw {seen:?}\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let log = result?;
+    let _ = std::fs::remove_dir_all(&dir);
+    // In order, the first one right after the first failure at start.
+    let at = |w: &str| {
+        log.find(&format!("retrying the load {w}"))
+            .unwrap_or(usize::MAX)
+    };
+    ensure!(
+        at("in 500ms") < at("in 1s")
+            && at("in 1s") < at("in 2s")
+            && at("in 2s") < at("in 4s")
+            && at("in 4s") < at("in 8s"),
+        "{log}"
+    );
+    ensure!(
+        log.contains("trigger=Start") && log.contains("listening, nothing loaded yet"),
+        "the log should say nothing is loaded:\n{log}"
+    );
+    ensure!(
+        !log.contains("keeps serving") && !log.lines().any(|l| l.contains(" ready")),
+        "no store serves, yet the log says one does:\n{log}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_reload_names_the_generation_still_served() -> Result<()> {
+    let db = small_db().await?;
+    let daemon = Daemon::builder()
+        .database_url(db.url())
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1h")
+        .start()
+        .await?;
+    let gen0 = generation(&daemon.call("market.info", Value::Null).await?);
+    db.execute("ALTER TABLE daily_stock_data RENAME TO daily_stock_data_moved")
+        .await?;
+    let answer = daemon.try_call("store.reload", Value::Null).await?;
+    let Err(e) = answer else {
+        anyhow::bail!("store.reload succeeded with the table gone: {answer:?}");
+    };
+    let text = e.text();
+    ensure!(
+        e.code == 1011 && text.contains("reload_failed") && !text.contains("store_not_loaded"),
+        "an older store serves, so reload_failed (1011), not store_not_loaded (1006): {} {text}",
+        e.code
+    );
+    ensure!(
+        text.contains("reload failed")
+            && text.contains(&format!("generation {gen0}"))
+            && text.contains("ago")
+            && text.contains("daily_stock_data"),
+        "the error should say the reload failed and which generation (and its age) serves: {text}"
+    );
+    ensure!(
+        daemon
+            .stderr()
+            .contains(&format!("generation {gen0} (loaded")),
+        "{}",
+        daemon.stderr()
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_says_what_it_found_in_the_database() -> Result<()> {
+    let db = small_db().await?;
+    let output = std::process::Command::new(stockd_tests::daemon::stockd_bin()?)
+        .args([
+            "--check-config",
+            "--config",
+            "/dev/null",
+            "--database-url",
+            db.url(),
+        ])
+        .env_clear()
+        .output()?;
+    let out = String::from_utf8_lossy(&output.stdout);
+    ensure!(
+        output.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = sql_count(&db).await?;
+    for needle in [
+        format!("database \"{}\" at", db.name()),
+        format!("table: \"daily_stock_data\", {rows} rows, dates {D1} to {D2}"),
+        "columns found: 83 (".to_string(),
+        "stock_code character varying(10)".to_string(),
+        "change column: updated_at (found by source.change_column = \"auto\")".to_string(),
+        "semantic columns: all found".to_string(),
+    ] {
+        ensure!(out.contains(&needle), "{needle:?} missing from:\n{out}");
+    }
     Ok(())
 }

@@ -24,6 +24,9 @@ pub enum ErrorKind {
     LimitExceeded,
     /// A derived method needs a semantic column the table does not have.
     MissingColumn,
+    /// `store.reload` failed while an older store keeps serving (the
+    /// message names its generation and age).
+    ReloadFailed,
     InvalidParams,
 }
 
@@ -39,6 +42,7 @@ impl ErrorKind {
         ErrorKind::Overloaded,
         ErrorKind::LimitExceeded,
         ErrorKind::MissingColumn,
+        ErrorKind::ReloadFailed,
         ErrorKind::InvalidParams,
     ];
 
@@ -55,6 +59,7 @@ impl ErrorKind {
             ErrorKind::Overloaded => 1008,
             ErrorKind::LimitExceeded => 1009,
             ErrorKind::MissingColumn => 1010,
+            ErrorKind::ReloadFailed => 1011,
             ErrorKind::InvalidParams => -32602,
         }
     }
@@ -75,6 +80,7 @@ impl ErrorKind {
             ErrorKind::Overloaded => "overloaded",
             ErrorKind::LimitExceeded => "limit_exceeded",
             ErrorKind::MissingColumn => "missing_column",
+            ErrorKind::ReloadFailed => "reload_failed",
             ErrorKind::InvalidParams => "invalid_params",
         }
     }

@@ -26,6 +26,25 @@ pub struct MarketInfo {
     /// charts or rank by meaning rather than by name.
     #[serde(default)]
     pub semantic_columns: std::collections::BTreeMap<String, String>,
+    /// A newer date that is not complete yet: held and served when asked
+    /// for by date, but not the default date, and not counted in `dates` or
+    /// `rows`, until it is complete (NOTIFY, or its row count settled).
+    #[serde(default)]
+    pub pending: Option<PendingDay>,
+}
+
+/// `market.info` `pending`: a date being loaded by the source (an ETL job
+/// still inserting it), and why it is not served by default yet.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PendingDay {
+    /// The pending date (the newest, if several).
+    pub date: String,
+    /// Its rows in the table at the last check.
+    pub rows: u64,
+    /// Its rows in the store in service (served when asked for by date).
+    pub rows_loaded: u64,
+    /// Why it is pending, and what publishes it.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -59,6 +59,9 @@ pub(crate) struct SourceFile {
     pub refresh_interval: Option<String>,
     pub notify_channel: Option<String>,
     pub change_column: Option<String>,
+    #[serde(deserialize_with = "duration_text")]
+    pub settle: Option<String>,
+    pub min_day_fraction: Option<f64>,
     pub pool: PoolFile,
 }
 
@@ -282,6 +285,8 @@ impl FileConfig {
                 refresh_interval: Some(units::format_duration(source.refresh_interval)),
                 notify_channel: Some(source.notify_channel.clone()),
                 change_column: Some(source.change_column.clone()),
+                settle: Some(units::format_duration(source.settle)),
+                min_day_fraction: Some(source.min_day_fraction),
                 pool: PoolFile {
                     max_size: Some(i64::from(pool.max_size)),
                     min_idle: Some(i64::from(pool.min_idle)),
@@ -338,6 +343,8 @@ impl FileConfig {
         visitor.visit("source.refresh_interval", &mut source.refresh_interval)?;
         visitor.visit("source.notify_channel", &mut source.notify_channel)?;
         visitor.visit("source.change_column", &mut source.change_column)?;
+        visitor.visit("source.settle", &mut source.settle)?;
+        visitor.visit("source.min_day_fraction", &mut source.min_day_fraction)?;
 
         let pool = &mut self.source.pool;
         visitor.visit("source.pool.max_size", &mut pool.max_size)?;

@@ -79,6 +79,23 @@ pub const DEFAULT_WINDOW_DAYS: u32 = 30;
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 /// PostgreSQL channel `LISTEN`ed on for immediate refreshes.
 pub const DEFAULT_NOTIFY_CHANNEL: &str = "stockd_refresh";
+/// `source.change_column` value that looks for a conventional timestamp
+/// column ([`CHANGE_COLUMN_CANDIDATES`]) when the table is loaded.
+pub const CHANGE_COLUMN_AUTO: &str = "auto";
+/// Default `source.change_column`: [`CHANGE_COLUMN_AUTO`].
+pub const DEFAULT_CHANGE_COLUMN: &str = CHANGE_COLUMN_AUTO;
+/// Columns `change_column = "auto"` uses, first found wins, when their type
+/// is `timestamp` or `timestamptz`.
+pub const CHANGE_COLUMN_CANDIDATES: [&str; 3] = ["updated_at", "modified_at", "update_time"];
+/// Default `source.settle`: a new date's row count must stay unchanged this
+/// long before the date counts as complete (unless a NOTIFY says so).
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(30);
+/// Allowed `source.settle`.
+pub const SETTLE_RANGE: RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(3600);
+/// Default `source.min_day_fraction`: a settled new date is complete when it
+/// has at least this fraction of the previous complete date's rows.
+pub const DEFAULT_MIN_DAY_FRACTION: f64 = 0.9;
 /// Connections in the pool at most (the seed's pool_size 2 + overflow 2).
 pub const DEFAULT_POOL_MAX_SIZE: u32 = 4;
 /// Connections kept open while idle.
@@ -203,7 +220,7 @@ pub struct ServerConfig {
 }
 
 /// `[source]`.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct SourceConfig {
     /// PostgreSQL connection string (URL or key=value form). Default: `""`,
     /// which serves the built-in demo data set. Contains the password, if
@@ -221,10 +238,20 @@ pub struct SourceConfig {
     /// Default: [`DEFAULT_NOTIFY_CHANNEL`]; 1 to 63 characters, ASCII
     /// letters, digits and `_`, not starting with a digit.
     pub notify_channel: String,
-    /// Optional column whose `max()` is part of the refresh change check
-    /// (e.g. `"updated_at"`), to notice corrections to days already held.
-    /// Default: `""`, no such column.
+    /// Column whose `max()` is part of the refresh change check (e.g.
+    /// `"updated_at"`), to notice corrections to days already held.
+    /// Default: [`DEFAULT_CHANGE_COLUMN`] (`"auto"`: the first of
+    /// [`CHANGE_COLUMN_CANDIDATES`] the table has as a timestamp column);
+    /// `""` = none.
     pub change_column: String,
+    /// How long a new date's row count must stay unchanged before the date
+    /// is complete. Default: [`DEFAULT_SETTLE`] (30 s); allowed
+    /// [`SETTLE_RANGE`] (1 s to 1 h).
+    pub settle: Duration,
+    /// Rows a settled new date needs, as a fraction of the previous
+    /// complete date's rows, to be complete. Default:
+    /// [`DEFAULT_MIN_DAY_FRACTION`] (0.9); 0 to 1 (0 = no count check).
+    pub min_day_fraction: f64,
     /// `[source.pool]`.
     pub pool: PoolConfig,
 }
@@ -239,6 +266,8 @@ impl fmt::Debug for SourceConfig {
             .field("refresh_interval", &self.refresh_interval)
             .field("notify_channel", &self.notify_channel)
             .field("change_column", &self.change_column)
+            .field("settle", &self.settle)
+            .field("min_day_fraction", &self.min_day_fraction)
             .field("pool", &self.pool)
             .finish()
     }
@@ -406,7 +435,9 @@ impl Default for SourceConfig {
             window_days: DEFAULT_WINDOW_DAYS,
             refresh_interval: DEFAULT_REFRESH_INTERVAL,
             notify_channel: DEFAULT_NOTIFY_CHANNEL.to_owned(),
-            change_column: String::new(),
+            change_column: DEFAULT_CHANGE_COLUMN.to_owned(),
+            settle: DEFAULT_SETTLE,
+            min_day_fraction: DEFAULT_MIN_DAY_FRACTION,
             pool: PoolConfig::default(),
         }
     }

@@ -162,10 +162,34 @@ impl Resolver<'_> {
                 return Err(self.invalid(
                     "source.change_column",
                     format!("{column:?}"),
-                    "a column name, or \"\" for none",
+                    "a column name, \"auto\" (look for updated_at, modified_at, update_time) or \"\" for none",
                 ))
             }
-            column => column.unwrap_or_default(),
+            column => column.unwrap_or_else(|| DEFAULT_CHANGE_COLUMN.to_owned()),
+        };
+        let settle = self.duration(
+            "source.settle",
+            file.settle.clone(),
+            DEFAULT_SETTLE,
+            *SETTLE_RANGE.start(),
+        )?;
+        if settle > *SETTLE_RANGE.end() {
+            return Err(self.invalid(
+                "source.settle",
+                format!("{:?}", file.settle.unwrap_or_default()),
+                "a duration from 1s to 1h",
+            ));
+        }
+        let min_day_fraction = match file.min_day_fraction {
+            None => DEFAULT_MIN_DAY_FRACTION,
+            Some(f) if (0.0..=1.0).contains(&f) => f,
+            Some(f) => {
+                return Err(self.invalid(
+                    "source.min_day_fraction",
+                    f,
+                    "a fraction from 0 to 1 (0 = no row count check), e.g. 0.9",
+                ))
+            }
         };
         let pool = file.pool;
         let max_size = self.int(
@@ -228,6 +252,8 @@ impl Resolver<'_> {
             )?,
             notify_channel,
             change_column,
+            settle,
+            min_day_fraction,
             pool,
         })
     }

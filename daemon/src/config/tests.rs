@@ -91,6 +91,9 @@ fn nothing_configured_gives_the_defaults() {
     assert_eq!(config.source.table, "daily_stock_data");
     assert_eq!(config.source.window_days, 30);
     assert_eq!(config.source.refresh_interval, Duration::from_secs(60));
+    assert_eq!(config.source.change_column, "auto");
+    assert_eq!(config.source.settle, Duration::from_secs(30));
+    assert_eq!(config.source.min_day_fraction, 0.9);
     assert_eq!(config.source.pool.max_size, 4);
     assert_eq!(config.source.pool.min_idle, 2);
     assert_eq!(config.columns.pct_change, "pct_chg");
@@ -456,6 +459,22 @@ const BAD_FILES: &[(&str, &str, &str)] = &[
         "column name",
     ),
     (
+        "[source]\nsettle = \"500ms\"\n",
+        "source.settle",
+        "at least 1s",
+    ),
+    ("[source]\nsettle = \"2h\"\n", "source.settle", "1s to 1h"),
+    (
+        "[source]\nmin_day_fraction = 1.5\n",
+        "source.min_day_fraction",
+        "0 to 1",
+    ),
+    (
+        "[source]\nmin_day_fraction = -0.1\n",
+        "source.min_day_fraction",
+        "0 to 1",
+    ),
+    (
         "[source.pool]\nmax_size = 0\n",
         "source.pool.max_size",
         "1 to 64",
@@ -748,6 +767,8 @@ fn everything_changed() -> Config {
             refresh_interval: Duration::from_millis(1500),
             notify_channel: "etl_done".into(),
             change_column: "updated_at".into(),
+            settle: Duration::from_secs(7),
+            min_day_fraction: 0.75,
             pool: PoolConfig {
                 max_size: 9,
                 min_idle: 0,

@@ -252,8 +252,12 @@ pub struct Store {
     code_order: Vec<u32>,
     /// `matrix[code_id * dates.len() + date_idx]` = row, or NONE.
     matrix: Vec<u32>,
-    /// Latest row of each code id, or NONE.
+    /// Latest row of each code id among the served dates, or NONE.
     latest: Vec<u32>,
+    /// Dates `dates[..served]` are complete and answer requests without a
+    /// date; later ones are pending (held, served only when asked for by
+    /// date). See [`Store::hold_back_after`].
+    served: usize,
     /// Rows dropped from the index: NULL key, or a repeated (code, date).
     unindexed: usize,
     pub info: LoadInfo,
@@ -382,9 +386,53 @@ impl Store {
             code_order,
             matrix,
             latest,
+            served: nd,
             unindexed,
             info,
         }
+    }
+
+    /// Marks the dates after `through` as pending: requests without a date
+    /// (latest row, default date, date lists) see only dates up to
+    /// `through`; a pending date is served only when asked for by date.
+    /// `i32::MAX` serves every date held, `i32::MIN` none by default.
+    pub fn hold_back_after(&mut self, through: i32) {
+        let served = self.dates.partition_point(|&d| d <= through);
+        if served == self.served {
+            return;
+        }
+        self.served = served;
+        let nd = self.dates.len();
+        for (c, slot) in self.latest.iter_mut().enumerate() {
+            *slot = self.matrix[c * nd..c * nd + served]
+                .iter()
+                .rev()
+                .copied()
+                .find(|&r| r != NONE)
+                .unwrap_or(NONE);
+        }
+    }
+
+    /// The complete dates, ascending: what requests without a date see.
+    pub fn served_dates(&self) -> &[i32] {
+        &self.dates[..self.served]
+    }
+
+    /// Dates held but not yet complete (newest after the served ones).
+    pub fn pending_dates(&self) -> &[i32] {
+        &self.dates[self.served..]
+    }
+
+    /// The default date's index: the newest complete date.
+    pub fn latest_date_index(&self) -> Option<usize> {
+        self.served.checked_sub(1)
+    }
+
+    /// Rows of the pending dates.
+    pub fn pending_rows(&self) -> usize {
+        (self.served..self.dates.len())
+            .map(|di| self.rows_on(di).len())
+            .sum()
     }
 
     /// An empty store of the given columns (before the first load).
@@ -413,6 +461,7 @@ impl Store {
         self.by_name.get(name).copied()
     }
 
+    /// Every date held, pending ones included (see [`Store::served_dates`]).
     pub fn dates(&self) -> &[i32] {
         &self.dates
     }
@@ -577,6 +626,33 @@ mod tests {
         assert!(s.columns()[2].is_null(1));
         assert!(!s.columns()[2].is_null(0));
         assert_eq!(s.codes().collect::<Vec<_>>(), ["A", "B", "C"]);
+    }
+
+    #[test]
+    fn a_held_back_date_is_served_only_by_date() {
+        let mut b = StoreBuilder::new(specs(), "code", "d", 4).unwrap();
+        for (c, d) in [("A", 10), ("B", 10), ("A", 12)] {
+            let d = i32::to_be_bytes(d);
+            b.push_row([Some(c.as_bytes()), Some(&d[..]), None])
+                .unwrap();
+        }
+        let mut s = b.finish(info());
+        let a = s.code_id("A").unwrap();
+        assert_eq!(s.latest_row(a), Some(2));
+        s.hold_back_after(11);
+        assert_eq!(s.served_dates(), &[10]);
+        assert_eq!(s.pending_dates(), &[12]);
+        assert_eq!(s.latest_date_index(), Some(0));
+        assert_eq!(s.latest_row(a), Some(0));
+        assert_eq!(s.pending_rows(), 1);
+        // Still reachable when asked for by date.
+        assert_eq!(s.row(a, 1), Some(2));
+        s.hold_back_after(i32::MAX);
+        assert_eq!(s.latest_row(a), Some(2));
+        assert_eq!(s.latest_date_index(), Some(1));
+        s.hold_back_after(9);
+        assert_eq!(s.latest_date_index(), None);
+        assert_eq!(s.latest_row(a), None);
     }
 
     #[test]

@@ -258,11 +258,12 @@ impl Semantic {
 fn date_index(store: &Store, date: Option<&str>) -> Result<usize, AppError> {
     match date {
         Some(d) => query::date_index(store, d),
-        None => store.dates().len().checked_sub(1).ok_or_else(|| {
+        // The newest complete date; a pending day only when asked for.
+        None => store.latest_date_index().ok_or_else(|| {
             AppError::new(
                 ErrorKind::UnknownDate,
                 "",
-                "no trading dates are held (the table is empty)",
+                "no complete trading dates are held (the table is empty, or its only date is still pending; see market.info)",
             )
         }),
     }
