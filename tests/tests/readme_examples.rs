@@ -842,6 +842,20 @@ async fn check_stockctl(
                 "`{line}` did not load a new generation ({now})"
             );
         }
+        Some("search") => {
+            // `stockctl search TEXT`: codes starting with TEXT or names
+            // containing it; every name match the daemon has must show.
+            let text = words.get(2).context("stockctl search needs a text here")?;
+            let truth = daemon
+                .call("stock.list", json!({"name": text, "limit": 1000}))
+                .await?;
+            let stocks = truth["stocks"].as_array().context("stock.list stocks")?;
+            ensure!(!stocks.is_empty(), "`{line}`: no demo stock is named *{text}*");
+            for s in stocks {
+                let code = s["code"].as_str().context("stock.list code")?;
+                ensure!(out.contains(code), "`{line}` should show {code}:\n{out}");
+            }
+        }
         Some("trim") => ensure!(!out.trim().is_empty(), "`{line}` printed nothing"),
         other => {
             bail!("`{line}`: no check for `stockctl {other:?}`; add one to readme_examples.rs")
