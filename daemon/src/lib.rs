@@ -27,6 +27,7 @@ pub mod demo;
 pub mod fast;
 pub mod governor;
 pub mod memory;
+pub mod pgconn;
 pub mod query;
 pub mod server;
 pub mod source;
