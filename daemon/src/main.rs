@@ -3,8 +3,8 @@
 //! load, serve until SIGTERM/SIGINT, then drain and remove the socket.
 
 use clap::Parser;
-use std::process::ExitCode;
 use std::collections::HashMap;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use stockd::config::{Cli, Config};
@@ -94,12 +94,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 fn probe_database(config: &Config) -> Result<(), String> {
     let src = &config.source;
     let env: HashMap<String, String> = std::env::vars().collect();
-    let target = stockd::pgconn::Target::resolve(
-        &src.database_url,
-        &source::password_sources(config),
-        &env,
-    )
-    .map_err(|e| format!("source.database_url cannot be used: {e}"))?;
+    let target =
+        stockd::pgconn::Target::resolve(&src.database_url, &source::password_sources(config), &env)
+            .map_err(|e| format!("source.database_url cannot be used: {e}"))?;
     let tls = target
         .tls()
         .map_err(|e| format!("source.database_url cannot be used: {e}"))?;

@@ -146,7 +146,8 @@ fn redact_kv(s: &str) -> String {
         let key_len = ["sslpassword", "password"]
             .iter()
             .find(|k| {
-                bytes.len() >= i + k.len() && bytes[i..i + k.len()].eq_ignore_ascii_case(k.as_bytes())
+                bytes.len() >= i + k.len()
+                    && bytes[i..i + k.len()].eq_ignore_ascii_case(k.as_bytes())
             })
             .map(|k| k.len());
         let (true, Some(key_len)) = (boundary, key_len) else {
@@ -203,8 +204,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            if let Some(v) = s.get(i + 1..i + 3).filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
-                .and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(v) = s
+                .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(v);
                 i += 3;
                 continue;
@@ -420,7 +424,10 @@ fn parse_url(url: &str) -> Result<Params, ConnError> {
         }
     }
     if let Some(path) = path.filter(|p| !p.is_empty()) {
-        params.push(("dbname".into(), percent_decode_strict(path, "database name")?));
+        params.push((
+            "dbname".into(),
+            percent_decode_strict(path, "database name")?,
+        ));
     }
     if let Some(query) = query {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
@@ -708,7 +715,10 @@ impl Target {
             password: None,
             password_origin: "none",
             application_name,
-            options: params.get("options").cloned().filter(|o| !o.trim().is_empty()),
+            options: params
+                .get("options")
+                .cloned()
+                .filter(|o| !o.trim().is_empty()),
             sslmode,
             sslrootcert: get("sslrootcert", "PGSSLROOTCERT"),
             sslcert: get("sslcert", "PGSSLCERT").map(PathBuf::from),
@@ -803,7 +813,12 @@ impl Target {
                 (None, Some(a)) => a.to_string(),
                 (None, None) => "localhost".into(),
             };
-            let port = self.ports.get(i).or(self.ports.first()).copied().unwrap_or(DEFAULT_PORT);
+            let port = self
+                .ports
+                .get(i)
+                .or(self.ports.first())
+                .copied()
+                .unwrap_or(DEFAULT_PORT);
             pgpass_lookup(&text, &host, port, &self.dbname, &self.user)
         })
     }
@@ -832,7 +847,12 @@ impl Target {
         let n = self.hosts.len().max(self.hostaddrs.len());
         (0..n)
             .map(|i| {
-                let port = self.ports.get(i).or(self.ports.first()).copied().unwrap_or(DEFAULT_PORT);
+                let port = self
+                    .ports
+                    .get(i)
+                    .or(self.ports.first())
+                    .copied()
+                    .unwrap_or(DEFAULT_PORT);
                 match (self.hosts.get(i), self.hostaddrs.get(i)) {
                     (Some(Host::Tcp(h)), _) => format!("{h}:{port}"),
                     (Some(Host::Unix(d)), _) => format!("{}/.s.PGSQL.{port}", d.display()),
@@ -875,7 +895,11 @@ impl Target {
         if let Some(v) = self.params.get("keepalives") {
             c.keepalives(v != "0");
         }
-        if let Some(v) = self.params.get("keepalives_idle").and_then(|v| v.parse().ok()) {
+        if let Some(v) = self
+            .params
+            .get("keepalives_idle")
+            .and_then(|v| v.parse().ok())
+        {
             c.keepalives_idle(Duration::from_secs(v));
         }
         if self.params.get("target_session_attrs").map(String::as_str) == Some("read-write") {
@@ -889,7 +913,8 @@ impl Target {
         if self.params.get("load_balance_hosts").map(String::as_str) == Some("random") {
             c.load_balance_hosts(tokio_postgres::config::LoadBalanceHosts::Random);
         }
-        let all_unix = self.hostaddrs.is_empty() && self.hosts.iter().all(|h| matches!(h, Host::Unix(_)));
+        let all_unix =
+            self.hostaddrs.is_empty() && self.hosts.iter().all(|h| matches!(h, Host::Unix(_)));
         c.ssl_mode(match self.sslmode {
             _ if all_unix => tokio_postgres::config::SslMode::Disable,
             SslMode::Disable => tokio_postgres::config::SslMode::Disable,
@@ -923,9 +948,10 @@ impl Target {
             || (self.sslmode == SslMode::Require && explicit_root);
         let verifier: Arc<dyn ServerCertVerifier> = if check_chain {
             let roots = self.roots()?;
-            let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                .build()
-                .map_err(|e| ConnError::Tls(format!("TLS setup: {e}")))?;
+            let webpki =
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| ConnError::Tls(format!("TLS setup: {e}")))?;
             if self.sslmode == SslMode::VerifyFull {
                 webpki
             } else {
@@ -1009,7 +1035,9 @@ impl Target {
             .ok_or_else(|| ConnError::Tls("sslcert is set but sslkey is not".into()))?;
         let certs = CertificateDer::pem_file_iter(&cert)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| ConnError::Tls(format!("sslcert {} cannot be read: {e}", cert.display())))?;
+            .map_err(|e| {
+                ConnError::Tls(format!("sslcert {} cannot be read: {e}", cert.display()))
+            })?;
         if let Ok(meta) = std::fs::metadata(&key) {
             // libpq: 0600 (owner) or 0640 when owned by root.
             let bad = if meta.uid() == 0 { 0o037 } else { 0o077 };
@@ -1085,7 +1113,9 @@ fn read_secret(path: &Path, what: &str) -> Result<String, ConnError> {
     let mut text = String::new();
     file.take(MAX_INPUT_BYTES + 1)
         .read_to_string(&mut text)
-        .map_err(|e| ConnError::Password(format!("{what} {} cannot be read: {e}", path.display())))?;
+        .map_err(|e| {
+            ConnError::Password(format!("{what} {} cannot be read: {e}", path.display()))
+        })?;
     if text.len() as u64 > MAX_INPUT_BYTES {
         return Err(ConnError::Password(format!(
             "{what} {} is larger than {MAX_INPUT_BYTES} bytes; it must hold only the password",

@@ -8,6 +8,7 @@
 
 use crate::config::Config;
 use crate::demo::{self, DemoParams};
+use crate::pgconn::{self, Connector, PasswordSources, Target};
 use crate::server::Shared;
 use crate::store::copy::CopyDecoder;
 use crate::store::schema::{ColumnKind, ColumnSpec};
@@ -20,7 +21,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use stockd_api::ReloadResult;
 use tokio::sync::{mpsc, oneshot};
-use crate::pgconn::{self, Connector, PasswordSources, Target};
 
 pub type PgPool = bb8::Pool<Connector>;
 
@@ -205,10 +205,7 @@ pub fn password_sources(cfg: &Config) -> PasswordSources {
 /// holding the pool's connection and every queued reload forever.
 fn pg_config(target: &Target, connection_timeout: Duration) -> tokio_postgres::Config {
     let mut pg = target.pg_config();
-    let lock_timeout = format!(
-        "-c lock_timeout={}",
-        connection_timeout.as_millis().max(1)
-    );
+    let lock_timeout = format!("-c lock_timeout={}", connection_timeout.as_millis().max(1));
     let options = match pg.get_options() {
         Some(o) if !o.trim().is_empty() => format!("{o} {lock_timeout}"),
         _ => lock_timeout,
@@ -303,9 +300,7 @@ impl PgSource {
         format!("table {} at {}", self.table, target.public())
     }
 
-    async fn conn(
-        &self,
-    ) -> Result<bb8::PooledConnection<'_, Connector>, LoadError> {
+    async fn conn(&self) -> Result<bb8::PooledConnection<'_, Connector>, LoadError> {
         match self.pool.get().await {
             Ok(c) => {
                 self.connect_errors.take();

@@ -280,7 +280,13 @@ impl FileConfig {
             source: SourceFile {
                 // Printed (`--print-config`), so never with the password.
                 database_url: Some(crate::pgconn::redact(&source.database_url)),
-                password_file: Some(source.password_file.as_deref().map(path).unwrap_or_default()),
+                password_file: Some(
+                    source
+                        .password_file
+                        .as_deref()
+                        .map(path)
+                        .unwrap_or_default(),
+                ),
                 table: Some(source.table.clone()),
                 window_days: Some(i64::from(source.window_days)),
                 refresh_interval: Some(units::format_duration(source.refresh_interval)),

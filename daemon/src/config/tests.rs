@@ -1014,11 +1014,16 @@ fn printed_config_hides_every_password_spelling() {
         config.source.database_url = url.into();
         let printed = config.to_toml();
         assert!(
-            !printed.contains("s3cret") && !printed.contains("s3%63ret") && !printed.contains("cret'"),
+            !printed.contains("s3cret")
+                && !printed.contains("s3%63ret")
+                && !printed.contains("cret'"),
             "{url}: {printed}"
         );
         assert!(printed.contains("***"), "{url}: {printed}");
         let debug = format!("{config:?}");
-        assert!(!debug.contains("s3cret") && !debug.contains("cret'"), "{debug}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains("cret'"),
+            "{debug}"
+        );
     }
 }

@@ -71,10 +71,7 @@ fn spellings() -> Vec<(String, String)> {
             format!("host=db Password={PW}"),
             "host=db Password=***".into(),
         ),
-        (
-            format!("password={PW}"),
-            "password=***".into(),
-        ),
+        (format!("password={PW}"), "password=***".into()),
         (
             format!("host=db password=a\\ {PW} dbname=x"),
             "host=db password=*** dbname=x".into(),
@@ -118,15 +115,24 @@ fn text_without_a_password_is_unchanged() {
 
 #[test]
 fn parses_urls_like_libpq() {
-    let p = parse("postgresql://app:p%40ss@db1:5433,db2/stocks?sslmode=verify-full&ssl=true")
-        .unwrap();
-    let get = |k: &str| p.iter().rev().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+    let p =
+        parse("postgresql://app:p%40ss@db1:5433,db2/stocks?sslmode=verify-full&ssl=true").unwrap();
+    let get = |k: &str| {
+        p.iter()
+            .rev()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(get("user"), Some("app"));
     assert_eq!(get("password"), Some("p@ss"));
     assert_eq!(get("host"), Some("db1,db2"));
     assert_eq!(get("port"), Some("5433,"));
     assert_eq!(get("dbname"), Some("stocks"));
-    assert_eq!(get("sslmode"), Some("require"), "ssl=true maps to sslmode=require");
+    assert_eq!(
+        get("sslmode"),
+        Some("require"),
+        "ssl=true maps to sslmode=require"
+    );
     let p = parse("postgres:///market").unwrap();
     assert_eq!(p, vec![("dbname".to_string(), "market".to_string())]);
     let p = parse("postgresql://%2Ftmp%2Fsock/x").unwrap();
@@ -158,9 +164,13 @@ fn errors_name_the_keyword_never_the_password() {
     assert!(!text.contains(PW), "{text}");
     let e = parse("host=db sslmode=verify").unwrap_err().to_string();
     assert!(e.contains("verify") && e.contains("verify-full"), "{e}");
-    let e = parse(&format!("host=db password='{PW}")).unwrap_err().to_string();
+    let e = parse(&format!("host=db password='{PW}"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("unterminated") && !e.contains(PW), "{e}");
-    let e = parse(&format!("postgres://u:{PW}%zz@h/d")).unwrap_err().to_string();
+    let e = parse(&format!("postgres://u:{PW}%zz@h/d"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("percent") && !e.contains(PW), "{e}");
     let e = parse("mysql://h/d").unwrap_err().to_string();
     assert!(e.contains("postgresql://"), "{e}");
@@ -172,7 +182,8 @@ fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     // Never read the real ~/.pgpass.
-    e.entry("HOME".into()).or_insert_with(|| "/nonexistent".into());
+    e.entry("HOME".into())
+        .or_insert_with(|| "/nonexistent".into());
     e
 }
 
@@ -191,9 +202,13 @@ fn defaults_are_libpqs() {
     let t = Target::resolve("user=alice", &PasswordSources::default(), &env(&[])).unwrap();
     assert_eq!(t.dbname, "alice");
     // A Unix socket never negotiates TLS (libpq ignores sslmode there).
-    let c = Target::resolve("host=/tmp sslmode=require", &PasswordSources::default(), &env(&[]))
-        .unwrap()
-        .pg_config();
+    let c = Target::resolve(
+        "host=/tmp sslmode=require",
+        &PasswordSources::default(),
+        &env(&[]),
+    )
+    .unwrap()
+    .pg_config();
     assert_eq!(c.get_ssl_mode(), tokio_postgres::config::SslMode::Disable);
 }
 
@@ -217,14 +232,23 @@ fn environment_fills_what_the_string_leaves_out() {
     assert_eq!(t.password_origin, "PGPASSWORD");
     assert_eq!(t.pg_config().get_password(), Some(PW.as_bytes()));
     // The string wins over the environment.
-    let t = Target::resolve("postgres://app@db:5432/x?sslmode=disable", &PasswordSources::default(), &e)
-        .unwrap();
+    let t = Target::resolve(
+        "postgres://app@db:5432/x?sslmode=disable",
+        &PasswordSources::default(),
+        &e,
+    )
+    .unwrap();
     assert_eq!(t.hosts, vec![Host::Tcp("db".into())]);
     assert_eq!((t.user.as_str(), t.dbname.as_str()), ("app", "x"));
     assert_eq!(t.sslmode, SslMode::Disable);
     let e = env(&[("PGSSLMODE", "verify")]);
-    let err = Target::resolve("", &PasswordSources::default(), &e).unwrap_err().to_string();
-    assert!(err.contains("sslmode") && err.contains("verify-ca"), "{err}");
+    let err = Target::resolve("", &PasswordSources::default(), &e)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("sslmode") && err.contains("verify-ca"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -236,7 +260,10 @@ fn describe_and_public_never_show_the_password() {
     )
     .unwrap();
     assert_eq!(t.public(), "db:6000/stocks");
-    assert!(!t.public().contains("app"), "data clients never see the user");
+    assert!(
+        !t.public().contains("app"),
+        "data clients never see the user"
+    );
     assert_eq!(
         t.describe(),
         "app@db:6000/stocks (sslmode=prefer, password: connection string)"
@@ -286,12 +313,19 @@ fn passwords_from_outside_the_string() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains(&file.display().to_string()) && err.contains("0640") && err.contains("chmod 0600"),
+        err.contains(&file.display().to_string())
+            && err.contains("0640")
+            && err.contains("chmod 0600"),
         "{err}"
     );
     assert!(!err.contains(PW), "{err}");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let t = Target::resolve("host=db user=app", &sources, &env(&[("PGPASSWORD", "other")])).unwrap();
+    let t = Target::resolve(
+        "host=db user=app",
+        &sources,
+        &env(&[("PGPASSWORD", "other")]),
+    )
+    .unwrap();
     assert_eq!(t.pg_config().get_password(), Some(PW.as_bytes()));
     assert_eq!(t.password_origin, "source.password_file");
     // The string's own password wins.
@@ -341,8 +375,15 @@ fn tls_settings_are_checked_up_front() {
     assert!(err.contains("/nonexistent/ca.pem"), "{err}");
     let t = Target::resolve("host=db sslmode=require", &PasswordSources::default(), &e).unwrap();
     assert!(t.tls().is_ok());
-    let t = Target::resolve("host=db sslcert=/nonexistent/c.pem", &PasswordSources::default(), &e)
-        .unwrap();
+    let t = Target::resolve(
+        "host=db sslcert=/nonexistent/c.pem",
+        &PasswordSources::default(),
+        &e,
+    )
+    .unwrap();
     let err = t.tls().err().map(|e| e.to_string()).unwrap_or_default();
-    assert!(err.contains("sslkey") || err.contains("/nonexistent/c.pem"), "{err}");
+    assert!(
+        err.contains("sslkey") || err.contains("/nonexistent/c.pem"),
+        "{err}"
+    );
 }
