@@ -90,34 +90,35 @@ fn find_url(s: &str) -> Option<usize> {
 }
 
 /// One URL token: userinfo password and secret query parameters hidden.
+/// The userinfo ends at the token's last `@`, so a password holding an
+/// unencoded `/`, `?` or `@` is still hidden whole (at worst, an `@` in a
+/// query value hides more than the password).
 fn redact_url(url: &str) -> String {
     let scheme_end = url.find("://").map_or(0, |i| i + 3);
-    let (head, query) = match url.find('?') {
-        Some(q) => (&url[..q], Some(&url[q + 1..])),
-        None => (url, None),
-    };
-    let authority_end = head[scheme_end..]
-        .find('/')
-        .map_or(head.len(), |i| scheme_end + i);
-    let authority = &head[scheme_end..authority_end];
     let mut out = String::with_capacity(url.len());
-    out.push_str(&head[..scheme_end]);
-    match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
-            match userinfo.find(':') {
+    let rest_start = match url[scheme_end..].rfind('@') {
+        Some(i) => {
+            let at = scheme_end + i;
+            match url[scheme_end..at].find(':') {
                 Some(c) => {
-                    out.push_str(&userinfo[..c]);
-                    out.push(':');
+                    out.push_str(&url[..scheme_end + c + 1]);
                     out.push_str(HIDDEN);
                 }
-                None => out.push_str(userinfo),
+                None => out.push_str(&url[..at]),
             }
-            out.push_str(&authority[at..]);
+            at
         }
-        None => out.push_str(authority),
-    }
-    out.push_str(&head[authority_end..]);
+        None => {
+            out.push_str(&url[..scheme_end]);
+            scheme_end
+        }
+    };
+    let rest = &url[rest_start..];
+    let (head, query) = match rest.find('?') {
+        Some(q) => (&rest[..q], Some(&rest[q + 1..])),
+        None => (rest, None),
+    };
+    out.push_str(head);
     if let Some(query) = query {
         out.push('?');
         let parts: Vec<String> = query
@@ -163,7 +164,7 @@ fn redact_kv(s: &str) -> String {
             j += 1;
         }
         if j >= bytes.len() || bytes[j] != b'=' {
-            i = i + key_len;
+            i += key_len;
             continue;
         }
         j += 1;
@@ -747,7 +748,7 @@ impl Target {
             (Some(p.clone()), "PGPASSWORD")
         } else {
             match self.passfile(env) {
-                Some(file) => match self.from_passfile(&file) {
+                Some(file) => match self.lookup_passfile(&file) {
                     Some(p) => (Some(p), "passfile"),
                     None => (None, "none"),
                 },
@@ -779,7 +780,7 @@ impl Target {
     /// (libpq reads the file per host tried; with several hosts stockd uses
     /// the first host that has a line). A file readable by group or others
     /// is ignored with a warning, as libpq does.
-    fn from_passfile(&self, path: &Path) -> Option<String> {
+    fn lookup_passfile(&self, path: &Path) -> Option<String> {
         let meta = std::fs::metadata(path).ok()?;
         if !meta.is_file() {
             return None;

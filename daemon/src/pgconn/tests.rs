@@ -24,6 +24,11 @@ fn spellings() -> Vec<(String, String)> {
             "postgres://app:p%40ss%3Aw0rd@db/stocks".into(),
             "postgres://app:***@db/stocks".into(),
         ),
+        // Characters a URL should have encoded, left raw.
+        (
+            "postgres://app:Sup3r/s3cret?x@db/stocks".into(),
+            "postgres://app:***@db/stocks".into(),
+        ),
         // Upper-case scheme.
         (
             format!("POSTGRES://app:{PW}@db/stocks"),
