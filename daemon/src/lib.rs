@@ -29,6 +29,7 @@ pub mod fast;
 pub mod governor;
 pub mod memory;
 pub mod params;
+pub mod pgconn;
 pub mod query;
 pub mod server;
 pub mod source;

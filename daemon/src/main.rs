@@ -3,8 +3,8 @@
 //! load, serve until SIGTERM/SIGINT, then drain and remove the socket.
 
 use clap::Parser;
+use std::collections::HashMap;
 use std::process::ExitCode;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use stockd::config::{Cli, Config};
@@ -39,7 +39,11 @@ fn main() -> ExitCode {
         print!("{}", config.to_toml());
         return ExitCode::SUCCESS;
     }
+    let exposed = stockd::config::exposed_password_warning(&cli);
     if cli.check_config {
+        if let Some(w) = &exposed {
+            eprintln!("stockd: warning: {w}");
+        }
         // A start keeps retrying an unreachable database (under systemd it
         // may come up later); --check-config says at once that it is.
         let checked = if config.source.database_url.is_empty() {
@@ -77,6 +81,9 @@ fn main() -> ExitCode {
         return export_demo();
     }
     init_logging(cli.log.as_deref());
+    if let Some(w) = exposed {
+        tracing::warn!("{w}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(4)
@@ -108,52 +115,34 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// reported naming host, port, database and table with PostgreSQL's words.
 fn probe_database(config: &Config) -> Result<Vec<String>, String> {
     let src = &config.source;
-    let url = source::redact(&src.database_url);
-    let mut pg = tokio_postgres::Config::from_str(&src.database_url)
-        .map_err(|e| format!("source.database_url {url} is not valid: {e}"))?;
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let target =
+        stockd::pgconn::Target::resolve(&src.database_url, &source::password_sources(config), &env)
+            .map_err(|e| format!("source.database_url cannot be used: {e}"))?;
+    let tls = target
+        .tls()
+        .map_err(|e| format!("source.database_url cannot be used: {e}"))?;
+    let mut pg = target.pg_config();
     pg.connect_timeout(PROBE_TIMEOUT);
-    let ports = pg.get_ports();
-    let hosts: Vec<String> = pg
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
-            match h {
-                tokio_postgres::config::Host::Tcp(name) => format!("{name}:{port}"),
-                tokio_postgres::config::Host::Unix(dir) => {
-                    format!("{}/.s.PGSQL.{port}", dir.display())
-                }
-            }
-        })
-        .collect();
-    let server = format!(
-        "database {:?} at {}",
-        pg.get_dbname().unwrap_or_default(),
-        if hosts.is_empty() {
-            "the default host".to_string()
-        } else {
-            hosts.join(", ")
-        }
-    );
+    let server = target.describe();
     let table = source::quote_table(&src.table);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(async {
-        let connected = tokio::time::timeout(PROBE_TIMEOUT, pg.connect(tokio_postgres::NoTls));
+        let connected = tokio::time::timeout(PROBE_TIMEOUT, pg.connect(tls));
         let (client, conn) = match connected.await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => {
                 return Err(format!(
-                    "cannot connect to {server} (source.database_url {url}): {}",
+                    "cannot connect to {server}: {}",
                     source::pg_detail(&e)
                 ))
             }
             Err(_) => {
                 return Err(format!(
-                    "cannot connect to {server} (source.database_url {url}): no answer within {PROBE_TIMEOUT:?}"
+                    "cannot connect to {server}: no answer within {PROBE_TIMEOUT:?}"
                 ))
             }
         };
@@ -326,6 +315,7 @@ fn init_logging(flag: Option<&str>) {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    let env: HashMap<String, String> = std::env::vars().collect();
     let shared = Shared::new(&config);
     let socket = config.server.socket.clone();
     // Socket activation (stockd.socket) hands us the listener; otherwise
@@ -354,6 +344,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let mut hup = signal(SignalKind::hangup())?;
     let (tx, rx) = mpsc::channel::<ReloadRequest>(8);
     let _ = shared.reloads.set(tx.clone());
+    let mut pg_source: Option<Arc<PgSource>> = None;
     if config.source.database_url.is_empty() {
         let params = DemoParams::embedded();
         tracing::warn!(
@@ -377,16 +368,17 @@ async fn run(config: Config) -> anyhow::Result<()> {
         shared.settled.send_replace(true);
         tokio::spawn(source::demo_loop(shared.clone(), params, rx));
     } else {
-        let pg = Arc::new(PgSource::new(&config)?);
+        let pg = Arc::new(PgSource::new(&config, &env)?);
         let _ = shared.pool.set(pg.pool().clone());
+        pg_source = Some(pg.clone());
         tracing::info!(
-            url = %source::redact(pg.url()),
+            target = %pg.describe(),
             table = %config.source.table,
             window_days = config.source.window_days,
             "loading from PostgreSQL"
         );
         tokio::spawn(source::listen(
-            config.source.database_url.clone(),
+            pg.connector(),
             config.source.notify_channel.clone(),
             tx.clone(),
         ));
@@ -462,7 +454,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading configuration and data");
             systemd::notify_reloading();
-            reload_config(&reload_shared);
+            reload_config(&reload_shared, pg_source.as_deref());
             let (reply, done) = tokio::sync::oneshot::channel();
             let req = ReloadRequest {
                 trigger: Trigger::Request,
@@ -487,7 +479,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
 
 /// SIGHUP: re-reads the configuration and applies what can change while
 /// running (cache caps); the rest needs a restart and is said so.
-fn reload_config(shared: &Shared) {
+fn reload_config(shared: &Shared, pg: Option<&PgSource>) {
     let cli = Cli::parse();
     let config = match Config::load(&cli, std::env::vars()) {
         Ok(c) => c,
@@ -500,6 +492,12 @@ fn reload_config(shared: &Shared) {
         tracing::error!("SIGHUP: configuration not reloaded, keeping the running one: {e}");
         return;
     }
+    if let Some(pg) = pg {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        if let Err(e) = pg.reload_password(&config, &env) {
+            tracing::error!("SIGHUP: database password not re-read, keeping the running one: {e}");
+        }
+    }
     for (name, c) in config.cache.iter() {
         if let Some(cache) = shared.caches.by_name(name) {
             if cache.cap() != c.max_bytes {
@@ -509,7 +507,7 @@ fn reload_config(shared: &Shared) {
         }
     }
     tracing::info!(
-        "SIGHUP: cache caps applied; socket, source, pool, memory and column settings take effect on restart"
+        "SIGHUP: cache caps and the database password applied; socket, source, pool, memory and column settings take effect on restart"
     );
 }
 

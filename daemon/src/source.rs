@@ -8,22 +8,21 @@
 
 use crate::config::Config;
 use crate::demo::{self, DemoParams};
+use crate::pgconn::{self, Connector, PasswordSources, Target};
 use crate::server::Shared;
 use crate::store::copy::CopyDecoder;
 use crate::store::schema::{ColumnKind, ColumnSpec};
 use crate::store::snapshot;
 use crate::store::{LoadInfo, Provenance, Store, StoreBuilder, StoreError};
-use bb8_postgres::PostgresConnectionManager;
 use futures_util::{StreamExt, TryStreamExt};
-use std::str::FromStr;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 use stockd_api::ReloadResult;
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::NoTls;
 
-pub type PgPool = bb8::Pool<PostgresConnectionManager<NoTls>>;
+pub type PgPool = bb8::Pool<Connector>;
 
 /// How the PostgreSQL source has fared since start (`admin.status`
 /// `source`): one source per process, so process-wide counters.
@@ -56,8 +55,11 @@ pub const RETRY_FIRST: Duration = Duration::from_millis(500);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("database URL {url} is not valid: {reason}")]
-    Url { url: String, reason: String },
+    /// The connection string, a password source or a TLS file cannot be
+    /// used. The string itself is not repeated: with a typo in a keyword
+    /// the redactor could not know which value is the password.
+    #[error("source.database_url cannot be used: {0}")]
+    Url(#[from] pgconn::ConnError),
     #[error("no connection from the pool within {after:?} (source.pool.connection_timeout){}",
         cause.as_ref().map(|c| format!("; last connection attempt: {c}")).unwrap_or_default())]
     Timeout {
@@ -97,9 +99,15 @@ impl From<bb8::RunError<tokio_postgres::Error>> for LoadError {
 
 /// The whole story of a PostgreSQL error: tokio-postgres's own text is
 /// often just "db error", with the server's message in the source chain.
+/// Passed through [`redact`]: a server message may quote what it was sent.
 pub fn pg_detail(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
-        return format!("{} ({}): {}", db.severity(), db.code().code(), db.message());
+        return redact(&format!(
+            "{} ({}): {}",
+            db.severity(),
+            db.code().code(),
+            db.message()
+        ));
     }
     let mut s = e.to_string();
     let mut src = std::error::Error::source(e);
@@ -108,32 +116,12 @@ pub fn pg_detail(e: &tokio_postgres::Error) -> String {
         s.push_str(&inner.to_string());
         src = inner.source();
     }
-    s
+    redact(&s)
 }
 
-/// Hides a password in a connection URL before it is logged.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => {
-            let creds = &url[s + 3..at];
-            match creds.find(':') {
-                Some(c) => format!("{}{}:***{}", &url[..s + 3], &creds[..c], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url
-            .split_whitespace()
-            .map(|kv| {
-                if kv.starts_with("password=") {
-                    "password=***"
-                } else {
-                    kv
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-    }
-}
+/// Hides every password in a connection string or a message holding one:
+/// the one redactor, [`pgconn::redact`].
+pub use crate::pgconn::redact;
 
 /// Quotes one SQL identifier.
 pub fn quote_ident(s: &str) -> String {
@@ -188,7 +176,9 @@ impl bb8::ErrorSink<tokio_postgres::Error> for ConnectErrors {
 /// The PostgreSQL side: pool plus what a load needs to know.
 pub struct PgSource {
     pool: PgPool,
-    url: String,
+    /// The resolved connection target (its password re-read on SIGHUP).
+    target: std::sync::Mutex<Target>,
+    connector: Connector,
     table: String,
     quoted: String,
     code: String,
@@ -210,30 +200,42 @@ pub struct PgSource {
     snapshot_dir: Option<std::path::PathBuf>,
 }
 
+/// Where a password may come from besides the string, per the config.
+pub fn password_sources(cfg: &Config) -> PasswordSources {
+    PasswordSources {
+        password_file: cfg.source.password_file.clone(),
+    }
+}
+
+/// The tokio-postgres configuration of `target`, with the load's
+/// `lock_timeout`: a load waits for a table lock (an ETL transaction
+/// holding the table) no longer than for a pool connection; it gives up,
+/// the previous store keeps serving and the load is retried, instead of
+/// holding the pool's connection and every queued reload forever.
+fn pg_config(target: &Target, connection_timeout: Duration) -> tokio_postgres::Config {
+    let mut pg = target.pg_config();
+    let lock_timeout = format!("-c lock_timeout={}", connection_timeout.as_millis().max(1));
+    let options = match pg.get_options() {
+        Some(o) if !o.trim().is_empty() => format!("{o} {lock_timeout}"),
+        _ => lock_timeout,
+    };
+    pg.options(&options);
+    pg
+}
+
 impl PgSource {
     /// Builds the pool without connecting: the daemon comes up even while
-    /// PostgreSQL is down and the pool connects when it can.
-    pub fn new(cfg: &Config) -> Result<PgSource, LoadError> {
+    /// PostgreSQL is down and the pool connects when it can. The connection
+    /// string is read as libpq would with environment `env` (`PG*`,
+    /// `CREDENTIALS_DIRECTORY`, `HOME`); a bad string, password file or TLS
+    /// file is an error now rather than a failing load every 30 s.
+    pub fn new(cfg: &Config, env: &HashMap<String, String>) -> Result<PgSource, LoadError> {
         let src = &cfg.source;
-        let mut pg =
-            tokio_postgres::Config::from_str(&src.database_url).map_err(|e| LoadError::Url {
-                url: redact(&src.database_url),
-                reason: e.to_string(),
-            })?;
-        // A load waits for a table lock (an ETL transaction holding the
-        // table) no longer than for a pool connection: it gives up, the
-        // previous store keeps serving and the load is retried, instead of
-        // holding the pool's connection and every queued reload forever.
-        let lock_timeout = format!(
-            "-c lock_timeout={}",
-            src.pool.connection_timeout.as_millis().max(1)
+        let target = Target::resolve(&src.database_url, &password_sources(cfg), env)?;
+        let connector = Connector::new(
+            pg_config(&target, src.pool.connection_timeout),
+            target.tls()?,
         );
-        let options = match pg.get_options() {
-            Some(o) if !o.trim().is_empty() => format!("{o} {lock_timeout}"),
-            _ => lock_timeout,
-        };
-        pg.options(&options);
-        let manager = PostgresConnectionManager::new(pg, NoTls);
         let connect_errors = ConnectErrors::default();
         let pool = bb8::Pool::builder()
             .error_sink(Box::new(connect_errors.clone()))
@@ -243,10 +245,11 @@ impl PgSource {
             .max_lifetime(Some(src.pool.max_lifetime))
             .test_on_check_out(src.pool.test_on_check_out)
             .retry_connection(false)
-            .build_unchecked(manager);
+            .build_unchecked(connector.clone());
         Ok(PgSource {
             pool,
-            url: src.database_url.clone(),
+            target: std::sync::Mutex::new(target),
+            connector,
             quoted: quote_table(&src.table),
             table: src.table.clone(),
             code: cfg.columns.code.clone(),
@@ -263,23 +266,54 @@ impl PgSource {
         })
     }
 
+    /// SIGHUP: finds the password again (password file, credential,
+    /// `PGPASSWORD`, passfile) for connections opened from now on. On error
+    /// the running password is kept.
+    pub fn reload_password(
+        &self,
+        cfg: &Config,
+        env: &HashMap<String, String>,
+    ) -> Result<(), LoadError> {
+        let mut target = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        let mut next = target.clone();
+        next.find_password(&password_sources(cfg), env)?;
+        self.connector.replace(pg_config(&next, self.timeout));
+        tracing::info!(
+            password = next.password_origin,
+            "SIGHUP: database password re-read"
+        );
+        *target = next;
+        Ok(())
+    }
+
+    /// Opens connections to this source (the LISTEN connection uses it).
+    pub fn connector(&self) -> Connector {
+        self.connector.clone()
+    }
+
+    /// The target for admins and logs (user, hosts, database, sslmode,
+    /// where the password came from); never the password.
+    pub fn describe(&self) -> String {
+        self.target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .describe()
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// What a store loaded from this source says it is (`market.info`
-    /// `source.detail`); a snapshot of another source is not served.
+    /// `source.detail`, the snapshot header); a snapshot of another source
+    /// is not served. Host, port, database and table only: any process that
+    /// can open the socket reads it, so no user name and no credentials.
     pub fn detail(&self) -> String {
-        format!("table {} at {}", self.table, redact(&self.url))
+        let target = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        format!("table {} at {}", self.table, target.public())
     }
 
-    async fn conn(
-        &self,
-    ) -> Result<bb8::PooledConnection<'_, PostgresConnectionManager<NoTls>>, LoadError> {
+    async fn conn(&self) -> Result<bb8::PooledConnection<'_, Connector>, LoadError> {
         match self.pool.get().await {
             Ok(c) => {
                 self.connect_errors.take();
@@ -897,10 +931,10 @@ pub async fn reload(
 /// Listens on `channel` on a dedicated connection (LISTEN cannot share a
 /// pooled one) and forwards every notification; reconnects with capped
 /// backoff when the connection drops.
-pub async fn listen(url: String, channel: String, tx: mpsc::Sender<ReloadRequest>) {
+pub async fn listen(connector: Connector, channel: String, tx: mpsc::Sender<ReloadRequest>) {
     let mut backoff = Duration::from_millis(500);
     loop {
-        match tokio_postgres::connect(&url, NoTls).await {
+        match connector.connect_raw().await {
             Ok((client, mut conn)) => {
                 let (ntx, mut nrx) = mpsc::unbounded_channel();
                 let driver = tokio::spawn(async move {
@@ -936,11 +970,11 @@ pub async fn listen(url: String, channel: String, tx: mpsc::Sender<ReloadRequest
                             }
                         }
                     }
-                    Err(e) => tracing::warn!("LISTEN {channel} failed: {e}"),
+                    Err(e) => tracing::warn!("LISTEN {channel} failed: {}", pg_detail(&e)),
                 }
                 driver.abort();
             }
-            Err(e) => tracing::debug!("LISTEN connection failed: {e}"),
+            Err(e) => tracing::debug!("LISTEN connection failed: {}", pg_detail(&e)),
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -1380,18 +1414,5 @@ mod tests {
         assert_eq!(human_age(Duration::from_millis(9500)), "9.5s");
         assert_eq!(human_age(Duration::from_secs(252)), "4m12s");
         assert_eq!(human_age(Duration::from_secs(7380)), "2h3m");
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact("postgres://u:secret@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(
-            redact("host=h password=secret dbname=x"),
-            "host=h password=*** dbname=x"
-        );
     }
 }

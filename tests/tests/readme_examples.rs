@@ -44,13 +44,6 @@ const EXAMPLES: [&str; 6] = [
     "stockctl",
 ];
 
-/// Until stockd reads a URL without a host the way libpq does (PG*
-/// environment, then the local socket), the `postgres` test gives the daemon
-/// the test server's URL for the recipe's `postgres:///market`, after
-/// checking the rest of the line verbatim. Set to `true` once it does: the
-/// line then runs exactly as written, with PGHOST/PGPORT/PGUSER set.
-const DAEMON_URL_VERBATIM: bool = false;
-
 /// Large caps the demo data holds under their real names and industries,
 /// which the README's examples use.
 const FAMOUS: [(&str, &str, &str); 3] = [
@@ -597,10 +590,10 @@ set -e
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let mut line = replace_word(daemon_line, "market", &db);
-    if !DAEMON_URL_VERBATIM {
-        line = line.replace(&format!("postgres:///{db}"), &pg::with_dbname(&base, &db));
-    }
+    // The line runs as written (`postgres:///market` read as libpq reads
+    // it, the server found through PGHOST/PGPORT/PGUSER), only the
+    // database name made unique.
+    let line = replace_word(daemon_line, "market", &db);
     let mut daemon = Background::spawn(&format!("exec {line}"), dir.path(), &env)?;
     let socket = dir.path().join("stockd.sock");
     let info = daemon
@@ -850,7 +843,10 @@ async fn check_stockctl(
                 .call("stock.list", json!({"name": text, "limit": 1000}))
                 .await?;
             let stocks = truth["stocks"].as_array().context("stock.list stocks")?;
-            ensure!(!stocks.is_empty(), "`{line}`: no demo stock is named *{text}*");
+            ensure!(
+                !stocks.is_empty(),
+                "`{line}`: no demo stock is named *{text}*"
+            );
             for s in stocks {
                 let code = s["code"].as_str().context("stock.list code")?;
                 ensure!(out.contains(code), "`{line}` should show {code}:\n{out}");

@@ -53,6 +53,8 @@ pub(crate) struct ServerFile {
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct SourceFile {
     pub database_url: Option<String>,
+    /// `""` = none.
+    pub password_file: Option<PathBuf>,
     pub table: Option<String>,
     pub window_days: Option<i64>,
     #[serde(deserialize_with = "duration_text")]
@@ -279,7 +281,15 @@ impl FileConfig {
                 admin_groups: Some(server.admin_groups.clone()),
             },
             source: SourceFile {
-                database_url: Some(source.database_url.clone()),
+                // Printed (`--print-config`), so never with the password.
+                database_url: Some(crate::pgconn::redact(&source.database_url)),
+                password_file: Some(
+                    source
+                        .password_file
+                        .as_deref()
+                        .map(path)
+                        .unwrap_or_default(),
+                ),
                 table: Some(source.table.clone()),
                 window_days: Some(i64::from(source.window_days)),
                 refresh_interval: Some(units::format_duration(source.refresh_interval)),
@@ -338,6 +348,7 @@ impl FileConfig {
 
         let source = &mut self.source;
         visitor.visit("source.database_url", &mut source.database_url)?;
+        visitor.visit("source.password_file", &mut source.password_file)?;
         visitor.visit("source.table", &mut source.table)?;
         visitor.visit("source.window_days", &mut source.window_days)?;
         visitor.visit("source.refresh_interval", &mut source.refresh_interval)?;

@@ -27,7 +27,6 @@ mod units;
 #[cfg(test)]
 mod tests;
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -224,8 +223,14 @@ pub struct ServerConfig {
 pub struct SourceConfig {
     /// PostgreSQL connection string (URL or key=value form). Default: `""`,
     /// which serves the built-in demo data set. Contains the password, if
-    /// any: `Debug` hides it, [`Config::to_toml`] does not.
+    /// any: `Debug` and [`Config::to_toml`] hide it
+    /// ([`crate::pgconn::redact`]).
     pub database_url: String,
+    /// A file holding only the database password, read at start and on
+    /// SIGHUP; refused when group or others may access it. Default: `None`
+    /// (then `$CREDENTIALS_DIRECTORY/stockd-db-password`, `PGPASSWORD`,
+    /// `PGPASSFILE` / `~/.pgpass`; see [`crate::pgconn::Target::resolve`]).
+    pub password_file: Option<PathBuf>,
     /// Table to load, possibly schema-qualified. Default: [`DEFAULT_TABLE`].
     pub table: String,
     /// Trading days held, counting back from the latest; 0 = all. Default:
@@ -260,7 +265,8 @@ impl fmt::Debug for SourceConfig {
     // By hand so a logged config never shows the database password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SourceConfig")
-            .field("database_url", &redact_password(&self.database_url))
+            .field("database_url", &crate::pgconn::redact(&self.database_url))
+            .field("password_file", &self.password_file)
             .field("table", &self.table)
             .field("window_days", &self.window_days)
             .field("refresh_interval", &self.refresh_interval)
@@ -431,6 +437,7 @@ impl Default for SourceConfig {
     fn default() -> Self {
         Self {
             database_url: String::new(),
+            password_file: None,
             table: DEFAULT_TABLE.to_owned(),
             window_days: DEFAULT_WINDOW_DAYS,
             refresh_interval: DEFAULT_REFRESH_INTERVAL,
@@ -589,39 +596,28 @@ fn parse_file(path: &Path, text: &str, origins: &mut Origins) -> Result<FileConf
     Ok(file)
 }
 
-/// Hides the password in a PostgreSQL connection string, URL form
-/// (`postgres://user:secret@host`) or key=value form (`password=secret`).
-fn redact_password(url: &str) -> Cow<'_, str> {
-    let mut out = Cow::Borrowed(url);
-    // URL form: the password is between the first ':' and the '@' of the
-    // authority.
-    if let Some(scheme_end) = url.find("://") {
-        let authority_start = scheme_end + 3;
-        let authority_end = url[authority_start..]
-            .find(['/', '?'])
-            .map_or(url.len(), |i| authority_start + i);
-        if let Some(at) = url[authority_start..authority_end].rfind('@') {
-            let userinfo = &url[authority_start..authority_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                let start = authority_start + colon + 1;
-                out = Cow::Owned(format!(
-                    "{}***{}",
-                    &url[..start],
-                    &url[authority_start + at..]
-                ));
-            }
-        }
-    }
-    // key=value form, or a URL query parameter.
-    if let Some(position) = out.find("password=") {
-        let start = position + "password=".len();
-        let rest = &out[start..];
-        let len = if let Some(quoted) = rest.strip_prefix('\'') {
-            quoted.find('\'').map_or(rest.len(), |i| i + 2)
-        } else {
-            rest.find([' ', '&']).unwrap_or(rest.len())
-        };
-        out = Cow::Owned(format!("{}***{}", &out[..start], &out[start + len..]));
-    }
-    out
+/// A warning when the config file in use (`cli.config`, else
+/// [`DEFAULT_CONFIG_PATH`]) holds a database password and any local user
+/// may read it; names the file and the fix.
+pub fn exposed_password_warning(cli: &Cli) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH));
+    let text = std::fs::read_to_string(&path).ok()?;
+    let url = FileConfig::parse(&path, &text).ok()?.source.database_url?;
+    let mode = std::fs::metadata(&path).ok()?.mode();
+    (mode & 0o004 != 0 && crate::pgconn::has_password(&url)).then(|| {
+        format!(
+            "{} holds the database password in source.database_url and is world-readable \
+             (mode {:04o}). Fix: chown root:stockd {p} && chmod 0640 {p}; better, move the \
+             password to source.password_file or a systemd credential \
+             (LoadCredential={}:/etc/stockd/db-password)",
+            path.display(),
+            mode & 0o7777,
+            crate::pgconn::CREDENTIAL_NAME,
+            p = path.display()
+        )
+    })
 }

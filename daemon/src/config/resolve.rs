@@ -237,6 +237,7 @@ impl Resolver<'_> {
         };
         Ok(SourceConfig {
             database_url: file.database_url.unwrap_or_default(),
+            password_file: file.password_file.filter(|p| !p.as_os_str().is_empty()),
             table: self.name("source.table", file.table, DEFAULT_TABLE)?,
             window_days: self.int(
                 "source.window_days",
