@@ -148,7 +148,12 @@ pub struct PgTestDb {
 impl PgTestDb {
     /// Creates the database and connects to it (session in UTC, ISO dates).
     pub async fn new() -> Result<PgTestDb> {
-        let base = base_url()?;
+        PgTestDb::on(&base_url()?).await
+    }
+
+    /// [`PgTestDb::new`] on the server of maintenance URL `base`.
+    pub async fn on(base: &str) -> Result<PgTestDb> {
+        let base = base.to_string();
         let name = format!(
             "stockd_test_{}_{}_{:08x}",
             std::process::id(),
