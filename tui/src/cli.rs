@@ -35,6 +35,7 @@ Examples:
 #[command(name = "stockctl", version, about = "Admin console and one-shot commands for stockd", after_help = AFTER_HELP)]
 pub struct Cli {
     /// stockd's Unix socket [default: $RUNTIME_DIRECTORY/stockd.sock, else
+    /// /run/stockd/stockd.sock when it exists, else
     /// $XDG_RUNTIME_DIR/stockd.sock, else ./stockd.sock]
     #[arg(long, env = "STOCKD_SOCKET", global = true, value_name = "PATH")]
     pub socket: Option<PathBuf>,

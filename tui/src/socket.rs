@@ -1,7 +1,9 @@
 //! Which socket to talk to, and what to tell the user when it cannot be
 //! opened. The default is the daemon's own: `$RUNTIME_DIRECTORY/stockd.sock`
-//! (its first entry; systemd may list several), else
-//! `$XDG_RUNTIME_DIR/stockd.sock`, else `./stockd.sock`.
+//! (its first entry; systemd may list several), else the package's
+//! `/run/stockd/stockd.sock` when it exists (an admin's login shell has no
+//! `$RUNTIME_DIRECTORY`), else `$XDG_RUNTIME_DIR/stockd.sock`, else
+//! `./stockd.sock`.
 
 use std::ffi::OsString;
 use std::io;
@@ -11,23 +13,37 @@ use std::path::{Path, PathBuf};
 pub const SOCKET_NAME: &str = "stockd.sock";
 /// Socket used when no runtime directory is known.
 pub const FALLBACK_SOCKET: &str = "./stockd.sock";
+/// The Debian package's socket (`RuntimeDirectory=stockd`).
+pub const PACKAGED_SOCKET: &str = "/run/stockd/stockd.sock";
+/// The default's order, for messages.
+pub const DEFAULT_ORDER: &str = "$RUNTIME_DIRECTORY/stockd.sock, else /run/stockd/stockd.sock \
+     when it exists, else $XDG_RUNTIME_DIR/stockd.sock, else ./stockd.sock";
 
-/// The default socket, given a way to read the environment.
-pub fn default_socket(var: impl Fn(&str) -> Option<OsString>) -> PathBuf {
+/// The default socket, given a way to read the environment and to ask
+/// whether a path exists.
+pub fn default_socket(
+    var: impl Fn(&str) -> Option<OsString>,
+    exists: impl Fn(&Path) -> bool,
+) -> PathBuf {
     let dir = |name: &str| {
         let value = var(name)?;
         let first = value.to_str()?.split(':').next()?.to_string();
         (!first.is_empty()).then(|| PathBuf::from(first))
     };
-    dir("RUNTIME_DIRECTORY")
-        .or_else(|| dir("XDG_RUNTIME_DIR"))
+    if let Some(d) = dir("RUNTIME_DIRECTORY") {
+        return d.join(SOCKET_NAME);
+    }
+    if exists(Path::new(PACKAGED_SOCKET)) {
+        return PathBuf::from(PACKAGED_SOCKET);
+    }
+    dir("XDG_RUNTIME_DIR")
         .map(|d| d.join(SOCKET_NAME))
         .unwrap_or_else(|| PathBuf::from(FALLBACK_SOCKET))
 }
 
-/// The default socket from this process's environment.
+/// The default socket from this process's environment and file system.
 pub fn default_socket_from_env() -> PathBuf {
-    default_socket(|name| std::env::var_os(name))
+    default_socket(|name| std::env::var_os(name), |p| p.exists())
 }
 
 /// The likely cause of a failed `connect(2)` on `socket`, in words an
@@ -37,7 +53,7 @@ pub fn likely_cause(socket: &Path, err: &io::Error) -> String {
     match err.kind() {
         io::ErrorKind::NotFound => format!(
             "{path} does not exist: stockd is not running, or it listens on another path \
-             (give it with --socket or STOCKD_SOCKET)"
+             (give it with --socket or STOCKD_SOCKET; without them stockctl uses {DEFAULT_ORDER})"
         ),
         io::ErrorKind::PermissionDenied => format!(
             "permission denied on {path} or its directory: your user may not open the socket \
@@ -76,21 +92,44 @@ mod tests {
 
     #[test]
     fn default_follows_the_daemon() {
+        let none = |_: &Path| false;
         assert_eq!(
-            default_socket(env(&[
-                ("RUNTIME_DIRECTORY", "/run/stockd:/run/other"),
-                ("XDG_RUNTIME_DIR", "/run/user/1000"),
-            ])),
-            PathBuf::from("/run/stockd/stockd.sock")
+            default_socket(
+                env(&[
+                    ("RUNTIME_DIRECTORY", "/run/other:/run/more"),
+                    ("XDG_RUNTIME_DIR", "/run/user/1000"),
+                ]),
+                |_| true
+            ),
+            PathBuf::from("/run/other/stockd.sock")
         );
         assert_eq!(
-            default_socket(env(&[
-                ("RUNTIME_DIRECTORY", ""),
-                ("XDG_RUNTIME_DIR", "/run/user/1000"),
-            ])),
+            default_socket(
+                env(&[
+                    ("RUNTIME_DIRECTORY", ""),
+                    ("XDG_RUNTIME_DIR", "/run/user/1000"),
+                ]),
+                none
+            ),
             PathBuf::from("/run/user/1000/stockd.sock")
         );
-        assert_eq!(default_socket(env(&[])), PathBuf::from("./stockd.sock"));
+        assert_eq!(
+            default_socket(env(&[]), none),
+            PathBuf::from("./stockd.sock")
+        );
+    }
+
+    #[test]
+    fn the_packaged_socket_is_found_from_a_login_shell() {
+        let packaged = |p: &Path| p == Path::new(PACKAGED_SOCKET);
+        assert_eq!(
+            default_socket(env(&[("XDG_RUNTIME_DIR", "/run/user/1000")]), packaged),
+            PathBuf::from(PACKAGED_SOCKET)
+        );
+        assert_eq!(
+            default_socket(env(&[]), packaged),
+            PathBuf::from(PACKAGED_SOCKET)
+        );
     }
 
     #[test]
@@ -99,7 +138,9 @@ mod tests {
         let not_found = io::Error::from(io::ErrorKind::NotFound);
         let c = likely_cause(p, &not_found);
         assert!(
-            c.contains("/nonexistent/stockd.sock") && c.contains("not running"),
+            c.contains("/nonexistent/stockd.sock")
+                && c.contains("not running")
+                && c.contains(PACKAGED_SOCKET),
             "{c}"
         );
         let denied = io::Error::from(io::ErrorKind::PermissionDenied);
