@@ -233,16 +233,8 @@ impl DaemonBuilder {
             cmd.arg("--database-url").arg(url);
         }
         cmd.args(&self.args);
-        for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with("STOCKD_") {
-                cmd.env_remove(&k);
-            }
-        }
-        cmd.env_remove("NOTIFY_SOCKET")
-            .env_remove("LISTEN_FDS")
-            .env_remove("LISTEN_PID")
-            .env_remove("WATCHDOG_USEC")
-            .env("RUST_BACKTRACE", "1");
+        clear_inherited_env(&mut cmd);
+        cmd.env("RUST_BACKTRACE", "1");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -508,4 +500,19 @@ impl Drop for Daemon {
             tail(&self.stderr(), 200)
         );
     }
+}
+
+/// Removes what a daemon must not inherit from the test's environment:
+/// every `STOCKD_*` variable (the developer's own settings) and systemd's
+/// notify, socket-activation and watchdog variables.
+pub fn clear_inherited_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("STOCKD_") {
+            cmd.env_remove(&k);
+        }
+    }
+    cmd.env_remove("NOTIFY_SOCKET")
+        .env_remove("LISTEN_FDS")
+        .env_remove("LISTEN_PID")
+        .env_remove("WATCHDOG_USEC");
 }

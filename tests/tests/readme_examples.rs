@@ -320,7 +320,7 @@ impl Background {
         let out = std::fs::File::create(&log)?;
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(script).current_dir(dir);
-        strip_stockd_env(&mut cmd);
+        stockd_tests::daemon::clear_inherited_env(&mut cmd);
         cmd.envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out.try_clone()?)
@@ -365,18 +365,6 @@ impl Drop for Background {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn strip_stockd_env(cmd: &mut Command) {
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("STOCKD_") {
-            cmd.env_remove(&k);
-        }
-    }
-    cmd.env_remove("NOTIFY_SOCKET")
-        .env_remove("LISTEN_FDS")
-        .env_remove("LISTEN_PID")
-        .env_remove("WATCHDOG_USEC");
 }
 
 /// One JSON-RPC call on a socket; the daemon's error is an error here.
@@ -575,7 +563,7 @@ set -e
     let setup_script = format!("{shim}{}\n", replace_word(&setup.join("\n"), "market", &db));
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(&setup_script).current_dir(dir.path());
-    strip_stockd_env(&mut cmd);
+    stockd_tests::daemon::clear_inherited_env(&mut cmd);
     let out = cmd
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env_remove("PGDATABASE")
@@ -657,7 +645,7 @@ fn run_line(line: &str, path: &str, daemon: &Daemon, timeout: Duration) -> Resul
     let err_path = dir.join("line.err");
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(line).current_dir(dir);
-    strip_stockd_env(&mut cmd);
+    stockd_tests::daemon::clear_inherited_env(&mut cmd);
     let mut child = cmd
         .env("PATH", path)
         .env("STOCKD_SOCKET", daemon.socket())
