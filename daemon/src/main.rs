@@ -238,7 +238,7 @@ fn probe_database(config: &Config) -> Result<Vec<String>, String> {
             "semantic columns: all found".to_string()
         } else {
             format!(
-                "semantic columns not found (the views that need them answer missing_column): {}",
+                "semantic columns not found (what needs them answers missing_column, or null in stock.list): {}",
                 missing.join(", ")
             )
         });
