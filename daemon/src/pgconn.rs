@@ -382,6 +382,16 @@ fn parse_url(url: &str) -> Result<Params, ConnError> {
         Some((a, p)) => (a, Some(p)),
         None => (head, None),
     };
+    // An '@' only after the first '/' or '?' is a user name or password
+    // holding a raw '/', '?' or '@': read as host, port or database, a piece
+    // of the password would then be printed. Refused, quoting nothing.
+    if !authority.contains('@') && rest.contains('@') {
+        return Err(ConnError::Syntax(
+            "the URL has an '@' after its first '/' or '?': percent-encode '/', '?' and '@' \
+             in a user name or password (%2F, %3F, %40)"
+                .into(),
+        ));
+    }
     let mut params = Params::new();
     let hostspec = match authority.rsplit_once('@') {
         Some((userinfo, hosts)) => {

@@ -1320,7 +1320,7 @@ async fn restore_snapshot(source: &PgSource, shared: &Shared) -> bool {
         Ok(Ok(store)) => tracing::warn!(
             path = %path.display(),
             "snapshot is of another source ({}); ignored",
-            store.info.provenance.detail
+            redact(&store.info.provenance.detail)
         ),
         Ok(Err(e)) => tracing::warn!(path = %path.display(), "snapshot ignored: {e}"),
         Err(e) => tracing::warn!(path = %path.display(), "snapshot ignored: {e}"),

@@ -542,7 +542,7 @@ async fn check_config_says_what_it_found_in_the_database() -> Result<()> {
     );
     let rows = sql_count(&db).await?;
     for needle in [
-        format!("source: PostgreSQL postgres@127.0.0.1:"),
+        "source: PostgreSQL postgres@127.0.0.1:".to_string(),
         format!("/{} (sslmode=prefer, password: none)", db.name()),
         format!("table: \"daily_stock_data\", {rows} rows, dates {D1} to {D2}"),
         "columns found: 83 (".to_string(),

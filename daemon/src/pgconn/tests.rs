@@ -179,6 +179,19 @@ fn errors_name_the_keyword_never_the_password() {
     assert!(e.contains("percent") && !e.contains(PW), "{e}");
     let e = parse("mysql://h/d").unwrap_err().to_string();
     assert!(e.contains("postgresql://"), "{e}");
+    // A raw '/', '?' or '@' in the password would make the URL's host,
+    // port or database hold a piece of it: refused, quoting nothing.
+    for url in [
+        "postgres://app:Sup3r/s3cret@db/stocks",
+        "postgres://app:1234/s3cret@db/stocks",
+        "postgres://app:Sup3r?s3cret@db/stocks",
+    ] {
+        let e = parse(url).unwrap_err().to_string();
+        assert!(
+            e.contains("percent-encode") && !e.contains("Sup3r") && !e.contains("s3cret"),
+            "{url}: {e}"
+        );
+    }
 }
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
