@@ -93,16 +93,8 @@ pub(crate) async fn run_stockd(
         None => tokio::process::Command::new(&bin),
     };
     cmd.arg("--config").arg(&config_path).args(args);
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("STOCKD_") {
-            cmd.env_remove(&k);
-        }
-    }
-    cmd.env_remove("NOTIFY_SOCKET")
-        .env_remove("LISTEN_FDS")
-        .env_remove("LISTEN_PID")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("RUNTIME_DIRECTORY")
+    stockd_tests::daemon::clear_inherited_env(cmd.as_std_mut());
+    cmd.env_remove("RUNTIME_DIRECTORY")
         .env_remove("XDG_RUNTIME_DIR")
         .env("HOME", "/");
     for (k, v) in env {
