@@ -159,6 +159,15 @@ impl PgCluster {
         Ok(())
     }
 
+    /// `pg_ctl reload`: the server re-reads `postgresql.conf` and
+    /// `pg_hba.conf` (SSL settings included) without giving up its port,
+    /// which a parallel test could take during a restart.
+    pub fn reload(&self) -> Result<()> {
+        let data = self.data.display().to_string();
+        self.run("pg_ctl", &["-D", &data, "reload"])?;
+        Ok(())
+    }
+
     /// `pg_ctl stop -m <mode>` (`fast`: disconnect clients and shut down
     /// cleanly; `immediate`: abort, as a crash would).
     pub fn stop(&mut self, mode: &str) -> Result<()> {

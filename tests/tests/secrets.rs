@@ -45,7 +45,7 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Result<Fixture> {
-        let mut cluster = PgCluster::start_new()?;
+        let cluster = PgCluster::start_new()?;
         let files = TempDir::new("stockd-tls")?;
         make_certs(files.path())?;
         let data = cluster.dir().join("data");
@@ -70,10 +70,28 @@ impl Fixture {
              host all all 127.0.0.1/32 scram-sha-256\n\
              host all all ::1/128 scram-sha-256\n",
         )?;
-        cluster.stop("fast")?;
-        cluster.start()?;
-
+        // A reload, not a restart: a stopped cluster's port can be taken
+        // by a parallel test's cluster before it starts again.
+        cluster.reload()?;
         let admin = cluster.connect("postgres").await?;
+        stockd_tests::wait_until(
+            "ssl = on after the reload",
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            || async {
+                let row = admin
+                    .query_one("SHOW ssl", &[])
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let ssl: String = row.get(0);
+                if ssl == "on" {
+                    Ok(())
+                } else {
+                    Err(format!("ssl = {ssl}"))
+                }
+            },
+        )
+        .await?;
         admin
             .batch_execute(&format!(
                 "CREATE ROLE {ROLE} LOGIN PASSWORD {}",
