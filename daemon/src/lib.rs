@@ -7,12 +7,19 @@
 //! - [`store`]: the columnar store, its builder (binary COPY decoder) and the
 //!   JSON row writer.
 //! - [`demo`]: the embedded deterministic demo data set (reference layout).
-//! - [`source`]: PostgreSQL: pool, catalog discovery, COPY load, refresh.
+//! - [`source`]: PostgreSQL: pool, catalog discovery, COPY load, refresh;
+//!   the demo loop. Updates the app state, never calls the server.
+//! - [`pgconn`]: libpq-style connection strings, TLS, passwords, redaction.
 //! - [`query`]: the data methods over a store, free of JSON-RPC.
 //! - [`views`]: the derived views (hotspots, industry detail, signals).
-//! - [`server`]: the Unix-socket JSON-RPC server and its handlers.
-//! - [`params`]: unknown parameter names refused by name.
-//! - [`admin`]: the admin gate (peer credentials) and `admin.status`.
+//! - [`app`]: the state every part shares (store in service, caches,
+//!   governor, statistics, admin gate), reload requests, `admin.status`.
+//!
+//! The request path, imports pointing one way:
+//! [`transport`] (socket, accept loop, HTTP/WebSocket service, limits) →
+//! [`rpc`] (JSON-RPC 2.0 framing, the contract's [`stockd_api::Call`]) →
+//! [`handlers`] (one function per method) → [`app`] and the store, query,
+//! views and caches.
 //! - [`memory`]: real RSS, cgroup figures, the budget, returning memory.
 //! - [`cache`]: byte-capped LRU caches for derived results.
 //! - [`governor`]: ok/high/critical memory states and what each sheds.
@@ -20,20 +27,19 @@
 //!   journald log format.
 //! - [`stats`]: per-method request counts, errors and latency percentiles.
 
-pub mod admin;
+pub mod app;
 pub mod cache;
 pub mod config;
-pub mod conn;
 pub mod demo;
-pub mod fast;
 pub mod governor;
+pub mod handlers;
 pub mod memory;
-pub mod params;
 pub mod pgconn;
 pub mod query;
-pub mod server;
+pub mod rpc;
 pub mod source;
 pub mod stats;
 pub mod store;
 pub mod systemd;
+pub mod transport;
 pub mod views;

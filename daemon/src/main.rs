@@ -7,11 +7,13 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
+use stockd::app::reload::{ReloadRequest, Trigger};
+use stockd::app::Shared;
 use stockd::config::{Cli, Config};
 use stockd::demo::DemoParams;
-use stockd::server::{self, Limits, Shared};
-use stockd::source::{self, PgSource, ReloadRequest, Trigger};
+use stockd::source::{self, PgSource};
 use stockd::systemd;
+use stockd::transport::{self, Limits};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
 
@@ -326,7 +328,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             (tokio::net::UnixListener::from_std(std_listener)?, true)
         }
         None => (
-            server::bind(
+            transport::bind(
                 &socket,
                 config.server.socket_mode,
                 &config.server.socket_group,
@@ -369,7 +371,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(source::demo_loop(shared.clone(), params, rx));
     } else {
         let pg = Arc::new(PgSource::new(&config, &env)?);
-        let _ = shared.pool.set(pg.pool().clone());
+        let _ = shared.pool.set(Box::new(pg.pool().clone()));
         pg_source = Some(pg.clone());
         tracing::info!(
             target = %pg.describe(),
@@ -397,10 +399,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
             .run(&governed.caches, Duration::from_secs(1))
             .await
     });
-    let server = tokio::spawn(server::serve(
+    let server = tokio::spawn(transport::serve(
         listener,
-        server::Rpc::new(shared.clone()),
-        server::rpc_module(server::Rpc::new(shared.clone())),
         shared.clone(),
         Limits {
             max_connections: config.server.max_connections,
@@ -517,10 +517,10 @@ fn status_figures(shared: &Shared) -> systemd::StatusFigures {
     let (cache_bytes, cache_cap_bytes) = shared.caches.totals();
     let source = match shared.pool.get() {
         Some(p) => {
-            let st = p.state();
+            let f = p.figures();
             systemd::StatusSource::Postgres {
-                in_use: st.connections.saturating_sub(st.idle_connections),
-                size: p.config().max_size,
+                in_use: f.in_use,
+                size: f.max_size,
             }
         }
         None => systemd::StatusSource::Demo,

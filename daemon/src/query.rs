@@ -6,7 +6,7 @@ use crate::store::json::{value_f64, write_str, write_value};
 use crate::store::{column::ColumnData, time, Store};
 use std::cmp::Ordering;
 use stockd_api::{
-    limits, AppError, ColumnInfo, DateSpan, ErrorKind, MarketInfo, PendingDay, SourceInfo,
+    limits, AppError, ColumnInfo, DateSpan, ErrorKind, Layout, MarketInfo, PendingDay, SourceInfo,
 };
 
 fn invalid(value: impl Into<String>, message: impl Into<String>) -> AppError {
@@ -159,6 +159,85 @@ fn write_row(out: &mut String, store: &Store, row: usize, fields: &[usize]) {
     out.push_str("}}");
 }
 
+/// `[row, row, …]`, each as [`write_row`] writes it.
+fn write_rows(out: &mut String, store: &Store, rows: &[usize], fields: &[usize]) {
+    out.push('[');
+    for (i, &r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_row(out, store, r, fields);
+    }
+    out.push(']');
+}
+
+/// `["a","b"]`.
+fn write_strs(out: &mut String, items: &[&str]) {
+    out.push('[');
+    for (i, m) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, m);
+    }
+    out.push(']');
+}
+
+/// The `columns` layout: `{"fields":[…],"codes":[…],"dates":[…],
+/// "rows":[[…],…]}` (and `"missing"` when given): names once, values in
+/// field order.
+fn write_table(
+    out: &mut String,
+    store: &Store,
+    rows: &[usize],
+    fields: &[usize],
+    missing: Option<&[&str]>,
+) {
+    out.push_str("{\"fields\":[");
+    for (i, &c) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, &store.specs()[c].name);
+    }
+    out.push_str("],\"codes\":[");
+    for (i, &r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_str(out, store.row_code(r));
+    }
+    out.push_str("],\"dates\":[");
+    for (i, &r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        time::write_date(out, store.row_date(r));
+        out.push('"');
+    }
+    out.push_str("],\"rows\":[");
+    for (i, &r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        for (j, &c) in fields.iter().enumerate() {
+            if j > 0 {
+                out.push(',');
+            }
+            write_value(out, &store.columns()[c], r);
+        }
+        out.push(']');
+    }
+    out.push(']');
+    if let Some(m) = missing {
+        out.push_str(",\"missing\":");
+        write_strs(out, m);
+    }
+    out.push('}');
+}
+
 /// The row of `code` on `date` (default: its latest).
 fn find_row(store: &Store, code: &str, date: Option<&str>) -> Result<usize, AppError> {
     let id = code_id(store, code)?;
@@ -204,6 +283,7 @@ pub fn stock_many(
     codes: &[String],
     date: Option<&str>,
     f: Option<&[String]>,
+    layout: Layout,
 ) -> Result<String, AppError> {
     if codes.len() > limits::MAX_CODES {
         return Err(AppError::new(
@@ -218,10 +298,8 @@ pub fn stock_many(
     }
     let fields = fields(store, f)?;
     let di = date.map(|d| date_index(store, d)).transpose()?;
-    let mut out = String::with_capacity(32 + codes.len() * (64 + fields.len() * 24));
+    let mut rows = Vec::with_capacity(codes.len());
     let mut missing = Vec::new();
-    out.push_str("{\"rows\":[");
-    let mut first = true;
     for code in codes {
         check_len("code", code)?;
         let row = store.code_id(code).and_then(|id| match di {
@@ -229,24 +307,21 @@ pub fn stock_many(
             None => store.latest_row(id),
         });
         match row {
-            Some(r) => {
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                write_row(&mut out, store, r, &fields);
-            }
+            Some(r) => rows.push(r),
             None => missing.push(code.as_str()),
         }
     }
-    out.push_str("],\"missing\":[");
-    for (i, m) in missing.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    let mut out = String::with_capacity(64 + rows.len() * (64 + fields.len() * 24));
+    match layout {
+        Layout::Rows => {
+            out.push_str("{\"rows\":");
+            write_rows(&mut out, store, &rows, &fields);
+            out.push_str(",\"missing\":");
+            write_strs(&mut out, &missing);
+            out.push('}');
         }
-        write_str(&mut out, m);
+        Layout::Columns => write_table(&mut out, store, &rows, &fields, Some(&missing)),
     }
-    out.push_str("]}");
     Ok(out)
 }
 
@@ -321,6 +396,7 @@ pub struct TopParams<'a> {
     pub date: Option<&'a str>,
     pub industry: Option<&'a str>,
     pub fields: Option<&'a [String]>,
+    pub layout: Layout,
 }
 
 /// A ranking key: exact integers where the column is integral, f64 for
@@ -397,7 +473,14 @@ pub fn stock_top(store: &Store, p: &TopParams<'_>, industry_col: &str) -> Result
         // The newest complete date: a pending (half-inserted) day is
         // served only when asked for by date.
         None => match store.latest_date_index() {
-            None => return Ok("[]".into()),
+            None => {
+                let mut out = String::new();
+                match p.layout {
+                    Layout::Rows => write_rows(&mut out, store, &[], &fields),
+                    Layout::Columns => write_table(&mut out, store, &[], &fields, None),
+                }
+                return Ok(out);
+            }
             Some(di) => di,
         },
     };
@@ -436,15 +519,12 @@ pub fn stock_top(store: &Store, p: &TopParams<'_>, industry_col: &str) -> Result
         cand.truncate(n);
     }
     cand.sort_unstable_by(cmp);
-    let mut out = String::with_capacity(2 + n * (64 + fields.len() * 24));
-    out.push('[');
-    for (i, &(_, r)) in cand.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_row(&mut out, store, r as usize, &fields);
+    let rows: Vec<usize> = cand.iter().map(|&(_, r)| r as usize).collect();
+    let mut out = String::with_capacity(64 + n * (64 + fields.len() * 24));
+    match p.layout {
+        Layout::Rows => write_rows(&mut out, store, &rows, &fields),
+        Layout::Columns => write_table(&mut out, store, &rows, &fields, None),
     }
-    out.push(']');
     Ok(out)
 }
 

@@ -12,7 +12,7 @@ use crate::util::TempDir;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use tokio_postgres::Client;
+use tokio_postgres::{Client, NoTls};
 
 /// Where the PostgreSQL server binaries are: `pg_config --bindir` if it
 /// holds `initdb`, else the newest Debian `/usr/lib/postgresql/<v>/bin`.
@@ -196,7 +196,7 @@ impl PgCluster {
 
     /// A connection to database `db`.
     pub async fn connect(&self, db: &str) -> Result<Client> {
-        crate::pg::connect(&self.url(db)).await
+        connect(&self.url(db)).await
     }
 
     fn log_path(&self) -> PathBuf {
@@ -219,4 +219,16 @@ impl Drop for PgCluster {
             }
         }
     }
+}
+
+/// Connects with tokio-postgres; the connection task runs on the current
+/// runtime and ends when the client is dropped.
+pub async fn connect(url: &str) -> Result<Client> {
+    let (client, conn) = tokio_postgres::connect(url, NoTls)
+        .await
+        .with_context(|| format!("connecting to {url}"))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
 }

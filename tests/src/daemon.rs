@@ -395,7 +395,7 @@ impl Daemon {
     }
 
     /// A typed jsonrpsee WebSocket client over the Unix socket; implements
-    /// `stockd_api::MarketClient` and `stockd_api::TypedStockClient`.
+    /// `stockd_api::StockdClient` and `stockd_api::StockdClient`.
     pub async fn ws(&self) -> Result<jsonrpsee::ws_client::WsClient> {
         let stream = tokio::net::UnixStream::connect(&self.socket).await?;
         let client = jsonrpsee::ws_client::WsClientBuilder::default()

@@ -13,7 +13,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use std::sync::{Mutex, OnceLock};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, Row};
 
 /// The maintenance database URL the tests use.
 pub fn base_url() -> Result<String> {
@@ -125,17 +125,7 @@ pub fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// Connects with tokio-postgres; the connection task runs on the current
-/// runtime and ends when the client is dropped.
-pub async fn connect(url: &str) -> Result<Client> {
-    let (client, conn) = tokio_postgres::connect(url, NoTls)
-        .await
-        .with_context(|| format!("connecting to {url}"))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(client)
-}
+pub use crate::cluster::connect;
 
 /// A database that exists for one test.
 pub struct PgTestDb {

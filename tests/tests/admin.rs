@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use stockd_api::{AdminClient, AdminStatus, MarketClient, ReloadResult, TrimResult};
+use stockd_api::{AdminStatus, ReloadResult, StockdClient, StockdSubscriptions, TrimResult};
 use stockd_tests::inspect::{self, cache, requests, Universe, CACHES};
 use stockd_tests::procfs::{mib, vm_rss};
 use stockd_tests::util::run_as;
@@ -367,7 +367,7 @@ fn call_error(e: &jsonrpsee::core::client::Error) -> Option<(i32, String)> {
 async fn subscribe_status_pushes_updates() -> Result<()> {
     let d = Daemon::demo().await?;
     let ws = d.ws().await?;
-    let mut sub = AdminClient::subscribe_status(&ws, Some(250)).await?;
+    let mut sub = StockdSubscriptions::subscribe_status(&ws, Some(250)).await?;
     let started = Instant::now();
     let window = Duration::from_millis(2100);
     let mut got: Vec<(Duration, AdminStatus)> = Vec::new();
@@ -409,7 +409,7 @@ async fn subscribe_status_pushes_updates() -> Result<()> {
 
     // Intervals out of range: refused, naming the value and the minimum.
     for (ms, needles) in [(100u64, ["100", "250"]), (3_600_001, ["3600001", "250"])] {
-        match AdminClient::subscribe_status(&ws, Some(ms)).await {
+        match StockdSubscriptions::subscribe_status(&ws, Some(ms)).await {
             Ok(_) => bail!("interval_ms {ms} was accepted"),
             Err(e) => {
                 let (code, text) = call_error(&e).with_context(|| format!("interval {ms}: {e}"))?;
@@ -429,12 +429,12 @@ async fn subscribe_status_pushes_updates() -> Result<()> {
     let mut subs = Vec::new();
     for i in 0..4 {
         subs.push(
-            AdminClient::subscribe_status(&ws, Some(60_000))
+            StockdSubscriptions::subscribe_status(&ws, Some(60_000))
                 .await
                 .with_context(|| format!("subscription {}", i + 1))?,
         );
     }
-    match AdminClient::subscribe_status(&ws, Some(60_000)).await {
+    match StockdSubscriptions::subscribe_status(&ws, Some(60_000)).await {
         Ok(_) => bail!("a fifth subscription on one connection was accepted"),
         Err(e) => {
             let (code, text) = call_error(&e).with_context(|| format!("fifth: {e}"))?;
@@ -445,7 +445,7 @@ async fn subscribe_status_pushes_updates() -> Result<()> {
         }
     }
     let other = d.ws().await?;
-    let s = AdminClient::subscribe_status(&other, Some(60_000))
+    let s = StockdSubscriptions::subscribe_status(&other, Some(60_000))
         .await
         .context("a subscription on another connection")?;
     drop(s);
@@ -454,7 +454,7 @@ async fn subscribe_status_pushes_updates() -> Result<()> {
     // unsubscribe is answered: poll.
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut again = loop {
-        match AdminClient::subscribe_status(&ws, Some(250)).await {
+        match StockdSubscriptions::subscribe_status(&ws, Some(250)).await {
             Ok(s) => break s,
             Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -467,7 +467,7 @@ async fn subscribe_status_pushes_updates() -> Result<()> {
         .context("no update on the new subscription")?
         .context("the new subscription ended")??;
     // The connection still serves calls.
-    MarketClient::info(&ws).await?;
+    StockdClient::info(&ws).await?;
     Ok(())
 }
 
@@ -594,7 +594,7 @@ async fn store_reload_answers_the_next_generation() -> Result<()> {
     );
     // Over the typed client too, and again.
     let ws = d.ws().await?;
-    let r2 = AdminClient::store_reload(&ws).await?;
+    let r2 = StockdClient::store_reload(&ws).await?;
     ensure!(r2.generation == g0 + 2, "second reload: {r2:?}");
     Ok(())
 }
@@ -631,8 +631,8 @@ async fn requests_count_every_call_by_method() -> Result<()> {
     }
     // Over the WebSocket too.
     let ws = d.ws().await?;
-    MarketClient::info(&ws).await?;
-    MarketClient::dates(&ws).await?;
+    StockdClient::info(&ws).await?;
+    StockdClient::dates(&ws).await?;
     let s2 = inspect::status(&d).await?;
 
     let expect: &[(&str, u64, u64)] = &[
@@ -663,7 +663,7 @@ async fn requests_count_every_call_by_method() -> Result<()> {
     }
     // Unknown names never get a slot of their own.
     for r in &s2.requests {
-        if r.method != "other" && !stockd_api::METHODS.contains(&r.method.as_str()) {
+        if r.method != "other" && stockd_api::method(&r.method).is_none() {
             problems.push(format!("a slot for an unknown method: {r:?}"));
         }
     }

@@ -7,7 +7,7 @@
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use stockd_api::{MarketClient, MarketInfo, TypedStockClient};
+use stockd_api::{MarketInfo, StockdClient};
 use stockd_tests::compare::{self, PgKind, RowReader};
 use stockd_tests::{Daemon, PgTestDb, Rng};
 
@@ -192,7 +192,7 @@ async fn every_column_of_a_sample_equals_postgres() -> Result<()> {
 
     // The typed WebSocket client sees the same documents.
     let ws = daemon.ws().await?;
-    let ws_info = MarketClient::info(&ws).await?;
+    let ws_info = StockdClient::info(&ws).await?;
     ensure!(
         ws_info == info,
         "market.info over WebSocket differs:\n{ws_info:?}\nvs HTTP\n{info:?}"
@@ -310,9 +310,9 @@ async fn every_column_of_a_sample_equals_postgres() -> Result<()> {
     Ok(())
 }
 
-/// `stock.get` through the typed client (generic so the `TypedStockClient`
+/// `stock.get` through the typed client (generic so the `StockdClient`
 /// bound picks the result types).
-async fn typed_get<C: TypedStockClient + Sync>(
+async fn typed_get<C: StockdClient + Sync>(
     c: &C,
     code: &str,
     date: &str,

@@ -7,7 +7,7 @@
 
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
-use stockd_api::TypedStockClient;
+use stockd_api::StockdClient;
 use stockd_tests::compare::{self, PgColumn, RowReader};
 use stockd_tests::pg::quote_ident;
 use stockd_tests::{Daemon, PgTestDb};
@@ -395,8 +395,8 @@ async fn stock_methods_agree_with_postgres() -> Result<()> {
 }
 
 /// Calls every stock method through the typed client (a generic function so
-/// the `TypedStockClient` bound picks the result types).
-async fn typed_checks<C: TypedStockClient + Sync>(
+/// the `StockdClient` bound picks the result types).
+async fn typed_checks<C: StockdClient + Sync>(
     ws: &C,
     normal: &str,
     http_top: &[String],
@@ -412,6 +412,8 @@ async fn typed_checks<C: TypedStockClient + Sync>(
             None,
             None,
             Some(vec!["pct_chg".into()]),
+            // The typed client reads the columns layout into rows.
+            Some(stockd_api::Layout::Columns),
         )
         .await?;
     let codes: Vec<String> = top.iter().map(|r| r.code.clone()).collect();
@@ -421,6 +423,7 @@ async fn typed_checks<C: TypedStockClient + Sync>(
             vec![normal.to_string(), "NOPE01".into()],
             None,
             Some(vec!["close".into()]),
+            Some(stockd_api::Layout::Columns),
         )
         .await?;
     ensure!(

@@ -9,7 +9,7 @@
 
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
-use stockd_api::{StockList, TypedStockClient, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT};
+use stockd_api::{StockList, StockdClient, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT};
 use stockd_tests::{Daemon, PgTestDb, RpcError};
 
 const INVALID_PARAMS: i64 = -32602;
@@ -367,9 +367,9 @@ async fn stock_list_agrees_with_postgres() -> Result<()> {
     Ok(())
 }
 
-/// `stock.list` through the typed client (generic so `TypedStockClient`
+/// `stock.list` through the typed client (generic so `StockdClient`
 /// picks the result type).
-async fn typed<C: TypedStockClient + Sync>(ws: &C, prefix: &str, all: &[Listed]) -> Result<()> {
+async fn typed<C: StockdClient + Sync>(ws: &C, prefix: &str, all: &[Listed]) -> Result<()> {
     let l = ws
         .list(None, Some(prefix.to_string()), None, Some(1), Some(2))
         .await?;

@@ -16,9 +16,9 @@ use jsonrpsee::core::client::{Error as ClientError, Subscription};
 use jsonrpsee::ws_client::{WsClient, WsClientBuilder};
 use stockd_api::limits::{MAX_STATUS_INTERVAL_MS, MIN_STATUS_INTERVAL_MS};
 use stockd_api::{
-    AdminClient, AdminStatus, CacheClearResult, CacheResizeResult, ErrorKind, HotspotsRanking,
-    IndustryDetail, MarketClient, MarketInfo, ReloadResult, Size, StockHistory, StockList,
-    StockRow, StockSignals, TrimResult, TypedStockClient, TypedViewsClient,
+    AdminStatus, CacheClearResult, CacheResizeResult, ErrorKind, HotspotsRanking, IndustryDetail,
+    MarketInfo, ReloadResult, Size, StockHistory, StockList, StockRow, StockSignals, StockdClient,
+    StockdSubscriptions, TrimResult,
 };
 use tokio::net::UnixStream;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
@@ -483,7 +483,7 @@ fn polling(every: Duration) -> Feed {
 async fn start_feed(client: &Client, interval_ms: u64, events: &Events) -> Feed {
     let subscribed = tokio::time::timeout(
         STATUS_TIMEOUT,
-        AdminClient::subscribe_status(client, Some(interval_ms)),
+        StockdSubscriptions::subscribe_status(client, Some(interval_ms)),
     )
     .await
     .unwrap_or(Err(ClientError::RequestTimeout));
@@ -520,7 +520,7 @@ async fn next_status(feed: &mut Feed, client: &Client) -> FeedItem {
         },
         Feed::Polling(tick) => {
             tick.tick().await;
-            let status = tokio::time::timeout(STATUS_TIMEOUT, AdminClient::status(client))
+            let status = tokio::time::timeout(STATUS_TIMEOUT, StockdClient::status(client))
                 .await
                 .unwrap_or(Err(ClientError::RequestTimeout));
             match status {
@@ -586,7 +586,8 @@ async fn handle(client: Arc<Client>, req: Request, events: Events) {
         return;
     }
     if refresh {
-        if let Ok(Ok(s)) = tokio::time::timeout(STATUS_TIMEOUT, AdminClient::status(&*client)).await
+        if let Ok(Ok(s)) =
+            tokio::time::timeout(STATUS_TIMEOUT, StockdClient::status(&*client)).await
         {
             let _ = events.send(Event::Status(Box::new(s)));
         }
@@ -601,26 +602,26 @@ fn fail(e: ClientError) -> Failure {
 pub async fn execute(c: &Client, req: Request) -> Reply {
     match req {
         Request::Market => {
-            let (info, dates) = tokio::join!(MarketClient::info(c), MarketClient::dates(c));
+            let (info, dates) = tokio::join!(StockdClient::info(c), StockdClient::dates(c));
             Reply::Market {
                 info: info.map_err(fail),
                 dates: dates.map_err(fail),
             }
         }
         Request::ClearCache { name } => {
-            let result = AdminClient::cache_clear(c, name.clone())
+            let result = StockdClient::cache_clear(c, name.clone())
                 .await
                 .map_err(fail);
             Reply::Cleared { name, result }
         }
         Request::ResizeCache { name, max_bytes } => {
-            let result = AdminClient::cache_resize(c, name.clone(), Size::Bytes(max_bytes))
+            let result = StockdClient::cache_resize(c, name.clone(), Size::Bytes(max_bytes))
                 .await
                 .map_err(fail);
             Reply::Resized { name, result }
         }
-        Request::TrimMemory => Reply::Trimmed(AdminClient::memory_trim(c).await.map_err(fail)),
-        Request::Reload => Reply::Reloaded(AdminClient::store_reload(c).await.map_err(fail)),
+        Request::TrimMemory => Reply::Trimmed(StockdClient::memory_trim(c).await.map_err(fail)),
+        Request::Reload => Reply::Reloaded(StockdClient::store_reload(c).await.map_err(fail)),
         Request::Stock { code, date } => {
             let result = stock_lookup(c, &code, date).await;
             Reply::Stock { code, result }
@@ -643,10 +644,10 @@ pub async fn execute(c: &Client, req: Request) -> Reply {
 }
 
 // The data traits are generic over their result documents; these helpers
-// pin the typed clients (`TypedStockClient`, `TypedViewsClient`) so the
+// pin the typed clients (`StockdClient`, `StockdClient`) so the
 // calls decode into the contract's structs.
 
-pub async fn stock_get<C: TypedStockClient + Sync>(
+pub async fn stock_get<C: StockdClient + Sync>(
     c: &C,
     code: String,
     date: Option<String>,
@@ -655,7 +656,7 @@ pub async fn stock_get<C: TypedStockClient + Sync>(
     c.get(code, date, fields).await
 }
 
-pub async fn stock_history<C: TypedStockClient + Sync>(
+pub async fn stock_history<C: StockdClient + Sync>(
     c: &C,
     code: String,
     fields: Option<Vec<String>>,
@@ -663,7 +664,7 @@ pub async fn stock_history<C: TypedStockClient + Sync>(
     c.history(code, None, None, fields).await
 }
 
-pub async fn stock_top<C: TypedStockClient + Sync>(
+pub async fn stock_top<C: StockdClient + Sync>(
     c: &C,
     q: &TopQuery,
 ) -> Result<Vec<StockRow>, ClientError> {
@@ -674,8 +675,10 @@ pub async fn stock_top<C: TypedStockClient + Sync>(
         q.date.clone(),
         None,
         None,
+        None,
     )
     .await
+    .map(|t| t.0)
 }
 
 /// One `stockctl search`: `text` matches a code prefix or a name
@@ -704,7 +707,7 @@ impl SearchQuery {
 }
 
 /// `stock.list` pinned to the typed client.
-async fn list_page<C: TypedStockClient + Sync>(
+async fn list_page<C: StockdClient + Sync>(
     c: &C,
     industry: &Option<String>,
     prefix: Option<String>,
@@ -732,7 +735,7 @@ fn no_stocks(limit: u64) -> StockList {
 /// the exact size of that union (code matches + name matches − stocks
 /// matching both, the last asked of the daemon as a third list). A table
 /// without a name column matches codes only.
-pub async fn search<C: TypedStockClient + Sync>(
+pub async fn search<C: StockdClient + Sync>(
     c: &C,
     q: &SearchQuery,
 ) -> Result<StockList, ClientError> {
@@ -789,7 +792,7 @@ pub fn merge(a: StockList, b: StockList, both: u64, n: u64) -> StockList {
     }
 }
 
-pub async fn hotspots<C: TypedViewsClient + Sync>(
+pub async fn hotspots<C: StockdClient + Sync>(
     c: &C,
     date: Option<String>,
     n: u64,
@@ -797,7 +800,7 @@ pub async fn hotspots<C: TypedViewsClient + Sync>(
     c.hotspots(date, Some(n)).await
 }
 
-pub async fn industry_detail<C: TypedViewsClient + Sync>(
+pub async fn industry_detail<C: StockdClient + Sync>(
     c: &C,
     industry: String,
     date: Option<String>,
@@ -805,7 +808,7 @@ pub async fn industry_detail<C: TypedViewsClient + Sync>(
     c.industry(industry, date).await
 }
 
-pub async fn signals<C: TypedViewsClient + Sync>(
+pub async fn signals<C: StockdClient + Sync>(
     c: &C,
     code: String,
     date: Option<String>,

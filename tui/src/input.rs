@@ -4,9 +4,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::state::Tab;
 
-/// What a key asks for. [`crate::state::App::apply`] carries it out.
+/// What a key asks for. The console's state (`App::apply`) carries it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Quit,
@@ -378,5 +377,39 @@ mod tests {
             Some(Action::ClearAllCaches)
         );
         assert_eq!(map(Mode::Normal(Tab::Overview), shift_c), None);
+    }
+}
+
+/// The console's tabs, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tab {
+    Overview,
+    Caches,
+    Data,
+    Store,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Overview, Tab::Caches, Tab::Data, Tab::Store];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Overview => "Overview",
+            Tab::Caches => "Caches",
+            Tab::Data => "Data",
+            Tab::Store => "Store",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+
+    pub fn next(self) -> Tab {
+        Tab::ALL[(self.index() + 1) % Tab::ALL.len()]
+    }
+
+    pub fn prev(self) -> Tab {
+        Tab::ALL[(self.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]
     }
 }

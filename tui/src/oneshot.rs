@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use jsonrpsee::core::client::Error as ClientError;
-use stockd_api::{AdminClient, AdminStatus, CacheStatus, MarketClient, Size, StockList, StockRow};
+use stockd_api::{AdminStatus, CacheStatus, Size, StockList, StockRow, StockdClient};
 use tokio::sync::mpsc;
 
 use crate::cli::{CacheCommand, Cli, Command};
@@ -97,7 +97,7 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
     let mut out = String::new();
     match cmd {
         Command::Status { json } => {
-            let st = AdminClient::status(c)
+            let st = StockdClient::status(c)
                 .await
                 .map_err(|e| daemon_error("status", &e))?;
             if *json {
@@ -167,7 +167,7 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
         }
         Command::Cache { action } => match action {
             CacheCommand::List { json } => {
-                let st = AdminClient::status(c)
+                let st = StockdClient::status(c)
                     .await
                     .map_err(|e| daemon_error("cache list", &e))?;
                 out = if *json {
@@ -178,7 +178,7 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
             }
             CacheCommand::Clear { name, .. } => {
                 let what = name.as_deref().unwrap_or("all caches");
-                let r = AdminClient::cache_clear(c, name.clone())
+                let r = StockdClient::cache_clear(c, name.clone())
                     .await
                     .map_err(|e| daemon_error(&format!("clear {what}"), &e))?;
                 for d in &r.dropped {
@@ -192,7 +192,7 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
                 }
             }
             CacheCommand::Resize { name, size } => {
-                let r = AdminClient::cache_resize(c, name.clone(), Size::Bytes(*size))
+                let r = StockdClient::cache_resize(c, name.clone(), Size::Bytes(*size))
                     .await
                     .map_err(|e| daemon_error(&format!("resize {name}"), &e))?;
                 let _ = writeln!(
@@ -207,7 +207,7 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
             }
         },
         Command::Reload => {
-            let r = AdminClient::store_reload(c)
+            let r = StockdClient::store_reload(c)
                 .await
                 .map_err(|e| daemon_error("reload", &e))?;
             let _ = writeln!(
@@ -219,7 +219,7 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
             );
         }
         Command::Trim => {
-            let r = AdminClient::memory_trim(c)
+            let r = StockdClient::memory_trim(c)
                 .await
                 .map_err(|e| daemon_error("trim", &e))?;
             let _ = writeln!(
@@ -238,7 +238,7 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
 /// The table's column types, to print numbers at their column's scale; if
 /// `market.info` cannot be had, numbers print as the daemon sent them.
 async fn column_kinds(c: &Client) -> fmt::ColumnKinds {
-    MarketClient::info(c)
+    StockdClient::info(c)
         .await
         .map(|m| fmt::ColumnKinds::new(&m.columns))
         .unwrap_or_default()

@@ -14,6 +14,7 @@ use stockd_api::{AdminStatus, CacheStatus, HotspotsRanking, IndustryDetail, Mark
 
 use crate::conn::{Event, FeedMode, Order, Reply, Request, StockLookup, TopQuery};
 use crate::fmt;
+pub use crate::input::Tab;
 use crate::input::{Action, Mode};
 use crate::size;
 
@@ -36,40 +37,6 @@ pub const RESTART_SLACK: Duration = Duration::from_secs(3);
 pub const DEFAULT_TOP_BY: &str = "pct_chg";
 /// Rows asked of `stock.top` until the user picks a count.
 pub const DEFAULT_TOP_N: u64 = 20;
-
-/// The console's tabs, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Tab {
-    Overview,
-    Caches,
-    Data,
-    Store,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Overview, Tab::Caches, Tab::Data, Tab::Store];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Tab::Overview => "Overview",
-            Tab::Caches => "Caches",
-            Tab::Data => "Data",
-            Tab::Store => "Store",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-
-    pub fn next(self) -> Tab {
-        Tab::ALL[(self.index() + 1) % Tab::ALL.len()]
-    }
-
-    pub fn prev(self) -> Tab {
-        Tab::ALL[(self.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]
-    }
-}
 
 /// The Data tab's panes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -377,9 +377,9 @@ fn codes_of(l: &stockd_api::StockList) -> Vec<String> {
 }
 
 /// `stock.list` with every stock matching (every page), through the
-/// library client (generic so the `TypedStockClient` bound picks the
+/// library client (generic so the `StockdClient` bound picks the
 /// result type).
-async fn listed<C: stockd_api::TypedStockClient + Sync>(
+async fn listed<C: stockd_api::StockdClient + Sync>(
     c: &C,
     industry: Option<&str>,
     prefix: Option<&str>,

@@ -28,6 +28,8 @@ pub enum ErrorKind {
     /// message names its generation and age).
     ReloadFailed,
     InvalidParams,
+    /// The daemon failed inside (a bug): -32603.
+    Internal,
 }
 
 impl ErrorKind {
@@ -44,6 +46,7 @@ impl ErrorKind {
         ErrorKind::MissingColumn,
         ErrorKind::ReloadFailed,
         ErrorKind::InvalidParams,
+        ErrorKind::Internal,
     ];
 
     /// The JSON-RPC error code; stable across releases.
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::MissingColumn => 1010,
             ErrorKind::ReloadFailed => 1011,
             ErrorKind::InvalidParams => -32602,
+            ErrorKind::Internal => -32603,
         }
     }
 
@@ -82,6 +86,7 @@ impl ErrorKind {
             ErrorKind::MissingColumn => "missing_column",
             ErrorKind::ReloadFailed => "reload_failed",
             ErrorKind::InvalidParams => "invalid_params",
+            ErrorKind::Internal => "internal_error",
         }
     }
 }

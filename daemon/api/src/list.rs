@@ -22,7 +22,7 @@ pub const LIST_DEFAULT_LIMIT: u64 = 100;
 pub const LIST_MAX_LIMIT: u64 = 1000;
 
 /// `stock.list`: one page of the stocks matched.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StockList {
     /// Stocks matched by the filters, before paging.
     pub total: u64,
@@ -39,7 +39,7 @@ pub struct StockList {
 }
 
 /// One stock in [`StockList`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ListedStock {
     pub code: String,
     /// `[columns] name` on the stock's latest row.

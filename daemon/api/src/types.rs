@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// `market.info`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct MarketInfo {
     pub dates: DateSpan,
     /// Distinct stock codes held.
@@ -35,7 +35,7 @@ pub struct MarketInfo {
 
 /// `market.info` `pending`: a date being loaded by the source (an ETL job
 /// still inserting it), and why it is not served by default yet.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct PendingDay {
     /// The pending date (the newest, if several).
     pub date: String,
@@ -47,14 +47,14 @@ pub struct PendingDay {
     pub reason: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct DateSpan {
     pub first: Option<String>,
     pub last: Option<String>,
     pub count: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ColumnInfo {
     pub name: String,
     /// SQL type as the catalog spells it (`numeric(10,2)`, `real`, …).
@@ -63,7 +63,7 @@ pub struct ColumnInfo {
     pub nullable: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct SourceInfo {
     /// `"demo"` (the embedded data set) or `"postgres"`.
     pub kind: String,
@@ -74,23 +74,119 @@ pub struct SourceInfo {
 }
 
 /// One row: `stock.get`, elements of `stock.many` and `stock.top`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StockRow {
     pub code: String,
     pub date: String,
     pub values: Map<String, Value>,
 }
 
-/// `stock.many`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `stock.many`. Decodes either layout (`rows` or `columns`) into rows.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct StockMany {
     pub rows: Vec<StockRow>,
     /// Requested codes with no row (unknown, or no row on that date).
     pub missing: Vec<String>,
 }
 
+/// How a list of rows is laid out in an answer.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// One object per row: `{"code", "date", "values": {column: value}}`.
+    #[default]
+    Rows,
+    /// Names once: `{"fields": [...], "codes": [...], "dates": [...],
+    /// "rows": [[value, ...], ...]}`, `rows[i]` aligned with `fields`; in
+    /// pandas `DataFrame(a["rows"], columns=a["fields"], index=a["codes"])`.
+    Columns,
+}
+
+/// Rows in the `columns` layout (see [`Layout::Columns`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct RowTable {
+    pub fields: Vec<String>,
+    pub codes: Vec<String>,
+    pub dates: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+    /// `stock.many` only: requested codes with no row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missing: Option<Vec<String>>,
+}
+
+impl RowTable {
+    /// The same rows, one object each.
+    pub fn into_rows(self) -> Vec<StockRow> {
+        let fields = self.fields;
+        self.codes
+            .into_iter()
+            .zip(self.dates)
+            .zip(self.rows)
+            .map(|((code, date), values)| StockRow {
+                code,
+                date,
+                values: fields.iter().cloned().zip(values).collect(),
+            })
+            .collect()
+    }
+}
+
+/// An answer that is a list of rows, in either layout.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RowsWire<R> {
+    Rows(R),
+    Table(RowTable),
+}
+
+impl<'de> Deserialize<'de> for StockMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        struct Rows {
+            rows: Vec<StockRow>,
+            missing: Vec<String>,
+        }
+        Ok(match RowsWire::<Rows>::deserialize(d)? {
+            RowsWire::Rows(r) => StockMany {
+                rows: r.rows,
+                missing: r.missing,
+            },
+            RowsWire::Table(mut t) => {
+                let missing = t.missing.take().unwrap_or_default();
+                StockMany {
+                    rows: t.into_rows(),
+                    missing,
+                }
+            }
+        })
+    }
+}
+
+/// `stock.top`: the ranked rows. Decodes either layout into rows.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct TopRows(pub Vec<StockRow>);
+
+impl<'de> Deserialize<'de> for TopRows {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(TopRows(match RowsWire::<Vec<StockRow>>::deserialize(d)? {
+            RowsWire::Rows(r) => r,
+            RowsWire::Table(t) => t.into_rows(),
+        }))
+    }
+}
+
+impl std::ops::Deref for TopRows {
+    type Target = Vec<StockRow>;
+    fn deref(&self) -> &Vec<StockRow> {
+        &self.0
+    }
+}
+
 /// `stock.history`: one array per column, aligned with `dates`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StockHistory {
     pub code: String,
     pub dates: Vec<String>,
@@ -98,7 +194,7 @@ pub struct StockHistory {
 }
 
 /// `admin.status`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct AdminStatus {
     pub version: String,
     pub uptime_s: u64,
@@ -113,7 +209,7 @@ pub struct AdminStatus {
 }
 
 /// What the daemon tells systemd.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct SystemdStatus {
     /// Whether NOTIFY_SOCKET is set.
     pub notify: bool,
@@ -124,7 +220,7 @@ pub struct SystemdStatus {
     pub last_watchdog_ping: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StoreStatus {
     /// False until the first load (or snapshot) succeeds.
     pub loaded: bool,
@@ -141,7 +237,7 @@ pub struct StoreStatus {
     pub stale: bool,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct MemoryStatus {
     /// Resident set size from /proc (not allocator counters).
     pub rss_bytes: u64,
@@ -161,7 +257,7 @@ pub struct MemoryStatus {
     pub state: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default, schemars::JsonSchema)]
 pub struct PoolStatus {
     pub max_size: u32,
     pub size: u32,
@@ -175,7 +271,7 @@ pub struct PoolStatus {
     pub errors: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct CacheStatus {
     pub name: String,
     pub entries: u64,
@@ -186,7 +282,7 @@ pub struct CacheStatus {
     pub evictions: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct RequestStatus {
     pub method: String,
     pub count: u64,
@@ -195,7 +291,7 @@ pub struct RequestStatus {
     pub p99_us: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct SourceStatus {
     /// `demo` or `postgres`.
     pub kind: String,
@@ -218,7 +314,7 @@ pub struct SourceStatus {
 
 /// A size: a number of bytes, or a string with a unit (`B`, `KiB`, `MiB`,
 /// `GiB`), as `cache.resize` accepts it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Size {
     Bytes(u64),
@@ -270,12 +366,12 @@ impl<'de> Deserialize<'de> for Size {
 }
 
 /// `cache.clear`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct CacheClearResult {
     pub dropped: Vec<CacheDropped>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct CacheDropped {
     pub name: String,
     pub entries: u64,
@@ -283,7 +379,7 @@ pub struct CacheDropped {
 }
 
 /// `cache.resize`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct CacheResizeResult {
     pub name: String,
     pub max_bytes: u64,
@@ -292,7 +388,7 @@ pub struct CacheResizeResult {
 }
 
 /// `store.reload`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct ReloadResult {
     pub generation: u64,
     pub rows: u64,
@@ -300,7 +396,7 @@ pub struct ReloadResult {
 }
 
 /// `memory.trim`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct TrimResult {
     pub rss_before: u64,
     pub rss_after: u64,

@@ -32,7 +32,7 @@ pub const HOTSPOTS_LEADERS: usize = 3;
 pub const INDUSTRY_MOVERS: usize = 5;
 
 /// `hotspots.ranking`: industries of one date ranked by heat.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct HotspotsRanking {
     /// The date ranked (`YYYY-MM-DD`; default the latest held).
     pub date: String,
@@ -48,7 +48,7 @@ pub struct HotspotsRanking {
 }
 
 /// One industry in [`HotspotsRanking`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct IndustryHeat {
     pub industry: String,
     #[serde(flatten)]
@@ -59,7 +59,7 @@ pub struct IndustryHeat {
 }
 
 /// Statistics of one industry on one date (shared by both industry views).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct IndustryStats {
     /// Stocks of the industry with a row on the date.
     pub members: u64,
@@ -89,7 +89,7 @@ pub struct IndustryStats {
 }
 
 /// A stock in a leaders, gainers or losers list.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Member {
     pub code: String,
     pub name: Option<String>,
@@ -100,7 +100,7 @@ pub struct Member {
 }
 
 /// `industry.detail`: one industry on one date.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct IndustryDetail {
     pub industry: String,
     pub date: String,
@@ -117,7 +117,7 @@ pub struct IndustryDetail {
 }
 
 /// `signals.stock`: the technical signals of one stock on one date.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StockSignals {
     pub code: String,
     /// The date evaluated (default: the stock's latest row).
@@ -148,7 +148,7 @@ pub const SIGNAL_NAMES: &[&str] = &[
 ];
 
 /// One active signal.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct Signal {
     /// One of [`SIGNAL_NAMES`].
     pub name: String,
@@ -167,7 +167,7 @@ pub struct Signal {
 }
 
 /// Which way a signal points.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     Bullish,
@@ -178,7 +178,7 @@ pub enum Direction {
 }
 
 /// A signal that could not be evaluated.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct SkippedSignal {
     pub name: String,
     pub reason: SkipReason,
@@ -187,7 +187,7 @@ pub struct SkippedSignal {
 }
 
 /// Why a signal was not evaluated.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SkipReason {
     /// The table has no such column (or not a numeric one).

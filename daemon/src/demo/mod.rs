@@ -47,6 +47,33 @@ mod row;
 mod stream;
 mod universe;
 
+/// Builds the embedded demo store (CPU only; run it off the async threads).
+pub fn load(params: &DemoParams, generation: u64) -> Result<crate::store::Store, crate::store::StoreError> {
+    let started = std::time::Instant::now();
+    let specs = reference_columns();
+    let n = specs.len();
+    let mut builder = crate::store::StoreBuilder::new(specs, "stock_code", "date", params.rows() as usize)?;
+    let mut decoder = crate::store::copy::CopyDecoder::new(n);
+    for chunk in copy_chunks(params, 4096) {
+        decoder.feed(&chunk, &mut builder)?;
+    }
+    decoder.finish()?;
+    let mut store = builder.finish(crate::store::LoadInfo {
+        generation,
+        loaded_at: std::time::SystemTime::now(),
+        load_ms: 0,
+        provenance: crate::store::Provenance {
+            kind: "demo",
+            detail: params.describe(),
+            window_days: params.days,
+            skipped: vec![],
+        },
+    });
+    // The load's duration includes building the indexes.
+    store.info.load_ms = started.elapsed().as_millis() as u64;
+    Ok(store)
+}
+
 #[cfg(test)]
 mod tests;
 

@@ -5,6 +5,7 @@
 
 pub mod column;
 pub mod copy;
+pub mod decode;
 pub mod json;
 pub mod numeric;
 pub mod schema;

@@ -1,7 +1,7 @@
 //! PostgreSQL `numeric` in its binary form, decoded exactly: base-10000
 //! digit groups, never through f64.
 
-use super::column::DecodeError;
+use super::decode::DecodeError;
 use std::fmt;
 
 const POS: u16 = 0x0000;

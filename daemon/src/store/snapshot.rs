@@ -551,7 +551,7 @@ mod tests {
         p.stocks = 60;
         p.days = 5;
         p.suspended = 3;
-        crate::source::load_demo(&p, 7).unwrap()
+        crate::demo::load(&p, 7).unwrap()
     }
 
     fn rows_json(s: &Store) -> Vec<String> {

@@ -429,7 +429,7 @@ mod tests {
             warmup_days: 40,
             ..crate::demo::DemoParams::seed()
         };
-        let store = crate::source::load_demo(&params, 1).expect("demo loads");
+        let store = crate::demo::load(&params, 1).expect("demo loads");
         let sem = Semantic::new(&store, &ColumnsConfig::default());
         assert_eq!(
             sem.get(Key::ConsecutiveLimitUp),

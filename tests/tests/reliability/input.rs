@@ -284,9 +284,9 @@ impl Gen {
             7 => {}
             _ => parts.push(format!(r#""jsonrpc":{}"#, self.value_text(0))),
         }
-        let mut method = stockd_api::METHODS[self.rng.below(stockd_api::METHODS.len())];
+        let mut method = stockd_api::METHODS[self.rng.below(stockd_api::METHODS.len())].name;
         while method == "store.reload" && self.chance(90) {
-            method = stockd_api::METHODS[self.rng.below(stockd_api::METHODS.len())];
+            method = stockd_api::METHODS[self.rng.below(stockd_api::METHODS.len())].name;
         }
         match self.rng.below(10) {
             0..=5 => {
@@ -487,11 +487,11 @@ impl Gen {
     }
 
     fn mutation(&mut self) -> Case {
-        let mut method = stockd_api::METHODS[self.rng.below(stockd_api::METHODS.len())];
+        let mut method = stockd_api::METHODS[self.rng.below(stockd_api::METHODS.len())].name;
         // Each store.reload rebuilds the store: keep them rare so the fuzz
         // is not a reload storm.
         while method == "store.reload" && self.chance(90) {
-            method = stockd_api::METHODS[self.rng.below(stockd_api::METHODS.len())];
+            method = stockd_api::METHODS[self.rng.below(stockd_api::METHODS.len())].name;
         }
         let mut params = self.valid(method);
         let fields: Vec<String> = params
@@ -1320,16 +1320,27 @@ async fn quoted(report: Report) -> Result<()> {
     let mut answers = 0;
     let mut bad = Vec::new();
     for inj in SQLISH {
-        for method in stockd_api::METHODS {
-            if *method == "store.reload" {
-                // Takes no params (and would run the configured load).
+        for m in stockd_api::METHODS {
+            let method = m.name;
+            if m.params.is_empty() || m.kind != stockd_api::Kind::Call {
+                // Nothing to inject into (store.reload would run the
+                // configured load); subscriptions need a WebSocket.
                 continue;
             }
-            let params = json!({
+            let all = json!({
                 "code": inj, "codes": [inj], "date": inj, "from": inj, "to": inj,
                 "fields": [inj], "by": inj, "industry": inj, "order": inj, "name": inj,
-                "max_bytes": inj,
+                "max_bytes": inj, "prefix": inj, "layout": inj, "n": inj, "offset": inj,
+                "limit": inj, "interval_ms": inj,
             });
+            // Only the names the method takes: the injected text must reach
+            // its handler, not stop at the unknown-name check.
+            let params: serde_json::Map<String, serde_json::Value> = m
+                .params
+                .iter()
+                .map(|p| (p.to_string(), all[*p].clone()))
+                .collect();
+            let params = serde_json::Value::Object(params);
             let (status, doc) = d
                 .raw(&serde_json::to_vec(&Daemon::request(method, &params, 9))?)
                 .await?;

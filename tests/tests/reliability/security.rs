@@ -24,7 +24,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use stockd_api::{limits, AdminClient};
+use stockd_api::{limits, StockdSubscriptions};
 use stockd_tests::daemon::stockd_bin;
 use stockd_tests::util::run_as;
 use stockd_tests::{Daemon, RpcError, TempDir};
@@ -548,7 +548,7 @@ async fn caps(report: Report) -> Result<()> {
     let mut subs = Vec::new();
     let mut first_err = None;
     for _ in 0..limits::MAX_SUBSCRIPTIONS_PER_CONNECTION {
-        match AdminClient::subscribe_status(&ws, Some(60_000)).await {
+        match StockdSubscriptions::subscribe_status(&ws, Some(60_000)).await {
             Ok(s) => subs.push(s),
             Err(e) => {
                 first_err = Some(e.to_string());
@@ -556,7 +556,7 @@ async fn caps(report: Report) -> Result<()> {
             }
         }
     }
-    let fifth = AdminClient::subscribe_status(&ws, Some(60_000)).await;
+    let fifth = StockdSubscriptions::subscribe_status(&ws, Some(60_000)).await;
     let fifth_text = match &fifth {
         Ok(_) => "accepted".to_string(),
         Err(e) => client_error(e).map_or(e.to_string(), |(c, m)| format!("{c} {}", short(&m))),

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use stockctl::conn::{self, Client};
-use stockd_api::{AdminClient, AdminStatus, MarketClient};
+use stockd_api::{AdminStatus, StockdClient};
 
 /// How long a daemon may take to load the demo data set (a debug build on
 /// a busy 2-core machine takes ~15 s).
@@ -161,7 +161,7 @@ impl Daemon {
                 }
             }
             if let Ok(c) = conn::connect(&self.socket).await {
-                if MarketClient::info(&c).await.is_ok() {
+                if StockdClient::info(&c).await.is_ok() {
                     return;
                 }
             }
@@ -193,7 +193,7 @@ impl Daemon {
     }
 
     pub async fn status(&self) -> AdminStatus {
-        AdminClient::status(&self.client().await)
+        StockdClient::status(&self.client().await)
             .await
             .expect("admin.status")
     }

@@ -6,46 +6,40 @@
 //! decides when to load: a cheap change check every `refresh_interval`, a
 //! `NOTIFY` on `notify_channel`, or an explicit request.
 
+use crate::app::reload::{serving_now, ReloadRequest, Trigger, COUNTERS};
+use crate::app::{PoolFigures, Shared};
 use crate::config::Config;
-use crate::demo::{self, DemoParams};
+use crate::demo::DemoParams;
 use crate::pgconn::{self, Connector, PasswordSources, Target};
-use crate::server::Shared;
 use crate::store::copy::CopyDecoder;
 use crate::store::schema::{ColumnKind, ColumnSpec};
 use crate::store::snapshot;
 use crate::store::{LoadInfo, Provenance, Store, StoreBuilder, StoreError};
 use futures_util::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
-use stockd_api::ReloadResult;
-use tokio::sync::{mpsc, oneshot};
+use stockd_api::PoolStatus;
+use tokio::sync::mpsc;
 
 pub type PgPool = bb8::Pool<Connector>;
 
-/// How the PostgreSQL source has fared since start (`admin.status`
-/// `source`): one source per process, so process-wide counters.
-pub struct SourceCounters {
-    /// Loads that failed (any cause); the previous store kept serving.
-    pub load_failures: AtomicU64,
-    /// Loads that gave up waiting for a table lock after
-    /// `source.pool.connection_timeout` (the table was locked, e.g. by an
-    /// ETL transaction).
-    pub lock_timeouts: AtomicU64,
-    /// Loads retried by the daemon itself after a failure.
-    pub retries: AtomicU64,
-    /// Reload requests answered by a load another request started
-    /// (`store.reload`, NOTIFY and SIGHUP arriving while one was queued).
-    pub coalesced: AtomicU64,
+impl PoolFigures for PgPool {
+    fn figures(&self) -> PoolStatus {
+        let st = self.state();
+        PoolStatus {
+            max_size: self.config().max_size,
+            size: st.connections,
+            idle: st.idle_connections,
+            in_use: st.connections.saturating_sub(st.idle_connections),
+            waits: st.statistics.get_waited,
+            timeouts: st.statistics.get_timed_out,
+            errors: st.statistics.connections_closed_broken
+                + st.statistics.connections_closed_invalid,
+        }
+    }
 }
-
-pub static COUNTERS: SourceCounters = SourceCounters {
-    load_failures: AtomicU64::new(0),
-    lock_timeouts: AtomicU64::new(0),
-    retries: AtomicU64::new(0),
-    coalesced: AtomicU64::new(0),
-};
 
 /// After a failed load the daemon retries by itself this many times, the
 /// first after [`RETRY_FIRST`], doubling (capped at the refresh interval),
@@ -751,104 +745,7 @@ fn pending_reason(
     }
 }
 
-/// Builds the embedded demo store (CPU only; run it off the async threads).
-pub fn load_demo(params: &DemoParams, generation: u64) -> Result<Store, StoreError> {
-    let started = Instant::now();
-    let specs = demo::reference_columns();
-    let n = specs.len();
-    let mut builder = StoreBuilder::new(specs, "stock_code", "date", params.rows() as usize)?;
-    let mut decoder = CopyDecoder::new(n);
-    for chunk in demo::copy_chunks(params, 4096) {
-        decoder.feed(&chunk, &mut builder)?;
-    }
-    decoder.finish()?;
-    let mut store = builder.finish(LoadInfo {
-        generation,
-        loaded_at: SystemTime::now(),
-        load_ms: 0,
-        provenance: Provenance {
-            kind: "demo",
-            detail: params.describe(),
-            window_days: params.days,
-            skipped: vec![],
-        },
-    });
-    // The load's duration includes building the indexes.
-    store.info.load_ms = started.elapsed().as_millis() as u64;
-    Ok(store)
-}
-
-/// Why a reload was asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Start,
-    Poll,
-    Notify,
-    /// SIGHUP or `store.reload`.
-    Request,
-    /// The daemon's own retry after a failed load.
-    Retry,
-    /// A check of a pending date's row count (the settle rule).
-    Pending,
-}
-
-/// A reload asked of the refresh task; `reply` hears how it went.
-pub struct ReloadRequest {
-    pub trigger: Trigger,
-    pub reply: Option<oneshot::Sender<Result<ReloadResult, String>>>,
-}
-
-impl ReloadRequest {
-    pub fn new(trigger: Trigger) -> ReloadRequest {
-        ReloadRequest {
-            trigger,
-            reply: None,
-        }
-    }
-
-    fn answer(self, shared: &Shared, result: Result<(), String>, started: Instant) {
-        if let Some(reply) = self.reply {
-            let _ = reply.send(result.map(|()| {
-                let store = shared.store.load();
-                ReloadResult {
-                    generation: store.as_ref().map_or(0, |s| s.info.generation),
-                    rows: store.as_ref().map_or(0, |s| s.rows() as u64),
-                    duration_ms: started.elapsed().as_millis() as u64,
-                }
-            }));
-        }
-    }
-}
-
-/// What is served now, for messages about a failure: "generation 3
-/// (loaded 2m5s ago) keeps serving", or that nothing is.
-pub fn serving_now(shared: &Shared) -> Option<String> {
-    let store = shared.store.load();
-    let store = store.as_ref()?;
-    let age = store.info.loaded_at.elapsed().unwrap_or_default();
-    Some(format!(
-        "generation {} (loaded {} ago{}) keeps serving",
-        store.info.generation,
-        human_age(age),
-        if shared.stale.load(Ordering::Relaxed) {
-            ", stale"
-        } else {
-            ""
-        }
-    ))
-}
-
-/// `2h3m`, `4m12s`, `9.5s`.
-fn human_age(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h{}m", s / 3600, s % 3600 / 60)
-    } else if s >= 60 {
-        format!("{}m{}s", s / 60, s % 60)
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
-}
+pub use crate::demo::load as load_demo;
 
 /// Loads, swaps the new store in, and logs; a failure leaves the old store
 /// serving, if there is one. Returns what was loaded.
@@ -1407,12 +1304,5 @@ mod tests {
             Duration::from_secs(3)
         );
         assert_eq!(retry_wait(u32::MAX, hour), hour);
-    }
-
-    #[test]
-    fn ages_read_as_people_write_them() {
-        assert_eq!(human_age(Duration::from_millis(9500)), "9.5s");
-        assert_eq!(human_age(Duration::from_secs(252)), "4m12s");
-        assert_eq!(human_age(Duration::from_secs(7380)), "2h3m");
     }
 }

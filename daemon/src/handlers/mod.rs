@@ -1,0 +1,89 @@
+//! The handlers: one function per method of the contract. A call arrives
+//! decoded ([`Call`]); [`handle`] checks the caller may make it (the
+//! contract says which methods are admin), runs it against the store in
+//! service through [`crate::query`], [`crate::views`] and the app state,
+//! and returns the result as a JSON document. No HTTP, no JSON-RPC framing:
+//! that is [`crate::rpc`]'s.
+
+pub mod admin;
+pub mod data;
+pub mod views;
+
+use crate::app::{PeerCred, Shared};
+use crate::cache::{ByteCache, Doc};
+use serde::Serialize;
+use std::sync::{Arc, OnceLock};
+use stockd_api::{Access, AppError, Call, ErrorKind};
+
+/// Runs one call.
+pub async fn handle(app: &Shared, call: Call, peer: Option<&PeerCred>) -> Result<Doc, AppError> {
+    let m = call.method();
+    if m.access == Access::Admin {
+        app.gate.check(m.name, peer)?;
+    }
+    match call {
+        Call::MarketInfo(_) => data::info(app),
+        Call::MarketDates(_) => data::dates(app),
+        Call::StockList(p) => data::list(app, &p),
+        Call::StockGet(p) => data::get(app, &p),
+        Call::StockMany(p) => data::many(app, &p),
+        Call::StockHistory(p) => data::history(app, &p),
+        Call::StockTop(p) => data::top(app, &p),
+        Call::HotspotsRanking(p) => views::hotspots(app, &p),
+        Call::IndustryDetail(p) => views::industry(app, &p),
+        Call::SignalsStock(p) => views::signals(app, &p),
+        Call::RpcDiscover(_) => Ok(discover()),
+        Call::AdminStatus(_) => admin::status(app),
+        Call::CacheClear(p) => admin::cache_clear(app, &p),
+        Call::CacheResize(p) => admin::cache_resize(app, &p),
+        Call::StoreReload(_) => admin::store_reload(app).await,
+        Call::MemoryTrim(_) => admin::memory_trim(app),
+        Call::SubscribeStatus(_) => Err(AppError::new(
+            ErrorKind::InvalidParams,
+            m.name,
+            format!("{} needs a WebSocket connection", m.name),
+        )),
+    }
+}
+
+/// The OpenRPC document, written once.
+fn discover() -> Doc {
+    static DOC: OnceLock<Doc> = OnceLock::new();
+    DOC.get_or_init(|| Arc::from(stockd_api::openrpc().to_string()))
+        .clone()
+}
+
+/// A value as a JSON document.
+pub fn to_doc<T: Serialize>(v: &T) -> Result<Doc, AppError> {
+    to_json(v).map(Arc::from)
+}
+
+/// A value as JSON text; a failure to write it is an internal error.
+pub fn to_json<T: Serialize>(v: &T) -> Result<String, AppError> {
+    serde_json::to_string(v).map_err(|e| {
+        AppError::new(
+            ErrorKind::Internal,
+            "",
+            format!("internal error writing the result: {e}"),
+        )
+    })
+}
+
+/// Serves the call `(method, generation, params)` from `cache`, or
+/// computes, stores and serves it.
+pub fn cached<P: Serialize>(
+    cache: &ByteCache,
+    method: &str,
+    generation: u64,
+    params: &P,
+    compute: impl FnOnce() -> Result<String, AppError>,
+) -> Result<Doc, AppError> {
+    let p = serde_json::to_string(params).unwrap_or_default();
+    let key = format!("{method}|{generation}|{p}");
+    if let Some(d) = cache.get(&key) {
+        return Ok(d);
+    }
+    let d: Doc = Arc::from(compute()?);
+    cache.insert(key, d.clone());
+    Ok(d)
+}
