@@ -18,6 +18,7 @@
 //! - [`governor`]: ok/high/critical memory states and what each sheds.
 //! - [`systemd`]: sd-notify (READY, STATUS, watchdog), socket activation,
 //!   journald log format.
+//! - [`snapshots`]: the one snapshot writer thread (newest store wins).
 //! - [`stats`]: per-method request counts, errors and latency percentiles.
 
 pub mod admin;
@@ -32,6 +33,7 @@ pub mod params;
 pub mod pgconn;
 pub mod query;
 pub mod server;
+pub mod snapshots;
 pub mod source;
 pub mod stats;
 pub mod store;
