@@ -46,8 +46,17 @@ pub fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario::new(
             "load: mixed 64 connections (soak)",
-            // Start, discovery and the final status on a loaded debug build.
-            Duration::from_secs(load_secs + 150),
+            // Start, discovery and the final status on a loaded debug build;
+            // at scale also filling the table and the first load.
+            Duration::from_secs(
+                load_secs
+                    + 150
+                    + if matches!(soak_scale(), Ok(Some(_))) {
+                        900
+                    } else {
+                        0
+                    },
+            ),
             mixed_load,
         ),
         Scenario::new(
