@@ -168,7 +168,14 @@ fn run(inner: &Inner) {
             }
         };
         let started = Instant::now();
-        let result = snapshot::write_cancellable(&store, &inner.dir, &inner.cancel);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            snapshot::write_cancellable(&store, &inner.dir, &inner.cancel)
+        }))
+        .unwrap_or_else(|_| {
+            Err(snapshot::SnapshotError::Io(std::io::Error::other(
+                "the snapshot writer panicked",
+            )))
+        });
         let generation = store.info.generation;
         // The store may be the last reference to a replaced generation.
         drop(store);

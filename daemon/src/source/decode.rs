@@ -52,7 +52,11 @@ fn queue() -> Result<stdmpsc::Sender<Job>, LoadError> {
         .spawn(move || {
             crate::memory::lower_thread_priority();
             while let Ok(job) = rx.recv() {
-                job();
+                // A panic fails that load (its answer channel is dropped),
+                // not every later one.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                    tracing::error!("the load thread panicked; the load failed");
+                }
             }
         })
         .map_err(|e| LoadError::Task(format!("cannot start the load thread: {e}")))?;
