@@ -156,24 +156,42 @@ impl Governor {
         Some(next)
     }
 
-    /// Samples forever, every `every`.
-    pub async fn run(&self, caches: &Caches, every: Duration) {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some((rss, _)) = memory::rss() else {
-                continue;
-            };
-            self.apply(
-                Sample {
-                    rss,
-                    psi_some_avg10: psi_some_avg10(),
-                },
-                caches,
-            );
-        }
+    /// Takes one sample and applies it.
+    pub fn tick(&self, caches: &Caches) {
+        let Some((rss, _)) = memory::rss() else {
+            return;
+        };
+        self.apply(
+            Sample {
+                rss,
+                psi_some_avg10: psi_some_avg10(),
+            },
+            caches,
+        );
     }
+}
+
+/// Runs the governor on its own thread (`stockd-memory`), sampling every
+/// `every` for as long as the process lives: the /proc and cgroup reads,
+/// dropping cache entries and returning memory to the OS never hold an
+/// async worker. `parts` finds the governor and the caches in `owner`.
+pub fn spawn_thread<T: Send + Sync + 'static>(
+    owner: std::sync::Arc<T>,
+    every: Duration,
+    parts: fn(&T) -> (&Governor, &Caches),
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("stockd-memory".into())
+        .spawn(move || {
+            let mut next = std::time::Instant::now() + every;
+            loop {
+                std::thread::sleep(next.saturating_duration_since(std::time::Instant::now()));
+                next = std::time::Instant::now() + every;
+                let (governor, caches) = parts(&owner);
+                governor.tick(caches);
+            }
+        })
+        .map(|_| ())
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@
 //! - [`governor`]: ok/high/critical memory states and what each sheds.
 //! - [`systemd`]: sd-notify (READY, STATUS, watchdog), socket activation,
 //!   journald log format.
+//! - [`snapshots`]: the one snapshot writer thread (newest store wins).
 //! - [`stats`]: per-method request counts, errors and latency percentiles.
 
 pub mod app;
@@ -37,6 +38,7 @@ pub mod memory;
 pub mod pgconn;
 pub mod query;
 pub mod rpc;
+pub mod snapshots;
 pub mod source;
 pub mod stats;
 pub mod store;

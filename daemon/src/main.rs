@@ -22,6 +22,14 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// How long in-flight requests may take to finish after SIGTERM.
 const DRAIN: Duration = Duration::from_secs(10);
+/// How long a stop waits for a snapshot write in progress before it
+/// cancels the write (the previous snapshot stays); well inside the unit's
+/// `TimeoutStopSec`.
+const SNAPSHOT_WAIT: Duration = Duration::from_secs(5);
+/// How long the runtime's shutdown waits for its blocking tasks (a COPY
+/// decode seeing its input end, a host name lookup) before the process
+/// exits anyway.
+const BLOCKING_WAIT: Duration = Duration::from_millis(500);
 
 fn main() -> ExitCode {
     stockd::memory::tune_allocator();
@@ -98,7 +106,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let result = runtime.block_on(run(config));
+    // Not a plain drop: that would wait for every blocking task, however
+    // long it takes.
+    runtime.shutdown_timeout(BLOCKING_WAIT);
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -344,9 +356,25 @@ async fn run(config: Config) -> anyhow::Result<()> {
     );
 
     let mut hup = signal(SignalKind::hangup())?;
+    // SIGTERM/SIGINT: set once; the server drains, loads in progress are
+    // cancelled at once (see below), the snapshot writer gets a bounded wait.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        systemd::notify_stopping();
+        stop_tx.send_replace(true);
+    });
+    let stopping = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    // The tasks that load: aborted on stop, so a load waiting for an
+    // unreachable database (up to source.pool.connection_timeout) or in
+    // the middle of a COPY does not hold the exit.
+    let mut loaders: Vec<tokio::task::AbortHandle> = Vec::new();
     let (tx, rx) = mpsc::channel::<ReloadRequest>(8);
     let _ = shared.reloads.set(tx.clone());
     let mut pg_source: Option<Arc<PgSource>> = None;
+    let mut pg_stop: Option<Arc<PgSource>> = None;
     if config.source.database_url.is_empty() {
         let params = DemoParams::embedded();
         tracing::warn!(
@@ -368,37 +396,53 @@ async fn run(config: Config) -> anyhow::Result<()> {
         );
         shared.swap(store);
         shared.settled.send_replace(true);
-        tokio::spawn(source::demo_loop(shared.clone(), params, rx));
+        loaders.push(tokio::spawn(source::demo_loop(shared.clone(), params, rx)).abort_handle());
     } else {
-        let pg = Arc::new(PgSource::new(&config, &env)?);
+        // Reads password files and TLS keys, looks up the OS user: off
+        // the async workers.
+        let pg = {
+            let (config, env) = (config.clone(), env.clone());
+            tokio::task::spawn_blocking(move || PgSource::new(&config, &env)).await??
+        };
+        let pg = Arc::new(pg);
         let _ = shared.pool.set(Box::new(pg.pool().clone()));
         pg_source = Some(pg.clone());
+        pg_stop = Some(pg.clone());
         tracing::info!(
             target = %pg.describe(),
             table = %config.source.table,
             window_days = config.source.window_days,
             "loading from PostgreSQL"
         );
-        tokio::spawn(source::listen(
-            pg.connector(),
-            config.source.notify_channel.clone(),
-            tx.clone(),
-        ));
-        tokio::spawn(source::refresh_loop(
-            pg,
-            shared.clone(),
-            config.source.refresh_interval,
-            rx,
-        ));
+        loaders.push(
+            tokio::spawn(source::listen(
+                pg.connector(),
+                config.source.notify_channel.clone(),
+                tx.clone(),
+            ))
+            .abort_handle(),
+        );
+        loaders.push(
+            tokio::spawn(source::refresh_loop(
+                pg,
+                shared.clone(),
+                config.source.refresh_interval,
+                rx,
+            ))
+            .abort_handle(),
+        );
     }
-
-    let governed = shared.clone();
+    let stop_loads = stop.clone();
     tokio::spawn(async move {
-        governed
-            .governor
-            .run(&governed.caches, Duration::from_secs(1))
-            .await
+        stopping(stop_loads).await;
+        for l in &loaders {
+            l.abort();
+        }
     });
+
+    stockd::governor::spawn_thread(shared.clone(), Duration::from_secs(1), |s| {
+        (&s.governor, &s.caches)
+    })?;
     let server = tokio::spawn(transport::serve(
         listener,
         shared.clone(),
@@ -407,17 +451,20 @@ async fn run(config: Config) -> anyhow::Result<()> {
             max_request_bytes: u32::try_from(config.server.max_request_bytes).unwrap_or(u32::MAX),
             client_timeout: config.server.client_timeout,
         },
-        async {
-            shutdown_signal().await;
-            systemd::notify_stopping();
-        },
+        stopping(stop.clone()),
         DRAIN,
     ));
 
     // READY once the socket listens and a store is served (loaded or
     // restored), or the first load failed with nothing to restore.
     let mut settled = shared.settled.subscribe();
-    systemd::extend_timeout_while(Duration::from_secs(10), settled.wait_for(|s| *s)).await?;
+    tokio::select! {
+        r = systemd::extend_timeout_while(Duration::from_secs(10), settled.wait_for(|s| *s)) => {
+            r?;
+        }
+        // Stopped before the first load ended: do not wait for it.
+        _ = stopping(stop.clone()) => return finish(server, pg_stop, &socket, activated).await,
+    }
     systemd::notify_ready();
     match shared.store.load().as_ref() {
         Some(store) => tracing::info!(
@@ -454,7 +501,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         while hup.recv().await.is_some() {
             tracing::info!("SIGHUP: reloading configuration and data");
             systemd::notify_reloading();
-            reload_config(&reload_shared, pg_source.as_deref());
+            // Reads the config file and password files: off the workers.
+            let (s, pg) = (reload_shared.clone(), pg_source.clone());
+            if let Err(e) =
+                tokio::task::spawn_blocking(move || reload_config(&s, pg.as_deref())).await
+            {
+                tracing::error!("SIGHUP: configuration reload failed: {e}");
+            }
             let (reply, done) = tokio::sync::oneshot::channel();
             let req = ReloadRequest {
                 trigger: Trigger::Request,
@@ -467,9 +520,28 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
+    finish(server, pg_stop, &socket, activated).await
+}
+
+/// After the stop signal: waits for the server's drain, gives a snapshot
+/// write in progress up to [`SNAPSHOT_WAIT`], removes the socket.
+async fn finish(
+    server: tokio::task::JoinHandle<()>,
+    pg: Option<Arc<PgSource>>,
+    socket: &std::path::Path,
+    activated: bool,
+) -> anyhow::Result<()> {
     server.await?;
+    if let Some(pg) = pg {
+        tokio::task::spawn_blocking(move || {
+            if let Some(w) = pg.snapshots() {
+                w.shutdown(SNAPSHOT_WAIT);
+            }
+        })
+        .await?;
+    }
     if !activated {
-        if let Err(e) = std::fs::remove_file(&socket) {
+        if let Err(e) = std::fs::remove_file(socket) {
             tracing::warn!("could not remove {}: {e}", socket.display());
         }
     }

@@ -158,10 +158,42 @@ pub fn check_cache_caps(config: &crate::config::Config) -> Result<(), String> {
     Ok(())
 }
 
+/// Nice value of the background threads (load, snapshot): requests on the
+/// async workers get the CPU first when both want it.
+pub const BACKGROUND_NICE: i32 = 10;
+
+/// Lowers the calling thread's CPU priority to [`BACKGROUND_NICE`] (Linux
+/// applies `setpriority` on a thread id to that thread alone). Failure
+/// only costs latency, so it is logged at debug level and ignored.
+pub fn lower_thread_priority() {
+    let tid = nix::unistd::gettid().as_raw();
+    // SAFETY: setpriority only reads its integer arguments.
+    let r = unsafe { libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, BACKGROUND_NICE) };
+    if r != 0 {
+        tracing::debug!(
+            "setpriority({BACKGROUND_NICE}) failed: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Returns freed memory to the operating system now.
+///
+/// `mi_collect` walks this thread's heap and purges freed memory with
+/// `madvise`, milliseconds after a large store is dropped. Called on a
+/// worker of the multi-thread runtime it runs under `block_in_place`: the
+/// worker's other tasks move to another thread meanwhile, while the collect
+/// still runs on this thread (mimalloc frees a thread's pages only when
+/// that thread asks).
 pub fn release_to_os() {
     // SAFETY: mi_collect only walks mimalloc's own heaps; safe at any time.
-    unsafe { libmimalloc_sys::mi_collect(true) }
+    let collect = || unsafe { libmimalloc_sys::mi_collect(true) };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(collect)
+        }
+        _ => collect(),
+    }
 }
 
 #[cfg(test)]

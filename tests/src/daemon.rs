@@ -156,6 +156,7 @@ pub struct DaemonBuilder {
     database_url: Option<String>,
     ready_timeout: Option<Duration>,
     stale_socket: bool,
+    any_answer: bool,
 }
 
 impl DaemonBuilder {
@@ -196,6 +197,13 @@ impl DaemonBuilder {
     /// How long to wait for `market.info` to answer (default 60 s).
     pub fn ready_timeout(mut self, t: Duration) -> Self {
         self.ready_timeout = Some(t);
+        self
+    }
+
+    /// Count the daemon started once `market.info` answers at all, also
+    /// with an error (nothing loaded yet: the database is not reachable).
+    pub fn any_answer(mut self) -> Self {
+        self.any_answer = true;
         self
     }
 
@@ -252,8 +260,11 @@ impl DaemonBuilder {
             dir,
             exit: None,
         };
-        d.wait_ready(self.ready_timeout.unwrap_or(Duration::from_secs(60)))
-            .await?;
+        d.wait_ready(
+            self.ready_timeout.unwrap_or(Duration::from_secs(60)),
+            self.any_answer,
+        )
+        .await?;
         Ok(d)
     }
 }
@@ -297,7 +308,7 @@ impl Daemon {
             .unwrap_or_default()
     }
 
-    async fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
+    async fn wait_ready(&mut self, timeout: Duration, any_answer: bool) -> Result<()> {
         let start = Instant::now();
         let mut last: String;
         loop {
@@ -308,8 +319,10 @@ impl Daemon {
                 );
             }
             if self.socket.exists() {
-                match self.call("market.info", Value::Null).await {
-                    Ok(_) => return Ok(()),
+                match self.try_call("market.info", Value::Null).await {
+                    Ok(Ok(_)) => return Ok(()),
+                    Ok(Err(_)) if any_answer => return Ok(()),
+                    Ok(Err(e)) => last = e.to_string(),
                     Err(e) => last = format!("{e:#}"),
                 }
             } else {

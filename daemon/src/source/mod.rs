@@ -23,6 +23,8 @@ use std::time::{Duration, Instant, SystemTime};
 use stockd_api::PoolStatus;
 use tokio::sync::mpsc;
 
+mod decode;
+
 pub type PgPool = bb8::Pool<Connector>;
 
 impl PoolFigures for PgPool {
@@ -192,6 +194,8 @@ pub struct PgSource {
     connect_errors: ConnectErrors,
     /// Where the warm-restart snapshot lives (`[snapshot] dir`).
     snapshot_dir: Option<std::path::PathBuf>,
+    /// Writes it, one write at a time (none without a directory).
+    snapshots: Option<crate::snapshots::SnapshotWriter>,
 }
 
 /// Where a password may come from besides the string, per the config.
@@ -257,6 +261,14 @@ impl PgSource {
             timeout: src.pool.connection_timeout,
             connect_errors,
             snapshot_dir: cfg.snapshot.dir.clone(),
+            snapshots: match &cfg.snapshot.dir {
+                Some(dir) => Some(
+                    crate::snapshots::SnapshotWriter::start(dir.clone()).map_err(|e| {
+                        LoadError::Task(format!("cannot start the snapshot writer thread: {e}"))
+                    })?,
+                ),
+                None => None,
+            },
         })
     }
 
@@ -296,6 +308,11 @@ impl PgSource {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The snapshot writer, when `[snapshot] dir` is set.
+    pub fn snapshots(&self) -> Option<&crate::snapshots::SnapshotWriter> {
+        self.snapshots.as_ref()
     }
 
     /// What a store loaded from this source says it is (`market.info`
@@ -574,21 +591,21 @@ impl PgSource {
             t = self.quoted,
             w = self.window_filter(start)
         );
-        let store_err = |source| LoadError::Store {
-            table: self.table.clone(),
-            source,
-        };
-        let ncols = specs.len();
-        let mut builder = StoreBuilder::new(specs, &self.code, &self.date, fp.rows.max(0) as usize)
-            .map_err(store_err)?;
-        let mut decoder = CopyDecoder::new(ncols);
+        // Decoding and building run on the load thread (decode.rs); this
+        // task only moves bytes.
+        let mut build = decode::Build::start(
+            specs,
+            &self.code,
+            &self.date,
+            fp.rows.max(0) as usize,
+            &self.table,
+        )?;
         let conn = self.conn().await?;
         let stream = conn.copy_out(sql.as_str()).await?;
         futures_util::pin_mut!(stream);
         while let Some(chunk) = stream.try_next().await? {
-            decoder.feed(&chunk, &mut builder).map_err(store_err)?;
+            build.feed(&chunk).await?;
         }
-        decoder.finish().map_err(store_err)?;
         drop(conn);
         let info = LoadInfo {
             generation,
@@ -601,15 +618,7 @@ impl PgSource {
                 skipped,
             },
         };
-        let mut store = tokio::task::spawn_blocking(move || {
-            let store = builder.finish(info);
-            // The builder's spare buffers were freed on this thread; mimalloc
-            // returns a thread's free pages only when that thread asks.
-            crate::memory::release_to_os();
-            store
-        })
-        .await
-        .map_err(|e| LoadError::Task(e.to_string()))?;
+        let mut store = build.finish(info).await?;
         store.hold_back_after(through.unwrap_or(i32::MIN));
         // The load's duration includes building the indexes.
         store.info.load_ms = started.elapsed().as_millis() as u64;
@@ -788,19 +797,8 @@ pub async fn reload(
             }
             shared.swap(store);
             shared.set_health(Ok(()));
-            if let (Some(dir), Some(store)) = (&source.snapshot_dir, shared.store.load_full()) {
-                let dir = dir.clone();
-                tokio::task::spawn_blocking(move || {
-                    let started = Instant::now();
-                    match snapshot::write(&store, &dir) {
-                        Ok(path) => tracing::info!(
-                            path = %path.display(),
-                            ms = started.elapsed().as_millis() as u64,
-                            "snapshot written"
-                        ),
-                        Err(e) => tracing::warn!("snapshot not written to {}: {e}", dir.display()),
-                    }
-                });
+            if let (Some(writer), Some(store)) = (&source.snapshots, shared.store.load_full()) {
+                writer.submit(store);
             }
             Ok(known)
         }

@@ -9,6 +9,11 @@
 //! version first, bound every length by what is left of the file, and check
 //! the CRC at the end: a corrupt, truncated or old-version file is refused
 //! with a reason, never half loaded.
+//!
+//! Each write has its own temporary name (process id and a sequence
+//! number), and a write can be cancelled between two 64 KiB blocks: it then
+//! removes its temporary file and the previous snapshot stays in place.
+//! One write at a time is the job of [`crate::snapshots::SnapshotWriter`].
 
 use super::column::{Bitmap, Codes, Column, ColumnData, Decimals, StrArena};
 use super::schema::{ColumnKind, ColumnSpec};
@@ -16,6 +21,7 @@ use super::{LoadInfo, Provenance, Store};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, UNIX_EPOCH};
 
 pub const MAGIC: &[u8; 8] = b"STOCKDSN";
@@ -68,15 +74,29 @@ macro_rules! pod {
 }
 pod!(u8, u16, u32, u64, i16, i32, i64, i128, f32, f64);
 
-/// A writer that checksums what it writes.
-struct Out<W: Write> {
+/// A writer that checksums what it writes and stops when `cancel` is set.
+struct Out<'a, W: Write> {
     w: W,
     crc: crc32fast::Hasher,
     buf: Vec<u8>,
+    cancel: &'a AtomicBool,
 }
 
-impl<W: Write> Out<W> {
+/// The error of a write stopped by its cancel flag.
+fn cancelled() -> io::Error {
+    io::Error::new(io::ErrorKind::Interrupted, "cancelled (stockd is stopping)")
+}
+
+impl<W: Write> Out<'_, W> {
+    fn check(&self) -> io::Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(cancelled());
+        }
+        Ok(())
+    }
+
     fn flush_buf(&mut self) -> io::Result<()> {
+        self.check()?;
         self.crc.update(&self.buf);
         self.w.write_all(&self.buf)?;
         self.buf.clear();
@@ -95,7 +115,11 @@ impl<W: Write> Out<W> {
         self.pod(b.len() as u64)?;
         self.flush_buf()?;
         self.crc.update(b);
-        self.w.write_all(b)
+        for block in b.chunks(1 << 20) {
+            self.check()?;
+            self.w.write_all(block)?;
+        }
+        Ok(())
     }
 
     fn str(&mut self, s: &str) -> io::Result<()> {
@@ -213,7 +237,7 @@ fn kind_from(tag: u8, p: u16, s: u16) -> Result<ColumnKind, SnapshotError> {
     })
 }
 
-fn write_bitmap<W: Write>(o: &mut Out<W>, b: &Bitmap) -> io::Result<()> {
+fn write_bitmap<W: Write>(o: &mut Out<'_, W>, b: &Bitmap) -> io::Result<()> {
     o.pod(b.len() as u64)?;
     o.vec(b.words())
 }
@@ -227,7 +251,7 @@ fn read_bitmap<R: Read>(i: &mut In<R>, rows: usize) -> Result<Bitmap, SnapshotEr
     Bitmap::from_words(words, rows).ok_or(corrupt("a bitmap's words do not match its length"))
 }
 
-fn write_arena<W: Write>(o: &mut Out<W>, a: &StrArena) -> io::Result<()> {
+fn write_arena<W: Write>(o: &mut Out<'_, W>, a: &StrArena) -> io::Result<()> {
     let (bytes, ends) = a.parts();
     o.str(bytes)?;
     o.vec(ends)
@@ -239,7 +263,7 @@ fn read_arena<R: Read>(i: &mut In<R>) -> Result<StrArena, SnapshotError> {
     StrArena::from_parts(bytes, ends).ok_or(corrupt("a text arena's offsets are out of order"))
 }
 
-fn write_data<W: Write>(o: &mut Out<W>, d: &ColumnData) -> io::Result<()> {
+fn write_data<W: Write>(o: &mut Out<'_, W>, d: &ColumnData) -> io::Result<()> {
     match d {
         ColumnData::Int2(v) => (o.pod(1u8)?, o.vec(v)?),
         ColumnData::Int4(v) => (o.pod(2u8)?, o.vec(v)?),
@@ -352,7 +376,7 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
     })
 }
 
-fn write_body<W: Write>(o: &mut Out<W>, s: &Store) -> io::Result<()> {
+fn write_body<W: Write>(o: &mut Out<'_, W>, s: &Store) -> io::Result<()> {
     o.pod(s.rows as u64)?;
     o.pod(s.code_col as u32)?;
     o.pod(s.date_col as u32)?;
@@ -459,8 +483,26 @@ fn read_body<R: Read>(i: &mut In<R>) -> Result<Store, SnapshotError> {
 
 /// Writes `store` to `dir/store.snapshot` atomically; returns its path.
 pub fn write(store: &Store, dir: &Path) -> Result<PathBuf, SnapshotError> {
+    write_cancellable(store, dir, &AtomicBool::new(false))
+}
+
+/// The temporary name of the next write: `store.snapshot.tmp.<pid>.<n>`,
+/// unique within the directory even if two writes ever overlapped.
+fn temp_path(dir: &Path) -> PathBuf {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("{FILE_NAME}.tmp.{}.{n}", std::process::id()))
+}
+
+/// [`write`], stopped (temporary file removed, previous snapshot untouched)
+/// as soon as `cancel` is set, checked between blocks of at most 1 MiB.
+pub fn write_cancellable(
+    store: &Store,
+    dir: &Path,
+    cancel: &AtomicBool,
+) -> Result<PathBuf, SnapshotError> {
     let path = dir.join(FILE_NAME);
-    let tmp = dir.join(format!("{FILE_NAME}.tmp.{}", std::process::id()));
+    let tmp = temp_path(dir);
     let result = (|| -> io::Result<()> {
         let file = File::create(&tmp)?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -470,6 +512,7 @@ pub fn write(store: &Store, dir: &Path) -> Result<PathBuf, SnapshotError> {
             w,
             crc: crc32fast::Hasher::new(),
             buf: Vec::with_capacity(1 << 16),
+            cancel,
         };
         write_body(&mut o, store)?;
         o.flush_buf()?;
@@ -479,6 +522,11 @@ pub fn write(store: &Store, dir: &Path) -> Result<PathBuf, SnapshotError> {
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
+        // The last moment to stop: after the rename the new file is the
+        // snapshot (complete and synced, so nothing is lost by going on).
+        if cancel.load(Ordering::Relaxed) {
+            return Err(cancelled());
+        }
         std::fs::rename(&tmp, &path)?;
         File::open(dir)?.sync_all()
     })();
@@ -615,6 +663,25 @@ mod tests {
 
         std::fs::write(&path, b"hello world, not a snapshot").unwrap();
         assert!(matches!(read(&path), Err(SnapshotError::Magic)));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_cancelled_write_leaves_the_previous_snapshot_and_no_temp_file() {
+        let dir = tempdir();
+        let s = demo_store();
+        let path = write(&s, &dir).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let cancel = AtomicBool::new(true);
+        assert!(write_cancellable(&s, &dir, &cancel).is_err());
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [FILE_NAME], "{names:?}");
+        // Two temporary names are never the same.
+        assert_ne!(temp_path(&dir), temp_path(&dir));
         let _ = std::fs::remove_dir_all(dir);
     }
 

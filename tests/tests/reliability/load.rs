@@ -7,7 +7,15 @@
 //! cargo test -p stockd-tests --test reliability -- storm
 //! cargo test -p stockd-tests --test reliability -- slow
 //! STOCKD_SOAK_SECS=1800 cargo test --release -p stockd-tests --test reliability -- soak   # 30-minute soak
+//! STOCKD_SOAK_SECS=1800 STOCKD_SOAK_SCALE=year cargo test --release -p stockd-tests --test reliability -- soak
 //! ```
+//!
+//! With `STOCKD_SOAK_SCALE` (`seed`, `quarter` or `year`, the benchmark's
+//! scales) the load runs against a PostgreSQL table of that size instead
+//! of the embedded demo, with a snapshot directory and a `NOTIFY` every
+//! `STOCKD_SOAK_NOTIFY_SECS` (default 60), each a full reload; the report
+//! adds RSS at start and end and the RSS slope in MiB/h after the first
+//! 5 minutes (target ≤ 1 MiB/h). CI sets neither variable.
 //!
 //! (`-- load` selects the load scenario and also any other scenario whose
 //! name contains "load", e.g. the faults' "mid-load".) Nothing in the client grows with the run length except one RSS
@@ -38,8 +46,17 @@ pub fn scenarios() -> Vec<Scenario> {
     vec![
         Scenario::new(
             "load: mixed 64 connections (soak)",
-            // Start, discovery and the final status on a loaded debug build.
-            Duration::from_secs(load_secs + 150),
+            // Start, discovery and the final status on a loaded debug build;
+            // at scale also filling the table and the first load.
+            Duration::from_secs(
+                load_secs
+                    + 150
+                    + if matches!(soak_scale(), Ok(Some(_))) {
+                        900
+                    } else {
+                        0
+                    },
+            ),
             mixed_load,
         ),
         Scenario::new(
@@ -447,6 +464,61 @@ const LOAD_WARMUP_MIN: Duration = Duration::from_secs(20);
 const LOAD_CLIENT_P99_MAX: Duration = Duration::from_secs(2);
 const LOAD_DAEMON_P99_MAX: Duration = Duration::from_secs(1);
 
+/// The soak's data set when `STOCKD_SOAK_SCALE` names one: the
+/// benchmark's scales (stockd-bench `--scale`).
+fn soak_scale() -> Result<Option<(&'static str, stockd::demo::DemoParams)>> {
+    let seed = stockd::demo::DemoParams::seed();
+    let Ok(s) = std::env::var("STOCKD_SOAK_SCALE") else {
+        return Ok(None);
+    };
+    Ok(Some(match s.trim() {
+        "seed" => ("seed", seed),
+        "quarter" => (
+            "quarter",
+            stockd::demo::DemoParams {
+                stocks: 5_400,
+                days: 61,
+                suspended: 0,
+                ..seed
+            },
+        ),
+        "year" => (
+            "year",
+            stockd::demo::DemoParams {
+                stocks: 5_400,
+                days: 244,
+                suspended: 0,
+                ..seed
+            },
+        ),
+        other => bail!("STOCKD_SOAK_SCALE={other:?}: give seed, quarter or year"),
+    }))
+}
+
+/// Seconds between two NOTIFYs of a soak on PostgreSQL
+/// (`STOCKD_SOAK_NOTIFY_SECS`, default 60).
+fn soak_notify_secs() -> Result<u64> {
+    match std::env::var("STOCKD_SOAK_NOTIFY_SECS") {
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .with_context(|| {
+                format!("STOCKD_SOAK_NOTIFY_SECS={s:?}: give a whole number of seconds, at least 1")
+            }),
+        Err(_) => Ok(60),
+    }
+}
+
+/// The memory budget of a soak on PostgreSQL: a year-scale store with a
+/// second one being built beside it during every reload.
+const SOAK_PG_MEMORY_LIMIT_MIB: u64 = 2048;
+/// A soak's RSS slope is measured after this warm-up.
+const SOAK_WARMUP: Duration = Duration::from_secs(300);
+/// Target RSS slope of a soak, MiB per hour.
+const SOAK_SLOPE_MAX_MIB_PER_H: f64 = 1.0;
+
 fn soak_secs() -> Result<u64> {
     match std::env::var("STOCKD_SOAK_SECS") {
         Ok(s) => s
@@ -836,19 +908,47 @@ async fn sampler(
 
 async fn mixed_load(report: Report) -> Result<()> {
     let run = Duration::from_secs(soak_secs()?);
-    let limit = LOAD_MEMORY_LIMIT_MIB * MIB;
+    let scale = soak_scale()?;
+    let limit_mib = if scale.is_some() {
+        SOAK_PG_MEMORY_LIMIT_MIB
+    } else {
+        LOAD_MEMORY_LIMIT_MIB
+    };
+    let limit = limit_mib * MIB;
     let cache_toml = ["hotspots", "industry", "signals", "query"]
         .iter()
         .map(|c| format!("[cache.{c}]\nmax_bytes = \"{LOAD_CACHE_CAP}\"\n"))
         .collect::<String>();
-    let d = Daemon::builder()
-        .env(
-            "STOCKD_MEMORY_LIMIT",
-            &format!("{LOAD_MEMORY_LIMIT_MIB}MiB"),
-        )
-        .config(&cache_toml)
-        .start()
+    let mut builder = Daemon::builder()
+        .env("STOCKD_MEMORY_LIMIT", &format!("{limit_mib}MiB"))
+        .config(&cache_toml);
+    // A soak on PostgreSQL: the table, the snapshot directory, the NOTIFYs.
+    let mut pg = None;
+    if let Some((name, params)) = &scale {
+        let db = stockd_tests::PgTestDb::new().await?;
+        db.create_fixture_table().await?;
+        let filled = Instant::now();
+        let rows = db.fill_demo("daily_stock_data", params).await?;
+        db.execute("ANALYZE daily_stock_data").await?;
+        println!(
+            "  {name} scale: {rows} rows in PostgreSQL ({:?} to fill)",
+            filled.elapsed()
+        );
+        let snapdir = stockd_tests::TempDir::new("stockd-soak-snap")?;
+        builder = builder
+            .database_url(db.url())
+            .env("STOCKD_SOURCE_WINDOW_DAYS", &params.days.to_string())
+            .env("STOCKD_SNAPSHOT_DIR", &snapdir.path().display().to_string())
+            .ready_timeout(Duration::from_secs(300));
+        pg = Some((Arc::new(db), snapdir));
+    }
+    let d = builder.start().await?;
+    if pg.is_some() {
+        d.wait_info("the first load", Duration::from_secs(300), |i| {
+            i["rows"].as_u64().unwrap_or(0) > 0
+        })
         .await?;
+    }
     let pid = d.pid().context("no daemon pid")?;
     let socket = d.socket().to_path_buf();
     let universe = Arc::new(Universe::discover(&d).await?);
@@ -866,6 +966,31 @@ async fn mixed_load(report: Report) -> Result<()> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let served = Arc::new(AtomicU64::new(0));
+    let notifier = match &pg {
+        Some((db, _)) => {
+            let (db, stop) = (db.clone(), stop.clone());
+            let every = Duration::from_secs(soak_notify_secs()?);
+            Some(tokio::spawn(async move {
+                let (mut sent, mut failed) = (0u64, 0u64);
+                let mut next = Instant::now() + every;
+                while !stop.load(Ordering::Relaxed) {
+                    if Instant::now() >= next {
+                        match db.notify("stockd_refresh").await {
+                            Ok(()) => sent += 1,
+                            Err(_) => failed += 1,
+                        }
+                        next += every;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                (sent, failed)
+            }))
+        }
+        None => None,
+    };
+    let generation_at_start = d.call("market.info", json!({})).await?["generation"]
+        .as_u64()
+        .unwrap_or(0);
     let sampling = tokio::spawn(sampler(
         socket.clone(),
         pid,
@@ -897,6 +1022,31 @@ async fn mixed_load(report: Report) -> Result<()> {
     stop.store(true, Ordering::Relaxed);
     let sampled = sampling.await.context("sampler task")??;
     let status = inspect::status(&d).await?;
+    if let Some(n) = notifier {
+        let (sent, failed) = n.await.context("notifier task")?;
+        let info = d.call("market.info", json!({})).await?;
+        let generation = info["generation"].as_u64().unwrap_or(0);
+        let reloads = generation.saturating_sub(generation_at_start);
+        let stderr = d.stderr();
+        let snapshots = stderr.matches("snapshot written").count();
+        let failures = stderr.matches("load failed").count();
+        report.check(
+            "refreshes: NOTIFYs reload the table (a NOTIFY during a load joins the next one), no load failed",
+            format!(
+                "{sent} NOTIFY sent ({failed} failed to send), {reloads} reloads (generation {generation_at_start} -> {generation}), {failures} failed loads, {snapshots} snapshots written; {} rows served",
+                info["rows"]
+            ),
+            sent > 0 && failed == 0 && failures == 0 && reloads * 2 >= sent,
+        );
+    }
+    let (hits, misses) = status
+        .caches
+        .iter()
+        .fold((0u64, 0u64), |(h, m), c| (h + c.hits, m + c.misses));
+    println!(
+        "  caches: {hits} hits, {misses} misses ({:.0}% of cached-method requests computed afresh)",
+        100.0 * misses as f64 / (hits + misses).max(1) as f64
+    );
 
     // Errors.
     report.check(
@@ -1014,7 +1164,12 @@ async fn mixed_load(report: Report) -> Result<()> {
     // No growth trend after the warm-up. The caches fill towards their caps
     // through the run by design, so the trend is taken of RSS net of the
     // caches' bytes (the raw RSS slope is reported beside it).
-    let warmup = (run.as_secs_f64() * 0.2).max(LOAD_WARMUP_MIN.as_secs_f64());
+    let soak = run >= Duration::from_secs(600);
+    let warmup = if soak {
+        SOAK_WARMUP.as_secs_f64()
+    } else {
+        (run.as_secs_f64() * 0.2).max(LOAD_WARMUP_MIN.as_secs_f64())
+    };
     let after: Vec<&RssSample> = sampled.rss.iter().filter(|s| s.at_s >= warmup).collect();
     let net: Vec<(f64, f64)> = after
         .iter()
@@ -1049,6 +1204,27 @@ async fn mixed_load(report: Report) -> Result<()> {
         ),
         net.len() >= 10 && projected <= LOAD_GROWTH_ALLOWED_MIB,
     );
+    if soak {
+        let first = sampled.rss.first().map_or(0, |s| s.rss);
+        let last = sampled.rss.last().map_or(0, |s| s.rss);
+        let per_h = slope_raw * 60.0;
+        report.check(
+            format!(
+                "soak: RSS slope after the first {:.0} min ≤ {SOAK_SLOPE_MAX_MIB_PER_H} MiB/h (least squares, one sample per second)",
+                warmup / 60.0
+            ),
+            format!(
+                "RSS start {} (before load: {}), end {}; slope {per_h:+.2} MiB/h (net of cache bytes {:+.2} MiB/h) over {:.1} min, {} samples",
+                mib(first),
+                mib(baseline),
+                mib(last),
+                slope * 60.0,
+                window_s / 60.0,
+                raw.len()
+            ),
+            raw.len() >= 10 && per_h <= SOAK_SLOPE_MAX_MIB_PER_H,
+        );
+    }
     if sampled.status_failures > 0 {
         report.check(
             "admin.status answered the sampler",
