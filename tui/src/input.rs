@@ -4,7 +4,6 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-
 /// What a key asks for. The console's state (`App::apply`) carries it out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

@@ -48,11 +48,15 @@ mod stream;
 mod universe;
 
 /// Builds the embedded demo store (CPU only; run it off the async threads).
-pub fn load(params: &DemoParams, generation: u64) -> Result<crate::store::Store, crate::store::StoreError> {
+pub fn load(
+    params: &DemoParams,
+    generation: u64,
+) -> Result<crate::store::Store, crate::store::StoreError> {
     let started = std::time::Instant::now();
     let specs = reference_columns();
     let n = specs.len();
-    let mut builder = crate::store::StoreBuilder::new(specs, "stock_code", "date", params.rows() as usize)?;
+    let mut builder =
+        crate::store::StoreBuilder::new(specs, "stock_code", "date", params.rows() as usize)?;
     let mut decoder = crate::store::copy::CopyDecoder::new(n);
     for chunk in copy_chunks(params, 4096) {
         decoder.feed(&chunk, &mut builder)?;
