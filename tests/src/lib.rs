@@ -30,6 +30,7 @@ pub mod keepalive;
 pub mod pg;
 pub mod procfs;
 pub mod util;
+pub mod warm;
 
 pub use daemon::{Daemon, DaemonBuilder, RpcError};
 pub use pg::PgTestDb;

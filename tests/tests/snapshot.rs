@@ -8,6 +8,7 @@ use anyhow::{ensure, Result};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
+use stockd_tests::warm::{probe, start};
 use stockd_tests::{Daemon, PgTestDb, TempDir};
 
 const SNAPSHOT: &str = "store.snapshot";
@@ -23,25 +24,6 @@ async fn wait_log(daemon: &Daemon, needle: &str, timeout: Duration) -> Result<()
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Ok(())
-}
-
-async fn start(db: &PgTestDb, dir: &Path) -> Result<Daemon> {
-    Daemon::builder()
-        .database_url(db.url())
-        .env("STOCKD_SNAPSHOT_DIR", &dir.display().to_string())
-        .start()
-        .await
-}
-
-/// A few values to compare across restarts.
-async fn probe(d: &Daemon) -> Result<Value> {
-    let rows = d
-        .call(
-            "stock.many",
-            json!({"codes": ["600000", "600007", "600013"], "fields": ["close", "pct_chg", "pe", "stock_name"]}),
-        )
-        .await?;
-    Ok(rows["rows"].clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

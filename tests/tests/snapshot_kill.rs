@@ -15,30 +15,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use stockd::store::snapshot;
 use stockd_tests::keepalive::KeepAlive;
+use stockd_tests::warm::{probe, start};
 use stockd_tests::{util, Daemon, PgTestDb, Rng, TempDir};
 
 const KILLS: usize = 50;
 /// The daemon's wait for a snapshot write at stop (main.rs SNAPSHOT_WAIT)
 /// plus the 1 s a stop may take otherwise.
 const STOP_BOUND: Duration = Duration::from_secs(6);
-
-async fn start(db: &PgTestDb, dir: &Path) -> Result<Daemon> {
-    Daemon::builder()
-        .database_url(db.url())
-        .env("STOCKD_SNAPSHOT_DIR", &dir.display().to_string())
-        .start()
-        .await
-}
-
-async fn probe(d: &Daemon) -> Result<Value> {
-    let rows = d
-        .call(
-            "stock.many",
-            json!({"codes": ["600000", "600007", "600013"], "fields": ["close", "pct_chg", "pe", "stock_name"]}),
-        )
-        .await?;
-    Ok(rows["rows"].clone())
-}
 
 fn temp_files(dir: &Path) -> Result<Vec<String>> {
     Ok(std::fs::read_dir(dir)?

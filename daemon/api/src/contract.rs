@@ -184,8 +184,9 @@ pub fn parse_params<T: DeserializeOwned>(
             let at = if path == "." || path.is_empty() {
                 String::new()
             } else {
-                format!(" {path}:")
+                format!(" '{path}':")
             };
+            let inner = plain_types(&inner);
             let value = if path == "." { String::new() } else { path };
             Err(invalid(
                 value,
@@ -193,6 +194,33 @@ pub fn parse_params<T: DeserializeOwned>(
             ))
         }
     }
+}
+
+/// serde's message in a caller's words: Rust integer types become the
+/// range they allow, and the position inside the params text (which the
+/// caller did not write as such) is dropped.
+fn plain_types(inner: &str) -> String {
+    let inner = match inner.rfind(" at line ") {
+        Some(i) if inner[i..].contains(" column ") => &inner[..i],
+        _ => inner,
+    };
+    let mut out = inner.to_string();
+    for (rust, words) in [
+        ("expected u64", "expected a whole number from 0 to 18446744073709551615"),
+        ("expected usize", "expected a whole number from 0 to 18446744073709551615"),
+        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected i64", "expected a whole number from -9223372036854775808 to 9223372036854775807"),
+        ("expected i32", "expected a whole number from -2147483648 to 2147483647"),
+        ("expected f64", "expected a number"),
+    ] {
+        if let Some(rest) = out.strip_suffix(rust) {
+            out = format!("{rest}{words}");
+            break;
+        }
+    }
+    out
 }
 
 /// Params as a client sends them: by name, absent ones left out.

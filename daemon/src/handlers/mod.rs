@@ -13,14 +13,22 @@ use crate::app::{PeerCred, Shared};
 use crate::cache::{ByteCache, Doc};
 use serde::Serialize;
 use std::sync::{Arc, OnceLock};
-use stockd_api::{Access, AppError, Call, ErrorKind};
+use stockd_api::{params, Access, AppError, Call, ErrorKind};
 
-/// Runs one call.
-pub async fn handle(app: &Shared, call: Call, peer: Option<&PeerCred>) -> Result<Doc, AppError> {
+/// Whether `peer` may make `call`: the contract says which methods are
+/// admin, the gate who may call them. The one place both meet (calls here,
+/// subscriptions in [`crate::rpc`]'s WebSocket module).
+pub fn admit(app: &Shared, call: &Call, peer: Option<&PeerCred>) -> Result<(), AppError> {
     let m = call.method();
     if m.access == Access::Admin {
         app.gate.check(m.name, peer)?;
     }
+    Ok(())
+}
+
+/// Runs one call.
+pub async fn handle(app: &Shared, call: Call, peer: Option<&PeerCred>) -> Result<Doc, AppError> {
+    admit(app, &call, peer)?;
     match call {
         Call::MarketInfo(_) => data::info(app),
         Call::MarketDates(_) => data::dates(app),
@@ -38,10 +46,16 @@ pub async fn handle(app: &Shared, call: Call, peer: Option<&PeerCred>) -> Result
         Call::CacheResize(p) => admin::cache_resize(app, &p),
         Call::StoreReload(_) => admin::store_reload(app).await,
         Call::MemoryTrim(_) => admin::memory_trim(app),
-        Call::SubscribeStatus(_) => Err(AppError::new(
-            ErrorKind::InvalidParams,
-            m.name,
-            format!("{} needs a WebSocket connection", m.name),
+        // The transports refuse a subscription over HTTP and run it over
+        // WebSocket themselves; reaching here is a bug, not a bad request.
+        Call::SubscribeStatus(p) => Err(AppError::new(
+            ErrorKind::Internal,
+            params::SubscribeStatus::METHOD,
+            format!(
+                "internal error: {} reached the call handler (interval_ms {:?})",
+                params::SubscribeStatus::METHOD,
+                p.interval_ms
+            ),
         )),
     }
 }

@@ -145,6 +145,16 @@ fn request(raw: &RawValue) -> Result<(String, Option<&RawValue>, Option<&RawValu
                 format!("id must be a string, a number or null; got {}", kind_of(id)),
             ));
         }
+        // The id is echoed as sent: it must read back as JSON a client can
+        // decode (no lone UTF-16 surrogate escape, no number out of range).
+        if serde_json::from_str::<serde_json::Value>(id.get()).is_err() {
+            return Err(invalid_request(
+                "id",
+                "the id cannot be echoed: it holds an unpaired UTF-16 surrogate escape or a \
+                 number out of range; send a plain string or a number"
+                    .into(),
+            ));
+        }
     }
     let method = match env.method {
         None => {

@@ -67,18 +67,20 @@ async fn subscribe_status(
 ) {
     let method = stockd_api::params::SubscribeStatus::METHOD;
     let raw = params.and_then(|p| serde_json::from_str::<&serde_json::value::RawValue>(p).ok());
-    let p = match parse(&app, method, raw) {
-        Ok(Call::SubscribeStatus(p)) => p,
-        Ok(_) => return,
+    let call = match parse(&app, method, raw) {
+        Ok(call) => call,
         Err(e) => {
             pending.reject(error(&e)).await;
             return;
         }
     };
-    if let Err(e) = app.gate.check(method, ext.get::<PeerCred>()) {
+    if let Err(e) = crate::handlers::admit(&app, &call, ext.get::<PeerCred>()) {
         pending.reject(ErrorObjectOwned::from(e)).await;
         return;
     }
+    let Call::SubscribeStatus(p) = call else {
+        return;
+    };
     let ms = p.interval_ms.unwrap_or(1000);
     if !(limits::MIN_STATUS_INTERVAL_MS..=limits::MAX_STATUS_INTERVAL_MS).contains(&ms) {
         let e = AppError::new(

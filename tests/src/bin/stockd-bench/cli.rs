@@ -23,7 +23,8 @@ Options:
   --duration D        measured time per operation x concurrency x target, e.g. 3s, 500ms [default: 3s]
   --warmup D          unmeasured warm-up before each measurement [default: 500ms]
   --ops LIST          comma-separated operations [default: all: stock.get, stock.get/8,
-                      stock.many, stock.top, stock.history, hotspots.ranking, industry.detail]
+                      stock.many, stock.many/columns, stock.top, stock.top/columns,
+                      stock.history, hotspots.ranking, industry.detail, stock.list]
   --out DIR           where report.md, results.json, the charts and daemon logs go [default: bench-out/]
   --pg-url URL        PostgreSQL server (local only); the database name is replaced by
                       stockd_bench [default: postgres://postgres@127.0.0.1:5432/postgres]

@@ -80,6 +80,9 @@ const TOP_VS_REDIS_MIN: f64 = 1.0;
 const MEM_VS_REDIS_MAX: f64 = 0.25;
 const YEAR_RSS_MAX_MIB: f64 = 1024.0;
 const FLAT_P50_MAX: f64 = 1.5;
+/// The issue-14 targets (the compact `columns` layout).
+const TOP_COLUMNS_VS_PG_MIN: f64 = 1.5;
+const MANY_COLUMNS_VS_PG_MIN: f64 = 1.2;
 
 /// How long one daemon may take to load before the benchmark gives up.
 const READY_TIMEOUT: Duration = Duration::from_secs(300);
@@ -625,13 +628,13 @@ fn literal_sql(op: Op, ds: &DataSet, u: &Universe) -> String {
     let sql = op.sql(&ds.quoted);
     let (p1, p2) = match op {
         Op::StockGet | Op::StockGet8 => (code, d),
-        Op::StockMany => {
+        Op::StockMany | Op::StockManyColumns => {
             let codes: Vec<String> = many_codes(0, u.codes.len())
                 .map(|c| format!("'{}'", u.codes[c as usize]))
                 .collect();
             (d, format!("ARRAY[{}]::varchar[]", codes.join(",")))
         }
-        Op::StockTop | Op::Hotspots => (d, String::new()),
+        Op::StockTop | Op::StockTopColumns | Op::Hotspots => (d, String::new()),
         Op::StockHistory => (code, String::new()),
         Op::StockList => (
             format!("'{}'", u.dates[0].text),
@@ -700,6 +703,19 @@ fn checks(scales: &[ScaleResult], with_redis: bool) -> Vec<Check> {
                     format!("{sc}: `stock.top` n=20, {TARGET_CLIENTS} clients: throughput stockd / Redis"),
                     find(Op::StockTop, "redis").map(|b| a.throughput / b.throughput),
                     Goal::AtLeast(TOP_VS_REDIS_MIN),
+                    "×",
+                ));
+            }
+        }
+        for (op, goal, what) in [
+            (Op::StockTopColumns, TOP_COLUMNS_VS_PG_MIN, "`stock.top` n=20 layout=columns"),
+            (Op::StockManyColumns, MANY_COLUMNS_VS_PG_MIN, "`stock.many` 50 codes layout=columns"),
+        ] {
+            if let Some(a) = find(op, "stockd") {
+                out.push(Check::new(
+                    format!("{sc}: {what}, {TARGET_CLIENTS} clients: throughput stockd / PostgreSQL"),
+                    find(op, "postgres").map(|b| a.throughput / b.throughput),
+                    Goal::AtLeast(goal),
                     "×",
                 ));
             }
@@ -860,7 +876,10 @@ async fn redis_sanity(
     let top_ok = {
         let mut r = ops::Rng::for_client(97, Op::StockTop, 0);
         let di = r.below(u.dates.len()) as u32;
-        c.execute(Request::Top { date: di })
+        c.execute(Request::Top {
+            date: di,
+            columns: false,
+        })
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?
     };

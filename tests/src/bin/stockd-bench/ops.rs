@@ -22,6 +22,12 @@ pub enum Op {
     /// `stock.top` n=20 by pct_chg desc on a random date, all columns.
     #[serde(rename = "stock.top")]
     StockTop,
+    /// [`Op::StockMany`] in the `columns` layout (names once, rows as arrays).
+    #[serde(rename = "stock.many/columns")]
+    StockManyColumns,
+    /// [`Op::StockTop`] in the `columns` layout.
+    #[serde(rename = "stock.top/columns")]
+    StockTopColumns,
     /// `stock.history` of a random stock over the whole window, the 10
     /// columns of [`HISTORY_FIELDS`].
     #[serde(rename = "stock.history")]
@@ -37,11 +43,13 @@ pub enum Op {
     StockList,
 }
 
-pub const ALL_OPS: [Op; 8] = [
+pub const ALL_OPS: [Op; 10] = [
     Op::StockGet,
     Op::StockGet8,
     Op::StockMany,
+    Op::StockManyColumns,
     Op::StockTop,
+    Op::StockTopColumns,
     Op::StockHistory,
     Op::Hotspots,
     Op::IndustryDetail,
@@ -105,6 +113,8 @@ impl Op {
             Op::StockGet8 => "stock.get/8",
             Op::StockMany => "stock.many",
             Op::StockTop => "stock.top",
+            Op::StockManyColumns => "stock.many/columns",
+            Op::StockTopColumns => "stock.top/columns",
             Op::StockHistory => "stock.history",
             Op::Hotspots => "hotspots.ranking",
             Op::IndustryDetail => "industry.detail",
@@ -119,6 +129,14 @@ impl Op {
             Op::StockGet8 => format!("one row by (code, date), 8 columns ({})", GET8_FIELDS.join(", ")),
             Op::StockMany => format!("{MANY_N} codes (evenly spaced from a random start) on a random date, all columns"),
             Op::StockTop => format!("top {TOP_N} by {TOP_BY} desc on a random date, all columns"),
+            Op::StockManyColumns => format!(
+                "{}, layout=columns (PostgreSQL and Redis do the same work as for stock.many)",
+                Op::StockMany.describe()
+            ),
+            Op::StockTopColumns => format!(
+                "{}, layout=columns (PostgreSQL and Redis do the same work as for stock.top)",
+                Op::StockTop.describe()
+            ),
             Op::StockHistory => format!(
                 "one random stock over the whole window, 10 columns ({})",
                 HISTORY_FIELDS.join(", ")
@@ -149,11 +167,15 @@ impl Op {
                     Request::Get8 { code, date }
                 }
             }
-            Op::StockMany => Request::Many {
+            Op::StockMany | Op::StockManyColumns => Request::Many {
                 date: date(rng),
                 first: rng.below(u.codes.len()) as u32,
+                columns: self == Op::StockManyColumns,
             },
-            Op::StockTop => Request::Top { date: date(rng) },
+            Op::StockTop | Op::StockTopColumns => Request::Top {
+                date: date(rng),
+                columns: self == Op::StockTopColumns,
+            },
             Op::StockHistory => Request::History {
                 code: rng.below(u.codes.len()) as u32,
             },
@@ -201,10 +223,10 @@ impl Op {
                 "SELECT {} FROM {t} WHERE stock_code = $1 AND \"date\" = $2",
                 list(&GET8_FIELDS)
             ),
-            Op::StockMany => {
+            Op::StockMany | Op::StockManyColumns => {
                 format!("SELECT * FROM {t} WHERE \"date\" = $1 AND stock_code = ANY($2)")
             }
-            Op::StockTop => format!(
+            Op::StockTop | Op::StockTopColumns => format!(
                 "SELECT * FROM {t} WHERE \"date\" = $1 AND {TOP_BY} IS NOT NULL \
                  ORDER BY {TOP_BY} DESC, stock_code LIMIT {TOP_N}"
             ),
@@ -254,7 +276,7 @@ impl Op {
     pub fn expected_rows(self) -> Option<usize> {
         match self {
             Op::StockGet | Op::StockGet8 => Some(1),
-            Op::StockTop => Some(TOP_N),
+            Op::StockTop | Op::StockTopColumns => Some(TOP_N),
             _ => None,
         }
     }
@@ -274,12 +296,15 @@ impl FromStr for Op {
             "stock.get/8" | "get8" => Ok(Op::StockGet8),
             "stock.many" | "many" => Ok(Op::StockMany),
             "stock.top" | "top" => Ok(Op::StockTop),
+            "stock.many/columns" | "many-columns" => Ok(Op::StockManyColumns),
+            "stock.top/columns" | "top-columns" => Ok(Op::StockTopColumns),
             "stock.history" | "history" => Ok(Op::StockHistory),
             "hotspots.ranking" | "hotspots" => Ok(Op::Hotspots),
             "industry.detail" | "industry" => Ok(Op::IndustryDetail),
             "stock.list" | "list" => Ok(Op::StockList),
             _ => anyhow::bail!(
-                "unknown operation '{s}' (stock.get, stock.get/8, stock.many, stock.top, stock.history, \
+                "unknown operation '{s}' (stock.get, stock.get/8, stock.many, stock.many/columns, stock.top, \
+                 stock.top/columns, stock.history, \
                  hotspots.ranking, industry.detail, stock.list)"
             ),
         }
@@ -291,8 +316,9 @@ impl FromStr for Op {
 pub enum Request {
     Get { code: u32, date: u32 },
     Get8 { code: u32, date: u32 },
-    Many { date: u32, first: u32 },
-    Top { date: u32 },
+    /// `columns`: ask stockd for the `columns` layout (the others ignore it).
+    Many { date: u32, first: u32, columns: bool },
+    Top { date: u32, columns: bool },
     History { code: u32 },
     Hotspots { date: u32 },
     Industry { industry: u32, date: u32 },
@@ -304,8 +330,10 @@ impl Request {
         match self {
             Request::Get { .. } => Op::StockGet,
             Request::Get8 { .. } => Op::StockGet8,
-            Request::Many { .. } => Op::StockMany,
-            Request::Top { .. } => Op::StockTop,
+            Request::Many { columns: false, .. } => Op::StockMany,
+            Request::Many { columns: true, .. } => Op::StockManyColumns,
+            Request::Top { columns: false, .. } => Op::StockTop,
+            Request::Top { columns: true, .. } => Op::StockTopColumns,
             Request::History { .. } => Op::StockHistory,
             Request::Hotspots { .. } => Op::Hotspots,
             Request::Industry { .. } => Op::IndustryDetail,

@@ -514,7 +514,7 @@ impl RedisClient {
                 let r = self.conn.call(&args).await?;
                 usize::from(self.take_values(r)?)
             }
-            Request::Many { date, first } => {
+            Request::Many { date, first, .. } => {
                 let d = &u.dates[date as usize].text;
                 for c in many_codes(first, u.codes.len()) {
                     self.conn
@@ -528,7 +528,7 @@ impl RedisClient {
                 }
                 found
             }
-            Request::Top { date } => {
+            Request::Top { date, .. } => {
                 let d = &u.dates[date as usize].text;
                 let top = (TOP_N - 1).to_string();
                 let codes = self

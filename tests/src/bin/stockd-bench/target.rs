@@ -142,21 +142,27 @@ impl StockdClient {
                 u.dates[date as usize].text,
                 fields(&GET8_FIELDS)
             ),
-            Request::Many { date, first } => {
+            Request::Many {
+                date,
+                first,
+                columns,
+            } => {
                 let codes = many_codes(first, u.codes.len())
                     .map(|c| format!("\"{}\"", u.codes[c as usize]))
                     .collect::<Vec<_>>()
                     .join(",");
                 write!(
                     b,
-                    r#"{{"jsonrpc":"2.0","id":{id},"method":"stock.many","params":{{"codes":[{codes}],"date":"{}"}}}}"#,
-                    u.dates[date as usize].text
+                    r#"{{"jsonrpc":"2.0","id":{id},"method":"stock.many","params":{{"codes":[{codes}],"date":"{}"{}}}}}"#,
+                    u.dates[date as usize].text,
+                    layout(columns)
                 )
             }
-            Request::Top { date } => write!(
+            Request::Top { date, columns } => write!(
                 b,
-                r#"{{"jsonrpc":"2.0","id":{id},"method":"stock.top","params":{{"by":"{TOP_BY}","n":{TOP_N},"order":"desc","date":"{}"}}}}"#,
-                u.dates[date as usize].text
+                r#"{{"jsonrpc":"2.0","id":{id},"method":"stock.top","params":{{"by":"{TOP_BY}","n":{TOP_N},"order":"desc","date":"{}"{}}}}}"#,
+                u.dates[date as usize].text,
+                layout(columns)
             ),
             Request::History { code } => write!(
                 b,
@@ -191,6 +197,15 @@ impl StockdClient {
     }
 }
 
+/// The `layout` member of a row-list request's params.
+fn layout(columns: bool) -> &'static str {
+    if columns {
+        r#","layout":"columns""#
+    } else {
+        ""
+    }
+}
+
 /// Items in a stockd result: rows (get, many, top), dates (history),
 /// industries (hotspots), 1 (industry.detail); `None` for another shape.
 fn result_items(req: Request, r: Option<&Value>) -> Option<usize> {
@@ -199,8 +214,12 @@ fn result_items(req: Request, r: Option<&Value>) -> Option<usize> {
             Some(Value::Object(vals)) if !vals.is_empty() => Some(1),
             _ => Some(0),
         },
-        (Request::Many { .. }, Value::Object(r)) => r.get("rows")?.as_array().map(Vec::len),
-        (Request::Top { .. }, Value::Array(a)) => Some(a.len()),
+        // stock.many (both layouts) and stock.top in the columns layout:
+        // an object whose "rows" is the row list.
+        (Request::Many { .. } | Request::Top { columns: true, .. }, Value::Object(r)) => {
+            r.get("rows")?.as_array().map(Vec::len)
+        }
+        (Request::Top { columns: false, .. }, Value::Array(a)) => Some(a.len()),
         (Request::History { .. }, Value::Object(r)) => r.get("dates")?.as_array().map(Vec::len),
         (Request::Hotspots { .. }, Value::Object(r)) => {
             r.get("industries")?.as_array().map(Vec::len)
@@ -377,13 +396,13 @@ impl PostgresClient {
             Request::Get { code, date: d } | Request::Get8 { code, date: d } => {
                 c.query(stmt, &[&u.codes[code as usize], &date(d)]).await
             }
-            Request::Many { date: d, first } => {
+            Request::Many { date: d, first, .. } => {
                 let codes: Vec<&str> = many_codes(first, u.codes.len())
                     .map(|i| u.codes[i as usize].as_str())
                     .collect();
                 c.query(stmt, &[&date(d), &codes]).await
             }
-            Request::Top { date: d } | Request::Hotspots { date: d } => {
+            Request::Top { date: d, .. } | Request::Hotspots { date: d } => {
                 c.query(stmt, &[&date(d)]).await
             }
             Request::History { code } => c.query(stmt, &[&u.codes[code as usize]]).await,
