@@ -347,7 +347,9 @@ class Targets:
         self.get_sql = f"SELECT * FROM {table} WHERE stock_code = %s ORDER BY date DESC LIMIT 1"
         self.duck_top = self.top_sql.replace("%s", "?").replace(table, "t")
         self.duck_history = self.history_sql.replace("%s", "?").replace(table, "t")
-        self.duck_get = self.get_sql.replace("%s", "?").replace(table, "t")
+        # DuckDB's index serves an equality lookup, not ORDER BY ... LIMIT 1:
+        # give it the date (its best case).
+        self.duck_get = "SELECT * FROM t WHERE stock_code = ? AND date = ?"
 
     # --- Redis rows to a typed frame
     def redis_frame(self, records: List[Dict[str, str]]):
@@ -415,7 +417,7 @@ class Targets:
             ops = {
                 "top500": lambda code: cur.execute(self.duck_top, [self.last]).df(),
                 "history": lambda code: cur.execute(self.duck_history, [code]).df(),
-                "get": lambda code: _duck_dict(cur.execute(self.duck_get, [code])),
+                "get": lambda code: _duck_dict(cur.execute(self.duck_get, [code, self.last])),
             }
             return ops, cur.close
         raise ValueError(target)
@@ -511,7 +513,7 @@ class Targets:
             ops = {
                 "top500": lambda code: run(lambda: cursor().execute(self.duck_top, [self.last]).df()),
                 "history": lambda code: run(lambda: cursor().execute(self.duck_history, [code]).df()),
-                "get": lambda code: run(lambda: _duck_dict(cursor().execute(self.duck_get, [code]))),
+                "get": lambda code: run(lambda: _duck_dict(cursor().execute(self.duck_get, [code, self.last]))),
             }
 
             async def close():

@@ -229,3 +229,29 @@ def test_bad_arguments_are_refused_locally():
             c.get(MOUTAI, date=dt.datetime(2024, 1, 2))
         with pytest.raises(TypeError, match="fields must be strings; got 3"):
             c.get(MOUTAI, fields=["close", 3])
+
+
+def test_float_answers_are_the_same_with_and_without_orjson(demo):
+    """numbers="float" parses with orjson when installed (the test extra
+    installs it), else with json: both give the same values."""
+    from stockd import client as C
+
+    assert C._orjson is not None, "the test extra installs orjson: both parsers are tested"
+    with stockd.Client(demo.socket, numbers="float") as fast, stockd.Client(demo.socket, numbers="float") as plain:
+        plain._fast = False
+        a = fast.top("pct_chg", n=500, as_frame=True)
+        b = plain.top("pct_chg", n=500, as_frame=True)
+        pd.testing.assert_frame_equal(a, b)
+        assert fast.get(MOUTAI) == plain.get(MOUTAI)
+        assert fast.hotspots() == plain.hotspots()
+
+
+def test_big_integers_in_float_mode():
+    """An unconstrained numeric may hold an integer beyond 64 bits: with
+    numbers="float" it is a float (whichever parser), with "decimal" exact."""
+    big = b'{"jsonrpc":"2.0","id":1,"result":{"v":123456789012345678901234567890,"f":1.5}}'
+    with stockd.Client("/nonexistent.sock", numbers="float") as c:
+        got = c._decode(200, "application/json", big)
+        assert float(got["v"]) == 1.2345678901234568e29 and got["f"] == 1.5
+    with stockd.Client("/nonexistent.sock") as c:
+        assert c._decode(200, "application/json", big) == {"v": 123456789012345678901234567890, "f": Decimal("1.5")}

@@ -19,6 +19,13 @@ from . import frame as F
 from ._transport import AsyncTransport, SyncTransport, default_socket
 from .errors import ProtocolError, error_from_object
 
+try:
+    # Optional (pip install 'stockd[fast]'): parses answers 3-5x faster
+    # than json. Used only for numbers="float": it has no Decimal mode.
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
 __all__ = ["Client", "AsyncClient", "METHODS", "WIRE_NAMES", "CLIENT_CHOSEN", "NOT_OFFERED"]
 
 #: Contract method → the client method that calls it.
@@ -400,6 +407,8 @@ class _Base(_Api):
         self.numbers = numbers
         self._types: Optional[V.Types] = None
         self._ids = itertools.count(1)
+        #: Whether orjson may be used (when installed); tests turn it off.
+        self._fast = True
 
     def _encode(self, method: str, params: Dict[str, Any]) -> bytes:
         body = {
@@ -412,7 +421,15 @@ class _Base(_Api):
 
     def _decode(self, status: int, ctype: str, data: bytes) -> Any:
         try:
-            reply = json.loads(data, parse_float=Decimal if self.numbers == "decimal" else None)
+            reply = None
+            if self.numbers == "float" and _orjson is not None and self._fast:
+                try:
+                    reply = _orjson.loads(data)
+                except _orjson.JSONDecodeError:
+                    # Whatever orjson refuses, json may still take.
+                    reply = None
+            if reply is None:
+                reply = json.loads(data, parse_float=Decimal if self.numbers == "decimal" else None)
         except ValueError:
             raise ProtocolError(
                 f"HTTP {status} from {self.socket} with a body that is not JSON ({ctype}): {data[:200]!r}"
