@@ -116,6 +116,7 @@ class Types:
     def __init__(self, kinds: Dict[str, str], numbers: str):
         self.kinds = kinds
         self.numbers = numbers
+        self._convs = {name: converter(kind, numbers) for name, kind in kinds.items()}
 
     def kind(self, column: str) -> str:
         try:
@@ -128,8 +129,12 @@ class Types:
 
     def values(self, values: Dict[str, Any]) -> Dict[str, Any]:
         """A row's ``values`` object, converted in place."""
+        convs = self._convs
         for column, v in values.items():
-            conv = converter(self.kind(column), self.numbers)
+            try:
+                conv = convs[column]
+            except KeyError:
+                raise UnknownColumns(column) from None
             if conv is not None and v is not None:
                 values[column] = conv(v)
         return values
