@@ -255,3 +255,29 @@ def test_big_integers_in_float_mode():
         assert float(got["v"]) == 1.2345678901234568e29 and got["f"] == 1.5
     with stockd.Client("/nonexistent.sock") as c:
         assert c._decode(200, "application/json", big) == {"v": 123456789012345678901234567890, "f": Decimal("1.5")}
+
+
+def test_frames_hold_the_same_values_as_rows(call_float):
+    """Every cell of a top frame equals the value the row form gives:
+    dates, aware timestamps, floats (float32 for real), ints, text, NULLs."""
+    import math
+
+    import numpy as np
+
+    df = call_float("top", "pct_chg", n=200, as_frame=True)
+    rows = call_float("top", "pct_chg", n=200)
+    assert list(df.index) == [r["code"] for r in rows]
+    for r in rows:
+        got = df.loc[r["code"]]
+        for column, want in r["values"].items():
+            cell = got[column]
+            if want is None or (isinstance(want, float) and math.isnan(want)):
+                assert pd.isna(cell), (r["code"], column, cell)
+            elif isinstance(want, dt.datetime):
+                assert cell.to_pydatetime() == want, (column, cell, want)
+            elif isinstance(want, dt.date):
+                assert cell.date() == want, (column, cell, want)
+            elif df[column].dtype == np.float32:
+                assert cell == np.float32(want), (column, cell, want)
+            else:
+                assert cell == want, (column, cell, want)
