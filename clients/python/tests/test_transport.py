@@ -3,6 +3,7 @@ connections the daemon closed, and a daemon restart under a live client."""
 
 import asyncio
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -76,6 +77,7 @@ def test_timeout(mode):
         for s in held:
             s.close()
         server.close()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def test_not_http(mode):
@@ -102,6 +104,7 @@ def test_not_http(mode):
     c.close()
     t.join(5)
     server.close()
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture
