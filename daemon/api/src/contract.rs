@@ -206,13 +206,28 @@ fn plain_types(inner: &str) -> String {
     };
     let mut out = inner.to_string();
     for (rust, words) in [
-        ("expected u64", "expected a whole number from 0 to 18446744073709551615"),
-        ("expected usize", "expected a whole number from 0 to 18446744073709551615"),
-        ("expected u32", "expected a whole number from 0 to 4294967295"),
+        (
+            "expected u64",
+            "expected a whole number from 0 to 18446744073709551615",
+        ),
+        (
+            "expected usize",
+            "expected a whole number from 0 to 18446744073709551615",
+        ),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
         ("expected u16", "expected a whole number from 0 to 65535"),
         ("expected u8", "expected a whole number from 0 to 255"),
-        ("expected i64", "expected a whole number from -9223372036854775808 to 9223372036854775807"),
-        ("expected i32", "expected a whole number from -2147483648 to 2147483647"),
+        (
+            "expected i64",
+            "expected a whole number from -9223372036854775808 to 9223372036854775807",
+        ),
+        (
+            "expected i32",
+            "expected a whole number from -2147483648 to 2147483647",
+        ),
         ("expected f64", "expected a number"),
     ] {
         if let Some(rest) = out.strip_suffix(rust) {

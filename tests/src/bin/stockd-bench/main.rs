@@ -708,12 +708,22 @@ fn checks(scales: &[ScaleResult], with_redis: bool) -> Vec<Check> {
             }
         }
         for (op, goal, what) in [
-            (Op::StockTopColumns, TOP_COLUMNS_VS_PG_MIN, "`stock.top` n=20 layout=columns"),
-            (Op::StockManyColumns, MANY_COLUMNS_VS_PG_MIN, "`stock.many` 50 codes layout=columns"),
+            (
+                Op::StockTopColumns,
+                TOP_COLUMNS_VS_PG_MIN,
+                "`stock.top` n=20 layout=columns",
+            ),
+            (
+                Op::StockManyColumns,
+                MANY_COLUMNS_VS_PG_MIN,
+                "`stock.many` 50 codes layout=columns",
+            ),
         ] {
             if let Some(a) = find(op, "stockd") {
                 out.push(Check::new(
-                    format!("{sc}: {what}, {TARGET_CLIENTS} clients: throughput stockd / PostgreSQL"),
+                    format!(
+                        "{sc}: {what}, {TARGET_CLIENTS} clients: throughput stockd / PostgreSQL"
+                    ),
                     find(op, "postgres").map(|b| a.throughput / b.throughput),
                     Goal::AtLeast(goal),
                     "×",
@@ -880,8 +890,8 @@ async fn redis_sanity(
             date: di,
             columns: false,
         })
-            .await
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?
     };
     Ok(format!(
         "Redis: {ok}/20 sampled rows present exactly when PostgreSQL has them{}; `stock.top` on a sampled date \

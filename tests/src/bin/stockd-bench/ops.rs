@@ -314,15 +314,37 @@ impl FromStr for Op {
 /// One request, as indices into the [`Universe`] (no allocation per request).
 #[derive(Debug, Clone, Copy)]
 pub enum Request {
-    Get { code: u32, date: u32 },
-    Get8 { code: u32, date: u32 },
+    Get {
+        code: u32,
+        date: u32,
+    },
+    Get8 {
+        code: u32,
+        date: u32,
+    },
     /// `columns`: ask stockd for the `columns` layout (the others ignore it).
-    Many { date: u32, first: u32, columns: bool },
-    Top { date: u32, columns: bool },
-    History { code: u32 },
-    Hotspots { date: u32 },
-    Industry { industry: u32, date: u32 },
-    List { industry: u32 },
+    Many {
+        date: u32,
+        first: u32,
+        columns: bool,
+    },
+    Top {
+        date: u32,
+        columns: bool,
+    },
+    History {
+        code: u32,
+    },
+    Hotspots {
+        date: u32,
+    },
+    Industry {
+        industry: u32,
+        date: u32,
+    },
+    List {
+        industry: u32,
+    },
 }
 
 impl Request {
