@@ -6,7 +6,6 @@
 
 use anyhow::{ensure, Result};
 use serde_json::{json, Value};
-use std::path::Path;
 use std::time::{Duration, Instant};
 use stockd_tests::warm::{probe, start};
 use stockd_tests::{Daemon, PgTestDb, TempDir};

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use stockd::store::snapshot;
 use stockd_tests::keepalive::KeepAlive;
 use stockd_tests::warm::{probe, start};
-use stockd_tests::{util, Daemon, PgTestDb, Rng, TempDir};
+use stockd_tests::{util, PgTestDb, Rng, TempDir};
 
 const KILLS: usize = 50;
 /// The daemon's wait for a snapshot write at stop (main.rs SNAPSHOT_WAIT)
