@@ -19,7 +19,7 @@ use stockd_api::{Access, AppError, Call, ErrorKind};
 pub async fn handle(app: &Shared, call: Call, peer: Option<&PeerCred>) -> Result<Doc, AppError> {
     let m = call.method();
     if m.access == Access::Admin {
-        app.gate.check(m.name, peer)?;
+        app.gate.check(m.name, peer).await?;
     }
     match call {
         Call::MarketInfo(_) => data::info(app),

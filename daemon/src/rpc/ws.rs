@@ -75,7 +75,7 @@ async fn subscribe_status(
             return;
         }
     };
-    if let Err(e) = app.gate.check(method, ext.get::<PeerCred>()) {
+    if let Err(e) = app.gate.check(method, ext.get::<PeerCred>()).await {
         pending.reject(ErrorObjectOwned::from(e)).await;
         return;
     }
