@@ -307,7 +307,10 @@ mod tests {
             parse_cgroup_v1_memory(hybrid),
             Some("/system.slice/stockd.service")
         );
-        assert_eq!(parse_cgroup_v2(hybrid), Some("/system.slice/stockd.service"));
+        assert_eq!(
+            parse_cgroup_v2(hybrid),
+            Some("/system.slice/stockd.service")
+        );
         assert_eq!(parse_cgroup_v2("4:memory:/x\n"), None);
         assert_eq!(parse_cgroup_v1_memory("garbage"), None);
     }

@@ -186,7 +186,12 @@ async fn metrics_on_the_socket_and_over_tcp_parse_and_agree() -> Result<()> {
 
     let status = inspect::status(&d).await?;
     // Requests per method, errors, latency histogram.
-    let gets = sample(&f, "stockd_requests", "stockd_requests_total", &[("method", "stock.get")])?;
+    let gets = sample(
+        &f,
+        "stockd_requests",
+        "stockd_requests_total",
+        &[("method", "stock.get")],
+    )?;
     ensure!(gets == 4.0, "stock.get requests {gets}");
     let errs = sample(
         &f,
@@ -211,7 +216,12 @@ async fn metrics_on_the_socket_and_over_tcp_parse_and_agree() -> Result<()> {
             "stockd_cache_max_bytes",
             &[("cache", &c.name)],
         )?;
-        ensure!(cap == c.max_bytes as f64, "{}: cap {cap} vs {}", c.name, c.max_bytes);
+        ensure!(
+            cap == c.max_bytes as f64,
+            "{}: cap {cap} vs {}",
+            c.name,
+            c.max_bytes
+        );
     }
     let hits = sample(
         &f,
@@ -229,10 +239,23 @@ async fn metrics_on_the_socket_and_over_tcp_parse_and_agree() -> Result<()> {
         ensure!(f.contains_key(family), "no {family}");
     }
     // Memory and the governor.
-    let rss = sample(&f, "stockd_memory_rss_bytes", "stockd_memory_rss_bytes", &[])?;
+    let rss = sample(
+        &f,
+        "stockd_memory_rss_bytes",
+        "stockd_memory_rss_bytes",
+        &[],
+    )?;
     ensure!(rss > 1e6, "rss {rss}");
-    let budget = sample(&f, "stockd_memory_budget_bytes", "stockd_memory_budget_bytes", &[])?;
-    ensure!(budget == status.memory.limit_bytes as f64, "budget {budget}");
+    let budget = sample(
+        &f,
+        "stockd_memory_budget_bytes",
+        "stockd_memory_budget_bytes",
+        &[],
+    )?;
+    ensure!(
+        budget == status.memory.limit_bytes as f64,
+        "budget {budget}"
+    );
     let source = sample(
         &f,
         "stockd_memory_budget_info",
@@ -249,10 +272,23 @@ async fn metrics_on_the_socket_and_over_tcp_parse_and_agree() -> Result<()> {
     ensure!(ok == 1.0, "memory state {}", status.memory.state);
     // The store.
     let rows = sample(&f, "stockd_store_rows", "stockd_store_rows", &[])?;
-    ensure!(rows == info["rows"].as_f64().unwrap_or(-1.0), "rows {rows} vs {info}");
-    let generation = sample(&f, "stockd_store_generation", "stockd_store_generation", &[])?;
+    ensure!(
+        rows == info["rows"].as_f64().unwrap_or(-1.0),
+        "rows {rows} vs {info}"
+    );
+    let generation = sample(
+        &f,
+        "stockd_store_generation",
+        "stockd_store_generation",
+        &[],
+    )?;
     ensure!(generation == status.store.generation as f64);
-    let age = sample(&f, "stockd_store_age_seconds", "stockd_store_age_seconds", &[])?;
+    let age = sample(
+        &f,
+        "stockd_store_age_seconds",
+        "stockd_store_age_seconds",
+        &[],
+    )?;
     ensure!((0.0..600.0).contains(&age), "store age {age}");
     ensure!(sample(&f, "stockd_loads", "stockd_loads_total", &[])? >= 1.0);
     // Pool, source, watchdog: present (the demo source has no pool).
@@ -313,8 +349,16 @@ fn a_remote_listen_address_needs_allow_remote() -> Result<()> {
     };
     let (ok, err) = check("[metrics]\nlisten = \"0.0.0.0:9464\"\n")?;
     ensure!(!ok, "a non-loopback listen address was accepted");
-    for needle in ["metrics.listen", "0.0.0.0:9464", "loopback", "metrics.allow_remote"] {
-        ensure!(err.contains(needle), "the refusal does not mention {needle:?}: {err}");
+    for needle in [
+        "metrics.listen",
+        "0.0.0.0:9464",
+        "loopback",
+        "metrics.allow_remote",
+    ] {
+        ensure!(
+            err.contains(needle),
+            "the refusal does not mention {needle:?}: {err}"
+        );
     }
     let (ok, err) = check("[metrics]\nlisten = \"localhost\"\n")?;
     ensure!(!ok && err.contains("127.0.0.1:9464"), "{err}");

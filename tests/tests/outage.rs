@@ -82,7 +82,10 @@ async fn an_outage_is_reported_at_once_served_through_and_recovered_from() -> Re
         .await?;
     let info0 = d.call("market.info", json!({})).await?;
     let code = d
-        .call("stock.top", json!({"by": "close", "n": 1, "fields": ["close"]}))
+        .call(
+            "stock.top",
+            json!({"by": "close", "n": 1, "fields": ["close"]}),
+        )
         .await?[0]["code"]
         .as_str()
         .context("a code")?
@@ -251,7 +254,10 @@ async fn an_outage_is_reported_at_once_served_through_and_recovered_from() -> Re
         outage.as_secs(),
         failed.len()
     );
-    ensure!(failed.is_empty(), "calls failed during the outage: {failed:?}");
+    ensure!(
+        failed.is_empty(),
+        "calls failed during the outage: {failed:?}"
+    );
     ensure!(ok > 10, "only {ok} calls made");
     ensure!(
         served_after <= limit,

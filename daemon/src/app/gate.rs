@@ -103,21 +103,20 @@ impl Gate {
             }
         }
         let names = self.names.clone();
-        let groups: Arc<[AdminGroup]> = match tokio::task::spawn_blocking(move || resolve(&names))
-            .await
-        {
-            Ok(g) => g.into(),
-            Err(e) => {
-                tracing::warn!("admin group lookup failed: {e}");
-                self.names
-                    .iter()
-                    .map(|name| AdminGroup {
-                        name: name.clone(),
-                        gid: None,
-                    })
-                    .collect()
-            }
-        };
+        let groups: Arc<[AdminGroup]> =
+            match tokio::task::spawn_blocking(move || resolve(&names)).await {
+                Ok(g) => g.into(),
+                Err(e) => {
+                    tracing::warn!("admin group lookup failed: {e}");
+                    self.names
+                        .iter()
+                        .map(|name| AdminGroup {
+                            name: name.clone(),
+                            gid: None,
+                        })
+                        .collect()
+                }
+            };
         *self.resolved.lock().unwrap_or_else(|e| e.into_inner()) =
             Some((Instant::now(), groups.clone()));
         groups
@@ -228,7 +227,11 @@ mod tests {
     fn the_refusal_names_the_caller_its_groups_and_the_rule() {
         let g = gate(&[7]);
         let e = g
-            .decide("admin.status", Some(&peer(1000, 1001, &[991])), &admin(Some(990)))
+            .decide(
+                "admin.status",
+                Some(&peer(1000, 1001, &[991])),
+                &admin(Some(990)),
+            )
             .expect_err("not an admin");
         assert_eq!(e.kind, ErrorKind::Forbidden);
         for needle in [
@@ -238,7 +241,11 @@ mod tests {
             "server.admin_uids [7]",
             "server.admin_groups [\"stockd-admin\" (gid 990)]",
         ] {
-            assert!(e.message.contains(needle), "{needle:?} not in {}", e.message);
+            assert!(
+                e.message.contains(needle),
+                "{needle:?} not in {}",
+                e.message
+            );
         }
         let e = g
             .decide("cache.clear", None, &admin(None))
@@ -255,6 +262,9 @@ mod tests {
         assert_eq!(groups[0].gid, Some(0));
         assert_eq!(groups[1].gid, None);
         let again = g.groups().await;
-        assert!(Arc::ptr_eq(&groups, &again), "resolved again within the TTL");
+        assert!(
+            Arc::ptr_eq(&groups, &again),
+            "resolved again within the TTL"
+        );
     }
 }

@@ -95,14 +95,14 @@ pub fn render(shared: &Shared) -> String {
         "JSON-RPC calls answered with an error, by method.",
     );
     for (m, _, errors, _) in shared.stats.each() {
-        o.sample("stockd_request_errors_total", &[("method", m)], errors as f64);
+        o.sample(
+            "stockd_request_errors_total",
+            &[("method", m)],
+            errors as f64,
+        );
     }
     let h = "stockd_request_duration_seconds";
-    o.family(
-        h,
-        "histogram",
-        "Time to answer a JSON-RPC call, by method.",
-    );
+    o.family(h, "histogram", "Time to answer a JSON-RPC call, by method.");
     for (m, _, _, hist) in shared.stats.each() {
         let (below, total, sum_us) = hist.export();
         for (le, n) in EXPORT_BOUNDS_US.iter().zip(below) {
@@ -125,12 +125,42 @@ pub fn render(shared: &Shared) -> String {
     // Caches.
     type CacheFigure = fn(&stockd_api::CacheStatus) -> u64;
     let caches: [(&str, &str, &str, CacheFigure); 6] = [
-        ("stockd_cache_bytes", "gauge", "Bytes held by the cache.", |c| c.bytes),
-        ("stockd_cache_max_bytes", "gauge", "The cache's cap in bytes (cache.resize, [cache.*] max_bytes).", |c| c.max_bytes),
-        ("stockd_cache_entries", "gauge", "Entries held by the cache.", |c| c.entries),
-        ("stockd_cache_hits_total", "counter", "Lookups answered from the cache.", |c| c.hits),
-        ("stockd_cache_misses_total", "counter", "Lookups the cache could not answer.", |c| c.misses),
-        ("stockd_cache_evictions_total", "counter", "Entries evicted to stay under the cap.", |c| c.evictions),
+        (
+            "stockd_cache_bytes",
+            "gauge",
+            "Bytes held by the cache.",
+            |c| c.bytes,
+        ),
+        (
+            "stockd_cache_max_bytes",
+            "gauge",
+            "The cache's cap in bytes (cache.resize, [cache.*] max_bytes).",
+            |c| c.max_bytes,
+        ),
+        (
+            "stockd_cache_entries",
+            "gauge",
+            "Entries held by the cache.",
+            |c| c.entries,
+        ),
+        (
+            "stockd_cache_hits_total",
+            "counter",
+            "Lookups answered from the cache.",
+            |c| c.hits,
+        ),
+        (
+            "stockd_cache_misses_total",
+            "counter",
+            "Lookups the cache could not answer.",
+            |c| c.misses,
+        ),
+        (
+            "stockd_cache_evictions_total",
+            "counter",
+            "Entries evicted to stay under the cap.",
+            |c| c.evictions,
+        ),
     ];
     for (name, kind, help, f) in caches {
         o.family(name, kind, help);
@@ -226,12 +256,7 @@ pub fn render(shared: &Shared) -> String {
         "1 once a store is in service.",
         f64::from(u8::from(s.loaded)),
     );
-    o.one(
-        "stockd_store_rows",
-        "gauge",
-        "Rows held.",
-        s.rows as f64,
-    );
+    o.one("stockd_store_rows", "gauge", "Rows held.", s.rows as f64);
     o.one(
         "stockd_store_dates",
         "gauge",

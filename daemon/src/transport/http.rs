@@ -125,7 +125,8 @@ pub async fn metrics(app: Arc<Shared>, head: bool) -> HttpResponse {
     match tokio::task::spawn_blocking(move || crate::app::metrics::render(&app)).await {
         Ok(text) => {
             let len = text.len();
-            let mut resp = HttpResponse::new(HttpBody::from(if head { String::new() } else { text }));
+            let mut resp =
+                HttpResponse::new(HttpBody::from(if head { String::new() } else { text }));
             let h = resp.headers_mut();
             h.insert(
                 http::header::CONTENT_TYPE,

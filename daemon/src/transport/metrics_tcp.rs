@@ -67,29 +67,30 @@ pub async fn serve(
         };
         let app = shared.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let app = app.clone();
-                async move {
-                    let head = req.method() == http::Method::HEAD;
-                    let resp = if req.uri().path() != "/metrics" {
-                        plain(
-                            http::StatusCode::NOT_FOUND,
-                            "stockd serves only /metrics here\n",
-                        )
-                    } else if !(head || req.method() == http::Method::GET) {
-                        let mut r = plain(
-                            http::StatusCode::METHOD_NOT_ALLOWED,
-                            "GET /metrics\n",
-                        );
-                        r.headers_mut()
-                            .insert(http::header::ALLOW, http::HeaderValue::from_static("GET, HEAD"));
-                        r
-                    } else {
-                        super::http::metrics(app, head).await
-                    };
-                    Ok::<_, std::convert::Infallible>(resp)
-                }
-            });
+            let service =
+                hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+                    let app = app.clone();
+                    async move {
+                        let head = req.method() == http::Method::HEAD;
+                        let resp = if req.uri().path() != "/metrics" {
+                            plain(
+                                http::StatusCode::NOT_FOUND,
+                                "stockd serves only /metrics here\n",
+                            )
+                        } else if !(head || req.method() == http::Method::GET) {
+                            let mut r =
+                                plain(http::StatusCode::METHOD_NOT_ALLOWED, "GET /metrics\n");
+                            r.headers_mut().insert(
+                                http::header::ALLOW,
+                                http::HeaderValue::from_static("GET, HEAD"),
+                            );
+                            r
+                        } else {
+                            super::http::metrics(app, head).await
+                        };
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
             let io = TokioIo::new(Guarded::new(stream, timeout));
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
