@@ -51,6 +51,8 @@ pub struct Sample {
 /// The state machine and its thresholds.
 pub struct Governor {
     pub budget: u64,
+    /// Where the budget came from (`memory.limit`, the cgroup, RAM).
+    pub budget_source: String,
     pub high: f64,
     pub critical: f64,
     state: AtomicU8,
@@ -73,9 +75,10 @@ fn parse_psi(text: &str) -> Option<f64> {
 }
 
 impl Governor {
-    pub fn new(budget: u64, high: f64, critical: f64) -> Governor {
+    pub fn new(budget: crate::memory::Budget, high: f64, critical: f64) -> Governor {
         Governor {
-            budget,
+            budget: budget.bytes,
+            budget_source: budget.source,
             high,
             critical,
             state: AtomicU8::new(MemState::Ok as u8),
@@ -199,6 +202,13 @@ mod tests {
     use super::*;
     use crate::config::CachesConfig;
 
+    fn budget(bytes: u64) -> crate::memory::Budget {
+        crate::memory::Budget {
+            bytes,
+            source: "test".into(),
+        }
+    }
+
     fn sample(rss: u64) -> Sample {
         Sample {
             rss,
@@ -208,7 +218,7 @@ mod tests {
 
     #[test]
     fn moves_with_hysteresis() {
-        let g = Governor::new(1000, 0.80, 0.95);
+        let g = Governor::new(budget(1000), 0.80, 0.95);
         let caches = Caches::new(&CachesConfig::default());
         assert_eq!(g.apply(sample(700), &caches), None);
         assert_eq!(g.apply(sample(800), &caches), Some(MemState::High));
@@ -224,7 +234,7 @@ mod tests {
 
     #[test]
     fn psi_alone_makes_it_high() {
-        let g = Governor::new(1000, 0.80, 0.95);
+        let g = Governor::new(budget(1000), 0.80, 0.95);
         let s = Sample {
             rss: 100,
             psi_some_avg10: Some(12.5),

@@ -394,6 +394,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             load_ms = store.info.load_ms,
             "demo store loaded"
         );
+        stockd::app::reload::COUNTERS.record_load(store.info.load_ms);
         shared.swap(store);
         shared.settled.send_replace(true);
         loaders.push(tokio::spawn(source::demo_loop(shared.clone(), params, rx)).abort_handle());
@@ -440,6 +441,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
+    if let Some(addr) = config.metrics.listen {
+        let tcp = transport::metrics_tcp::bind(addr).await?;
+        tracing::info!(%addr, "serving /metrics over TCP (metrics.listen)");
+        tokio::spawn(transport::metrics_tcp::serve(
+            tcp,
+            shared.clone(),
+            config.server.client_timeout,
+            stopping(stop.clone()),
+        ));
+    }
     stockd::governor::spawn_thread(shared.clone(), Duration::from_secs(1), |s| {
         (&s.governor, &s.caches)
     })?;

@@ -18,20 +18,52 @@ pub fn rss() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// Total RAM (MemTotal), in bytes.
+/// Total RAM from sysinfo(2), in bytes: unlike /proc/meminfo it is
+/// readable under the unit's `ProcSubset=pid`.
 pub fn mem_total() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
+    // SAFETY: sysinfo only writes the struct it is given.
+    let mut info: libc::sysinfo = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a valid, writable `struct sysinfo`.
+    if unsafe { libc::sysinfo(&mut info) } != 0 {
+        return None;
+    }
+    let total = (info.totalram as u64).checked_mul(u64::from(info.mem_unit.max(1)))?;
+    (total > 0).then_some(total)
+}
+
+/// The cgroup v2 path of /proc/self/cgroup's `0::/path` line.
+pub fn parse_cgroup_v2(text: &str) -> Option<&str> {
+    text.lines().find_map(|l| l.strip_prefix("0::"))
+}
+
+/// The cgroup v1 path of the hierarchy with the `memory` controller.
+pub fn parse_cgroup_v1_memory(text: &str) -> Option<&str> {
+    text.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let _id = parts.next()?;
+        let controllers = parts.next()?;
+        let path = parts.next()?;
+        controllers
+            .split(',')
+            .any(|c| c == "memory")
+            .then_some(path)
+    })
+}
+
+/// A memory limit file's value: bytes, or `None` for "max", v1's "no limit"
+/// sentinel (about 2^63 rounded to pages) and anything unreadable.
+pub fn parse_limit(text: &str) -> Option<u64> {
+    text.trim().parse::<u64>().ok().filter(|&v| v < 1 << 60)
 }
 
 /// This process's cgroup v2 directory (from /proc/self/cgroup `0::/path`).
 fn cgroup_dir() -> Option<std::path::PathBuf> {
     let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = text.lines().find_map(|l| l.strip_prefix("0::"))?;
-    Some(Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/')))
+    let rel = parse_cgroup_v2(&text)?;
+    let dir = Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+    // On a v1 or hybrid host /sys/fs/cgroup is not the unified hierarchy;
+    // every v2 group directory has `cgroup.controllers`.
+    dir.join("cgroup.controllers").exists().then_some(dir)
 }
 
 /// A file of this process's cgroup v2 directory, if that directory exists.
@@ -50,30 +82,42 @@ fn read_u64(path: &Path) -> Option<u64> {
 fn cgroup_v1_memory_dir() -> Option<std::path::PathBuf> {
     let root = Path::new("/sys/fs/cgroup/memory");
     let text = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = text.lines().find_map(|l| {
-        let mut parts = l.splitn(3, ':');
-        let _id = parts.next()?;
-        let controllers = parts.next()?;
-        let path = parts.next()?;
-        controllers
-            .split(',')
-            .any(|c| c == "memory")
-            .then_some(path)
-    });
-    let own = rel.map(|r| root.join(r.trim_start_matches('/')));
+    let own = parse_cgroup_v1_memory(&text).map(|r| root.join(r.trim_start_matches('/')));
     own.filter(|d| d.join("memory.limit_in_bytes").exists())
         .or_else(|| Some(root.to_path_buf()))
         .filter(|d| d.join("memory.limit_in_bytes").exists())
 }
 
-/// The cgroup's memory limit, if one is set (v2 `memory.max`, else v1: the
-/// group's `hierarchical_memory_limit`, which counts its ancestors' limits,
-/// else its `memory.limit_in_bytes`; "max" and v1's huge sentinel mean
-/// none).
-pub fn cgroup_limit() -> Option<u64> {
+/// The lowest v2 limit of `dir` and its ancestors up to `root`: each
+/// directory's `memory.high` and `memory.max` (a parent slice's limit binds
+/// its children too). Returns the bytes and which file set them.
+pub fn v2_limit(root: &Path, dir: &Path) -> Option<(u64, String)> {
+    let mut best: Option<(u64, String)> = None;
+    let mut d = Some(dir);
+    while let Some(cur) = d.filter(|c| c.starts_with(root)) {
+        for name in ["memory.high", "memory.max"] {
+            let path = cur.join(name);
+            let v = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| parse_limit(&t));
+            if let Some(v) = v.filter(|&v| best.as_ref().is_none_or(|b| v < b.0)) {
+                let rel = cur.strip_prefix(root).unwrap_or(cur);
+                best = Some((v, format!("cgroup v2 {name} of /{}", rel.display())));
+            }
+        }
+        d = cur.parent();
+    }
+    best
+}
+
+/// The cgroup's memory limit and where it was read, if one is set: v2
+/// `memory.high`/`memory.max` (the lowest of the process's group and its
+/// ancestors), else v1: the group's `hierarchical_memory_limit`, which
+/// counts its ancestors' limits, else its `memory.limit_in_bytes`.
+pub fn cgroup_limit_from() -> Option<(u64, String)> {
     if let Some(dir) = cgroup_dir() {
-        if let Some(v) = read_u64(&dir.join("memory.max")) {
-            return Some(v);
+        if let Some(found) = v2_limit(Path::new("/sys/fs/cgroup"), &dir) {
+            return Some(found);
         }
     }
     let dir = cgroup_v1_memory_dir()?;
@@ -82,11 +126,20 @@ pub fn cgroup_limit() -> Option<u64> {
         .and_then(|stat| {
             stat.lines()
                 .find_map(|l| l.strip_prefix("hierarchical_memory_limit "))
-                .and_then(|v| v.trim().parse::<u64>().ok())
+                .and_then(parse_limit)
         });
-    hierarchical
-        .or_else(|| read_u64(&dir.join("memory.limit_in_bytes")))
-        .filter(|&v| v < 1 << 60)
+    match hierarchical {
+        Some(v) => Some((v, "cgroup v1 hierarchical_memory_limit".to_string())),
+        None => std::fs::read_to_string(dir.join("memory.limit_in_bytes"))
+            .ok()
+            .and_then(|t| parse_limit(&t))
+            .map(|v| (v, "cgroup v1 memory.limit_in_bytes".to_string())),
+    }
+}
+
+/// The cgroup's memory limit, if one is set.
+pub fn cgroup_limit() -> Option<u64> {
+    cgroup_limit_from().map(|(v, _)| v)
 }
 
 /// The cgroup's current memory use, if readable.
@@ -96,11 +149,33 @@ pub fn cgroup_usage() -> Option<u64> {
         .or_else(|| read_u64(&cgroup_v1_memory_dir()?.join("memory.usage_in_bytes")))
 }
 
-/// The default budget: the cgroup's limit if set, else 25% of RAM.
-pub fn default_budget() -> u64 {
-    cgroup_limit()
-        .or_else(|| mem_total().map(|t| t / 4))
-        .unwrap_or(512 << 20)
+/// The budget when nothing else is known.
+pub const FALLBACK_BUDGET: u64 = 512 << 20;
+
+/// The memory budget and where it came from (`admin.status`
+/// `memory.budget_source`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Budget {
+    pub bytes: u64,
+    pub source: String,
+}
+
+/// The default budget: the cgroup's limit if set (under the unit: its
+/// `MemoryHigh`), else 25 % of RAM (sysinfo), else [`FALLBACK_BUDGET`].
+pub fn default_budget() -> Budget {
+    if let Some((bytes, source)) = cgroup_limit_from() {
+        return Budget { bytes, source };
+    }
+    match mem_total() {
+        Some(t) => Budget {
+            bytes: t / 4,
+            source: "25% of RAM (sysinfo)".to_string(),
+        },
+        None => Budget {
+            bytes: FALLBACK_BUDGET,
+            source: "fixed 512 MiB (no cgroup limit, sysinfo failed)".to_string(),
+        },
+    }
 }
 
 /// The mimalloc option that keeps freed pages out of RSS.
@@ -130,17 +205,20 @@ pub fn tune_allocator() {
 }
 
 /// The budget `memory.limit` stands for.
-pub fn budget(limit: &crate::config::MemoryLimit) -> u64 {
+pub fn budget(limit: &crate::config::MemoryLimit) -> Budget {
     match limit {
         crate::config::MemoryLimit::Auto => default_budget(),
-        crate::config::MemoryLimit::Bytes(b) => *b,
+        crate::config::MemoryLimit::Bytes(b) => Budget {
+            bytes: *b,
+            source: "memory.limit".to_string(),
+        },
     }
 }
 
 /// Checks that the caches' caps fit the budget, with a message naming the
 /// numbers when they do not.
 pub fn check_cache_caps(config: &crate::config::Config) -> Result<(), String> {
-    let budget = budget(&config.memory.limit);
+    let budget = budget(&config.memory.limit).bytes;
     let caps = config.cache.total_max_bytes();
     if caps > budget {
         let caches: Vec<String> = config
@@ -211,6 +289,70 @@ mod tests {
         assert!(after >= rss + (48 << 20), "rss {rss} -> {after}");
         drop(v);
         assert!(mem_total().unwrap() > after);
-        assert!(default_budget() > 0);
+        let b = default_budget();
+        assert!(b.bytes > 0 && !b.source.is_empty(), "{b:?}");
+    }
+
+    #[test]
+    fn parses_proc_self_cgroup() {
+        let v2 = "0::/system.slice/stockd.service\n";
+        assert_eq!(parse_cgroup_v2(v2), Some("/system.slice/stockd.service"));
+        assert_eq!(parse_cgroup_v1_memory(v2), None);
+        let hybrid = "12:pids:/system.slice/stockd.service\n\
+                      9:cpu,cpuacct:/system.slice/stockd.service\n\
+                      4:memory:/system.slice/stockd.service\n\
+                      1:name=systemd:/system.slice/stockd.service\n\
+                      0::/system.slice/stockd.service\n";
+        assert_eq!(
+            parse_cgroup_v1_memory(hybrid),
+            Some("/system.slice/stockd.service")
+        );
+        assert_eq!(
+            parse_cgroup_v2(hybrid),
+            Some("/system.slice/stockd.service")
+        );
+        assert_eq!(parse_cgroup_v2("4:memory:/x\n"), None);
+        assert_eq!(parse_cgroup_v1_memory("garbage"), None);
+    }
+
+    #[test]
+    fn parses_limit_files() {
+        assert_eq!(parse_limit("402653184\n"), Some(402_653_184));
+        assert_eq!(parse_limit("max\n"), None);
+        // v1's "no limit": 2^63 rounded down to pages.
+        assert_eq!(parse_limit("9223372036854771712\n"), None);
+        assert_eq!(parse_limit(""), None);
+        assert_eq!(parse_limit("-1"), None);
+    }
+
+    #[test]
+    fn v2_limit_takes_the_lowest_of_the_group_and_its_parents() {
+        let root = std::env::temp_dir().join(format!("stockd-cg-{}", std::process::id()));
+        let unit = root.join("system.slice/stockd.service");
+        std::fs::create_dir_all(&unit).unwrap();
+        let write = |p: &Path, v: &str| std::fs::write(p, v).unwrap();
+        write(&unit.join("memory.high"), "402653184\n");
+        write(&unit.join("memory.max"), "536870912\n");
+        write(&root.join("system.slice/memory.max"), "max\n");
+        assert_eq!(
+            v2_limit(&root, &unit),
+            Some((
+                402_653_184,
+                "cgroup v2 memory.high of /system.slice/stockd.service".to_string()
+            ))
+        );
+        write(&unit.join("memory.high"), "max\n");
+        write(&root.join("system.slice/memory.max"), "268435456\n");
+        assert_eq!(
+            v2_limit(&root, &unit),
+            Some((
+                268_435_456,
+                "cgroup v2 memory.max of /system.slice".to_string()
+            ))
+        );
+        write(&root.join("system.slice/memory.max"), "max\n");
+        write(&unit.join("memory.max"), "max\n");
+        assert_eq!(v2_limit(&root, &unit), None);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

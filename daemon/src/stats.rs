@@ -9,9 +9,27 @@ use stockd_api::RequestStatus;
 const SUB: usize = 4;
 const BUCKETS: usize = 35 * SUB;
 
+/// The `le` bounds exported to Prometheus, in µs: every other power of
+/// two from 16 µs to about 16.8 s (bucket edges of [`Histogram`]).
+pub const EXPORT_BOUNDS_US: [u64; 11] = [
+    1 << 4,
+    1 << 6,
+    1 << 8,
+    1 << 10,
+    1 << 12,
+    1 << 14,
+    1 << 16,
+    1 << 18,
+    1 << 20,
+    1 << 22,
+    1 << 24,
+];
+
 /// A latency histogram of microseconds.
 pub struct Histogram {
     counts: Vec<AtomicU64>,
+    /// The sum of every recorded value, in µs (Prometheus' `_sum`).
+    sum_us: AtomicU64,
 }
 
 fn bucket(us: u64) -> usize {
@@ -37,6 +55,7 @@ impl Default for Histogram {
     fn default() -> Self {
         Histogram {
             counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            sum_us: AtomicU64::new(0),
         }
     }
 }
@@ -44,6 +63,34 @@ impl Default for Histogram {
 impl Histogram {
     pub fn record(&self, us: u64) {
         self.counts[bucket(us)].fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    /// Cumulative counts for Prometheus: for each bound of [`EXPORT_BOUNDS_US`]
+    /// the values below it, then the total and the sum in µs. The bounds are
+    /// bucket edges, so the counts are exact.
+    pub fn export(&self) -> (Vec<u64>, u64, u64) {
+        let counts: Vec<u64> = self
+            .counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        let below = EXPORT_BOUNDS_US
+            .iter()
+            .map(|&le| {
+                counts
+                    .iter()
+                    .enumerate()
+                    .filter(|&(b, _)| upper(b) <= le)
+                    .map(|(_, c)| c)
+                    .sum()
+            })
+            .collect();
+        (
+            below,
+            counts.iter().sum(),
+            self.sum_us.load(Ordering::Relaxed),
+        )
     }
 
     /// The value at quantile `q` (0..1), as a bucket's upper bound.
@@ -110,6 +157,19 @@ impl RequestStats {
         s.latency.record(us);
     }
 
+    /// Every method's name, count, errors and latency histogram
+    /// (for `/metrics`), called or not.
+    pub fn each(&self) -> impl Iterator<Item = (&'static str, u64, u64, &Histogram)> + '_ {
+        self.names.iter().zip(&self.slots).map(|(n, s)| {
+            (
+                *n,
+                s.count.load(Ordering::Relaxed),
+                s.errors.load(Ordering::Relaxed),
+                &s.latency,
+            )
+        })
+    }
+
     /// Methods that have been called at least once.
     pub fn status(&self) -> Vec<RequestStatus> {
         self.names
@@ -144,6 +204,23 @@ mod tests {
         for us in [1u64, 3, 17, 1000, 123_456] {
             assert!(upper(bucket(us)) >= us, "{us}");
             assert!(upper(bucket(us)) <= us * 2 + 1, "{us}");
+        }
+    }
+
+    #[test]
+    fn export_counts_values_below_each_bound() {
+        let h = Histogram::default();
+        for us in [1u64, 15, 16, 63, 64, 1000, 5_000_000, 100_000_000] {
+            h.record(us);
+        }
+        let (below, total, sum) = h.export();
+        assert_eq!(total, 8);
+        assert_eq!(sum, 105_001_159);
+        // < 16 µs: 1 and 15; < 64: also 16, 63; < 256: also 64; 1000 below
+        // 1024; 5 s only below 2^24 µs; 100 s only in +Inf.
+        assert_eq!(below, vec![2, 4, 5, 6, 6, 6, 6, 6, 6, 6, 7]);
+        for &b in &EXPORT_BOUNDS_US {
+            assert_eq!(upper(bucket(b - 1)), b, "{b} is a bucket edge");
         }
     }
 

@@ -393,7 +393,7 @@ async fn the_password_appears_nowhere_in_any_spelling() -> Result<()> {
     let (ok, out) = stockd_once(&["--config", &conf_arg, "--check-config"], &[])?;
     ensure!(ok, "{out}");
     ensure!(
-        out.contains(&conf_arg) && out.contains("world-readable") && out.contains("chmod 0640"),
+        out.contains(&conf_arg) && out.contains("world-readable") && out.contains("chmod 0600"),
         "no warning about the world-readable config file: {out}"
     );
     assert_no_password("--check-config with the password in the file", &out)?;

@@ -244,11 +244,12 @@ fn units_sysusers_tmpfiles_and_config_agree() -> Result<()> {
     let listen = k("ListenStream")?;
     ensure!(listen == "/run/stockd/stockd.sock");
     ensure!(k("SocketMode")? == "0660");
-    ensure!(k("SocketUser")? == "stockd" && k("SocketGroup")? == "stockd-admin");
+    // Group stockd: the data clients; admins are in stockd-admin too.
+    ensure!(k("SocketUser")? == "stockd" && k("SocketGroup")? == "stockd");
     ensure!(k("Service")? == "stockd.service");
 
-    // The default config listens where the socket unit does, and admits the
-    // socket's group.
+    // The default config listens where the socket unit does, and admits
+    // the admin group (not the socket's: data clients are not admins).
     let config: toml_like::Doc = toml_like::parse(&read("packaging/stockd.toml")?);
     ensure!(
         config.get("server", "socket") == Some(format!("\"{listen}\"")),
@@ -387,9 +388,10 @@ fn check_installed_root(r: &Path) -> Result<()> {
     let run_dir = std::fs::metadata(r.join("run/stockd"))?;
     ensure!(run_dir.permissions().mode() & 0o7777 == 0o755 && run_dir.uid() == uid);
     let conf = std::fs::metadata(r.join("etc/stockd/stockd.toml"))?;
+    // Readable by the daemon only: group stockd is every data client's.
     ensure!(
-        conf.permissions().mode() & 0o7777 == 0o640 && conf.uid() == 0 && conf.gid() == gid,
-        "stockd.toml should be root:stockd 0640, is {}:{} {:o}",
+        conf.permissions().mode() & 0o7777 == 0o600 && conf.uid() == uid && conf.gid() == gid,
+        "stockd.toml should be stockd:stockd 0600, is {}:{} {:o}",
         conf.uid(),
         conf.gid(),
         conf.permissions().mode() & 0o7777

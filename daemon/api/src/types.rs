@@ -244,6 +244,11 @@ pub struct MemoryStatus {
     pub peak_rss_bytes: u64,
     /// The budget (`memory.limit`; default the cgroup limit, else 25% of RAM).
     pub limit_bytes: u64,
+    /// Where `limit_bytes` came from: `memory.limit`, `cgroup v2 memory.high
+    /// of /system.slice/stockd.service` (or `memory.max`, or v1's limit),
+    /// `25% of RAM (sysinfo)`, or the fixed 512 MiB fallback.
+    #[serde(default)]
+    pub budget_source: String,
     pub cgroup_limit_bytes: Option<u64>,
     pub cgroup_usage_bytes: Option<u64>,
     /// PSI memory "some avg10" (percent), where the kernel exposes it.

@@ -5,6 +5,7 @@
 //! none of them.
 
 pub mod gate;
+pub mod metrics;
 pub mod reload;
 pub mod status;
 

@@ -20,17 +20,30 @@ pub struct SourceCounters {
     pub lock_timeouts: AtomicU64,
     /// Loads retried by the daemon itself after a failure.
     pub retries: AtomicU64,
+    /// Loads that succeeded, and their total duration in ms (`/metrics`).
+    pub loads: AtomicU64,
+    pub load_ms_total: AtomicU64,
     /// Reload requests answered by a load another request started
     /// (`store.reload`, NOTIFY and SIGHUP arriving while one was queued).
     pub coalesced: AtomicU64,
 }
 
 pub static COUNTERS: SourceCounters = SourceCounters {
+    loads: AtomicU64::new(0),
+    load_ms_total: AtomicU64::new(0),
     load_failures: AtomicU64::new(0),
     lock_timeouts: AtomicU64::new(0),
     retries: AtomicU64::new(0),
     coalesced: AtomicU64::new(0),
 };
+
+impl SourceCounters {
+    /// A load that succeeded in `ms` milliseconds.
+    pub fn record_load(&self, ms: u64) {
+        self.loads.fetch_add(1, Ordering::Relaxed);
+        self.load_ms_total.fetch_add(ms, Ordering::Relaxed);
+    }
+}
 
 /// Why a reload was asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -72,6 +72,7 @@ pub fn status(shared: &Shared) -> AdminStatus {
             rss_bytes: rss,
             peak_rss_bytes: peak,
             limit_bytes: shared.governor.budget,
+            budget_source: shared.governor.budget_source.clone(),
             cgroup_limit_bytes: memory::cgroup_limit(),
             cgroup_usage_bytes: memory::cgroup_usage(),
             psi_some_avg10: crate::governor::psi_some_avg10(),

@@ -30,6 +30,7 @@ pub(crate) struct FileConfig {
     pub cache: CachesFile,
     pub snapshot: SnapshotFile,
     pub signals: SignalsFile,
+    pub metrics: MetricsFile,
 }
 
 /// `[server]`.
@@ -128,6 +129,15 @@ pub(crate) struct CacheFile {
 pub(crate) struct SnapshotFile {
     /// `""` = `$STATE_DIRECTORY` if set, else no snapshot.
     pub dir: Option<PathBuf>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct MetricsFile {
+    /// `""` = no TCP listener.
+    pub listen: Option<String>,
+    pub allow_remote: Option<bool>,
 }
 
 /// `[signals]`.
@@ -329,6 +339,16 @@ impl FileConfig {
                 limit_up_streak: Some(i64::from(config.signals.limit_up_streak)),
                 high_low_days: Some(i64::from(config.signals.high_low_days)),
             },
+            metrics: MetricsFile {
+                listen: Some(
+                    config
+                        .metrics
+                        .listen
+                        .map(|a| a.to_string())
+                        .unwrap_or_default(),
+                ),
+                allow_remote: Some(config.metrics.allow_remote),
+            },
         }
     }
 
@@ -390,7 +410,10 @@ impl FileConfig {
         visitor.visit("signals.rsi_low", &mut signals.rsi_low)?;
         visitor.visit("signals.volume_ratio", &mut signals.volume_ratio)?;
         visitor.visit("signals.limit_up_streak", &mut signals.limit_up_streak)?;
-        visitor.visit("signals.high_low_days", &mut signals.high_low_days)
+        visitor.visit("signals.high_low_days", &mut signals.high_low_days)?;
+
+        visitor.visit("metrics.listen", &mut self.metrics.listen)?;
+        visitor.visit("metrics.allow_remote", &mut self.metrics.allow_remote)
     }
 }
 

@@ -187,6 +187,22 @@ pub struct Config {
     pub snapshot: SnapshotConfig,
     /// `[signals]`: thresholds of the `signals.stock` view.
     pub signals: SignalsConfig,
+    /// `[metrics]`: the optional TCP listener for Prometheus.
+    pub metrics: MetricsConfig,
+}
+
+/// `[metrics]`. `GET /metrics` is always served on the socket; this adds a
+/// TCP listener that serves only that, for a Prometheus that cannot reach
+/// a Unix socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MetricsConfig {
+    /// Address and port to serve `/metrics` on over HTTP. Default: `None`
+    /// (no listener; `""` in the file). A loopback address unless
+    /// `allow_remote`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Allow a non-loopback `listen` address. Default: false (the figures
+    /// name methods, caches and memory: not for every host to read).
+    pub allow_remote: bool,
 }
 
 /// `[server]`.
@@ -554,6 +570,7 @@ impl Config {
                 dir: env.default_snapshot_dir(),
             },
             signals: SignalsConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 
@@ -611,7 +628,8 @@ pub fn exposed_password_warning(cli: &Cli) -> Option<String> {
     (mode & 0o004 != 0 && crate::pgconn::has_password(&url)).then(|| {
         format!(
             "{} holds the database password in source.database_url and is world-readable \
-             (mode {:04o}). Fix: chown root:stockd {p} && chmod 0640 {p}; better, move the \
+             (mode {:04o}). Fix: chown stockd:stockd {p} && chmod 0600 {p} (group stockd is \
+             every data client's); better, move the \
              password to source.password_file or a systemd credential \
              (LoadCredential={}:/etc/stockd/db-password)",
             path.display(),

@@ -13,7 +13,8 @@ use std::time::Duration;
 use super::columns::ColumnsFile;
 use super::env::Env;
 use super::file::{
-    CacheFile, CachesFile, FileConfig, MemoryFile, RawSize, ServerFile, SignalsFile, SourceFile,
+    CacheFile, CachesFile, FileConfig, MemoryFile, MetricsFile, RawSize, ServerFile, SignalsFile,
+    SourceFile,
 };
 use super::units::{self, format_duration, format_size};
 use super::*;
@@ -38,6 +39,7 @@ pub(crate) fn resolve(
             },
         },
         signals: r.signals(file.signals)?,
+        metrics: r.metrics(file.metrics)?,
     })
 }
 
@@ -48,6 +50,37 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
+    fn metrics(&self, file: MetricsFile) -> Result<MetricsConfig, ConfigError> {
+        let allow_remote = file.allow_remote.unwrap_or(false);
+        let listen = match file.listen.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(text) => {
+                let addr: std::net::SocketAddr = text.parse().map_err(|_| {
+                    self.invalid(
+                        "metrics.listen",
+                        format!("{text:?}"),
+                        "an IP address and port, e.g. \"127.0.0.1:9464\" or \"[::1]:9464\" (\"\" = no listener)",
+                    )
+                })?;
+                if !addr.ip().is_loopback() && !allow_remote {
+                    return Err(self.rejected(
+                        "metrics.listen",
+                        format!("{text:?}"),
+                        "it is not a loopback address, and /metrics has no authentication; \
+                         use 127.0.0.1 or ::1, or set metrics.allow_remote = true to serve it \
+                         to other hosts"
+                            .to_string(),
+                    ));
+                }
+                Some(addr)
+            }
+        };
+        Ok(MetricsConfig {
+            listen,
+            allow_remote,
+        })
+    }
+
     fn server(&self, file: ServerFile, env: &Env) -> Result<ServerConfig, ConfigError> {
         let socket = match file.socket {
             Some(path) if path.as_os_str().is_empty() => {

@@ -815,6 +815,10 @@ fn everything_changed() -> Config {
             limit_up_streak: 3,
             high_low_days: 60,
         },
+        metrics: MetricsConfig {
+            listen: Some("192.0.2.7:9100".parse().expect("address")),
+            allow_remote: true,
+        },
     }
 }
 

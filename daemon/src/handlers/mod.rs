@@ -18,17 +18,17 @@ use stockd_api::{params, Access, AppError, Call, ErrorKind};
 /// Whether `peer` may make `call`: the contract says which methods are
 /// admin, the gate who may call them. The one place both meet (calls here,
 /// subscriptions in [`crate::rpc`]'s WebSocket module).
-pub fn admit(app: &Shared, call: &Call, peer: Option<&PeerCred>) -> Result<(), AppError> {
+pub async fn admit(app: &Shared, call: &Call, peer: Option<&PeerCred>) -> Result<(), AppError> {
     let m = call.method();
     if m.access == Access::Admin {
-        app.gate.check(m.name, peer)?;
+        app.gate.check(m.name, peer).await?;
     }
     Ok(())
 }
 
 /// Runs one call.
 pub async fn handle(app: &Shared, call: Call, peer: Option<&PeerCred>) -> Result<Doc, AppError> {
-    admit(app, &call, peer)?;
+    admit(app, &call, peer).await?;
     match call {
         Call::MarketInfo(_) => data::info(app),
         Call::MarketDates(_) => data::dates(app),

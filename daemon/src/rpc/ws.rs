@@ -74,7 +74,7 @@ async fn subscribe_status(
             return;
         }
     };
-    if let Err(e) = crate::handlers::admit(&app, &call, ext.get::<PeerCred>()) {
+    if let Err(e) = crate::handlers::admit(&app, &call, ext.get::<PeerCred>()).await {
         pending.reject(ErrorObjectOwned::from(e)).await;
         return;
     }

@@ -63,6 +63,10 @@ pub enum LoadError {
         /// failed since the last successful checkout.
         cause: Option<String>,
     },
+    /// A new connection could not be opened (server down, unreachable,
+    /// login refused): reported as soon as the attempt fails.
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(String),
     #[error("PostgreSQL: {}", pg_detail(.0))]
     Pg(#[from] tokio_postgres::Error),
     #[error("table {0} does not exist (source.table); check the name and search_path")]
@@ -147,20 +151,29 @@ pub struct Fingerprint {
 
 /// Keeps the pool's last failed connection attempt, so a checkout that
 /// times out can say why (server down, login refused, …) instead of only
-/// that it waited.
+/// that it waited, and wakes a waiting checkout at once when an attempt
+/// fails: a refused connection is known in milliseconds, and waiting out
+/// `connection_timeout` (meant for a busy pool) would hide the outage.
 #[derive(Debug, Clone, Default)]
-struct ConnectErrors(Arc<std::sync::Mutex<Option<String>>>);
+struct ConnectErrors(Arc<(std::sync::Mutex<Option<String>>, tokio::sync::Notify)>);
 
 impl ConnectErrors {
     fn take(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+        self.0 .0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
 impl bb8::ErrorSink<tokio_postgres::Error> for ConnectErrors {
     fn sink(&self, e: tokio_postgres::Error) {
+        // A pooled connection found dead on checkout (the server restarted)
+        // is replaced by a new one: not a failure to report.
+        if e.is_closed() {
+            tracing::debug!("pooled connection found closed: {}", pg_detail(&e));
+            return;
+        }
         tracing::debug!("pool connection attempt failed: {}", pg_detail(&e));
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(pg_detail(&e));
+        *self.0 .0.lock().unwrap_or_else(|e| e.into_inner()) = Some(pg_detail(&e));
+        self.0 .1.notify_waiters();
     }
 
     fn boxed_clone(&self) -> Box<dyn bb8::ErrorSink<tokio_postgres::Error>> {
@@ -204,13 +217,22 @@ pub fn password_sources(cfg: &Config) -> PasswordSources {
     }
 }
 
-/// The tokio-postgres configuration of `target`, with the load's
+/// How long one connection attempt may take when the connection string
+/// sets no `connect_timeout`: an unreachable server is reported after this,
+/// not after the pool's `connection_timeout` (which is for a busy pool).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The tokio-postgres configuration of `target` (with [`CONNECT_TIMEOUT`]
+/// unless the string sets one), with the load's
 /// `lock_timeout`: a load waits for a table lock (an ETL transaction
 /// holding the table) no longer than for a pool connection; it gives up,
 /// the previous store keeps serving and the load is retried, instead of
 /// holding the pool's connection and every queued reload forever.
 fn pg_config(target: &Target, connection_timeout: Duration) -> tokio_postgres::Config {
     let mut pg = target.pg_config();
+    if pg.get_connect_timeout().is_none() {
+        pg.connect_timeout(CONNECT_TIMEOUT);
+    }
     let lock_timeout = format!("-c lock_timeout={}", connection_timeout.as_millis().max(1));
     let options = match pg.get_options() {
         Some(o) if !o.trim().is_empty() => format!("{o} {lock_timeout}"),
@@ -324,7 +346,20 @@ impl PgSource {
     }
 
     async fn conn(&self) -> Result<bb8::PooledConnection<'_, Connector>, LoadError> {
-        match self.pool.get().await {
+        // Registered before the checkout, so a connection attempt it starts
+        // and that fails wakes it.
+        let failed = self.connect_errors.0 .1.notified();
+        tokio::pin!(failed);
+        failed.as_mut().enable();
+        let got = tokio::select! {
+            got = self.pool.get() => got,
+            _ = failed => {
+                return Err(LoadError::Connect(
+                    self.connect_errors.take().unwrap_or_else(|| "no detail".to_string()),
+                ))
+            }
+        };
+        match got {
             Ok(c) => {
                 self.connect_errors.take();
                 Ok(c)
@@ -794,6 +829,7 @@ pub async fn reload(
                     store.unindexed_rows()
                 );
             }
+            COUNTERS.record_load(store.info.load_ms);
             shared.swap(store);
             shared.set_health(Ok(()));
             if let (Some(writer), Some(store)) = (&source.snapshots, shared.store.load_full()) {
@@ -822,11 +858,24 @@ pub async fn reload(
     }
 }
 
+/// Longest wait between attempts to reopen the LISTEN connection: it is
+/// also how soon the daemon sees PostgreSQL back after an outage.
+pub const LISTEN_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
 /// Listens on `channel` on a dedicated connection (LISTEN cannot share a
 /// pooled one) and forwards every notification; reconnects with capped
 /// backoff when the connection drops.
+///
+/// The connection is also the daemon's first sign of an outage: when it
+/// drops, a change check is asked for at once (which fails fast and logs
+/// the reason while the server is down), and the first failed reconnect is
+/// logged at WARN with its cause; when it is back, another change check
+/// loads what changed meanwhile without waiting for the next poll.
 pub async fn listen(connector: Connector, channel: String, tx: mpsc::Sender<ReloadRequest>) {
     let mut backoff = Duration::from_millis(500);
+    // Whether the last attempt failed (logged once per outage).
+    let mut down = false;
+    let mut ever_up = false;
     loop {
         match connector.connect_raw().await {
             Ok((client, mut conn)) => {
@@ -838,16 +887,17 @@ pub async fn listen(connector: Connector, channel: String, tx: mpsc::Sender<Relo
                         match m {
                             Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
                                 if ntx.send(n.channel().to_string()).is_err() {
-                                    break;
+                                    return;
                                 }
                             }
                             Ok(_) => {}
                             Err(e) => {
                                 tracing::warn!("LISTEN connection lost: {}", pg_detail(&e));
-                                break;
+                                return;
                             }
                         }
                     }
+                    tracing::warn!("LISTEN connection lost: the server closed it");
                 });
                 match client
                     .batch_execute(&format!("LISTEN {}", quote_ident(&channel)))
@@ -856,6 +906,15 @@ pub async fn listen(connector: Connector, channel: String, tx: mpsc::Sender<Relo
                     Ok(()) => {
                         tracing::info!(channel, "listening for refresh notifications");
                         backoff = Duration::from_millis(500);
+                        if down || ever_up {
+                            tracing::info!("PostgreSQL is reachable again; checking for changes");
+                            // Whatever changed while it was away: look now.
+                            if tx.send(ReloadRequest::new(Trigger::Poll)).await.is_err() {
+                                return;
+                            }
+                        }
+                        down = false;
+                        ever_up = true;
                         while nrx.recv().await.is_some() {
                             // Coalesce a burst of notifications into one reload.
                             while nrx.try_recv().is_ok() {}
@@ -863,15 +922,28 @@ pub async fn listen(connector: Connector, channel: String, tx: mpsc::Sender<Relo
                                 return;
                             }
                         }
+                        // Lost: let the refresh loop find out how bad it is
+                        // (and log it) now rather than at the next poll.
+                        if tx.send(ReloadRequest::new(Trigger::Poll)).await.is_err() {
+                            return;
+                        }
                     }
                     Err(e) => tracing::warn!("LISTEN {channel} failed: {}", pg_detail(&e)),
                 }
                 driver.abort();
             }
+            Err(e) if !down => {
+                down = true;
+                tracing::warn!(
+                    "cannot open the LISTEN connection: {}; retrying every {:?} at most",
+                    pg_detail(&e),
+                    LISTEN_BACKOFF_MAX
+                );
+            }
             Err(e) => tracing::debug!("LISTEN connection failed: {}", pg_detail(&e)),
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
+        backoff = (backoff * 2).min(LISTEN_BACKOFF_MAX);
     }
 }
 
@@ -1245,6 +1317,7 @@ pub async fn demo_loop(
         let result = match built {
             Ok(Ok(store)) => {
                 tracing::info!(generation, rows = store.rows(), "demo store reloaded");
+                COUNTERS.record_load(store.info.load_ms);
                 shared.swap(store);
                 Ok(())
             }

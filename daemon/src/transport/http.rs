@@ -1,6 +1,8 @@
 //! The per-connection HTTP service: a POST's body is gated (size, read
 //! time) and answered by [`crate::rpc::answer`]; a WebSocket upgrade goes
-//! to jsonrpsee; anything else is told, in JSON, to POST JSON-RPC.
+//! to jsonrpsee; `GET /metrics` is answered with the Prometheus exposition
+//! ([`crate::app::metrics`]); anything else is told, in JSON, to POST
+//! JSON-RPC.
 //!
 //! A body over the limit is read and thrown away (up to [`DRAIN_MAX_BYTES`]
 //! or [`DRAIN_MAX_TIME`]) before the 413 goes out, as web servers do with
@@ -117,6 +119,35 @@ fn not_a_post(method: &http::Method) -> HttpResponse {
     resp
 }
 
+/// `GET /metrics`: the Prometheus text exposition, rendered on a blocking
+/// thread (it reads /proc and the cgroup files).
+pub async fn metrics(app: Arc<Shared>, head: bool) -> HttpResponse {
+    match tokio::task::spawn_blocking(move || crate::app::metrics::render(&app)).await {
+        Ok(text) => {
+            let len = text.len();
+            let mut resp =
+                HttpResponse::new(HttpBody::from(if head { String::new() } else { text }));
+            let h = resp.headers_mut();
+            h.insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static(crate::app::metrics::CONTENT_TYPE),
+            );
+            if head {
+                h.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+            }
+            resp
+        }
+        Err(e) => app_refusal(
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::new(
+                ErrorKind::Internal,
+                "/metrics",
+                format!("internal error rendering /metrics: {e}"),
+            ),
+        ),
+    }
+}
+
 fn is_upgrade(req: &HttpRequest<hyper::body::Incoming>) -> bool {
     req.headers()
         .get(http::header::UPGRADE)
@@ -139,11 +170,16 @@ where
     >;
 
     fn call(&self, mut req: HttpRequest<hyper::body::Incoming>) -> Self::Future {
-        if let Some(c) = self.cred {
-            req.extensions_mut().insert(c);
+        if let Some(c) = &self.cred {
+            req.extensions_mut().insert(c.clone());
         }
         let this = self.clone();
         Box::pin(async move {
+            if req.uri().path() == "/metrics"
+                && matches!(*req.method(), http::Method::GET | http::Method::HEAD)
+            {
+                return Ok(metrics(this.app.clone(), req.method() == http::Method::HEAD).await);
+            }
             if req.method() != http::Method::POST {
                 if is_upgrade(&req) {
                     let mut svc = this.ws.clone();

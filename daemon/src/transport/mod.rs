@@ -1,14 +1,16 @@
 //! The transport: the Unix socket's accept loop with its connection cap,
-//! peer credentials taken per connection, and each connection served by
+//! peer credentials and groups taken per connection ([`peer`]), and each connection served by
 //! [`http::ConnService`] under the slow-client bounds of [`conn`].
 
 pub mod conn;
 pub mod http;
 pub mod listener;
+pub mod metrics_tcp;
+pub mod peer;
 
 pub use listener::{bind, BindError};
 
-use crate::app::{PeerCred, Shared};
+use crate::app::Shared;
 use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
 use jsonrpsee::server::{stop_channel, BatchRequestConfig, Server, ServerConfig};
 use std::sync::Arc;
@@ -98,22 +100,22 @@ pub async fn serve(
             });
             continue;
         };
-        let cred = stream.peer_cred().ok().map(|c| PeerCred {
-            uid: c.uid(),
-            gid: c.gid(),
-            pid: c.pid(),
-        });
         let rpc_svc = builder.clone().build(methods.clone(), stop_handle.clone());
-        let svc = http::ConnService {
-            ws: rpc_svc,
-            app: shared.clone(),
-            cred,
-            max_body: limits.max_request_bytes as u64,
-            timeout: limits.client_timeout,
-        };
+        let app = shared.clone();
         let stopped = stop_handle.clone().shutdown();
         let timeout = limits.client_timeout;
+        let max_body = limits.max_request_bytes as u64;
         tokio::spawn(async move {
+            // Per connection, so a group joined since the daemon started
+            // counts on the caller's next connection.
+            let cred = peer::credentials(&stream).await;
+            let svc = http::ConnService {
+                ws: rpc_svc,
+                app,
+                cred,
+                max_body,
+                timeout,
+            };
             if let Err(e) = conn::serve(stream, svc, timeout, stopped).await {
                 tracing::debug!("connection closed: {e}");
             }
