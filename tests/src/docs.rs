@@ -67,10 +67,71 @@ fn version_source() -> String {
 }
 const MANUAL: &str = "stockd manual";
 
-fn render_man(man: clap_mangen::Man) -> Result<String> {
+/// The pages' date: the newest entry of packaging/debian/changelog (so the
+/// pages change with a release, not with the day they are generated).
+fn release_date() -> Result<String> {
+    let path = workspace_root().join("packaging/debian/changelog");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    // " -- Name <mail>  Sun, 06 Dec 2026 04:00:00 +0000"
+    let trailer = text
+        .lines()
+        .find(|l| l.starts_with(" -- "))
+        .with_context(|| format!("{}: no ' -- ' trailer line", path.display()))?;
+    let date = trailer.rsplit("  ").next().unwrap_or_default();
+    let parts: Vec<&str> = date.split_whitespace().collect();
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    match parts.as_slice() {
+        [_, day, month, year, ..] => {
+            let m = MONTHS
+                .iter()
+                .position(|x| x == month)
+                .with_context(|| format!("{}: month {month:?} in {trailer:?}", path.display()))?;
+            Ok(format!("{year}-{:02}-{day:0>2}", m + 1))
+        }
+        _ => bail!("{}: no RFC 2822 date in {trailer:?}", path.display()),
+    }
+}
+
+/// The apostrophe preamble roff writes before every rendered piece; kept
+/// once, at the top.
+const PREAMBLE: &str = ".ie \\n(.g .ds Aq \\(aq\n.el .ds Aq '\n";
+
+/// A page from clap's definition: clap_mangen's sections, then the
+/// command's after-help text as written (a preformatted block: its
+/// aligned columns would be filled into nonsense otherwise).
+fn render_man(cmd: clap::Command, section: &str) -> Result<String> {
+    let after_help = cmd.get_after_help().map(|h| h.to_string());
+    let has_subcommands = cmd.get_subcommands().next().is_some();
+    let man = clap_mangen::Man::new(cmd)
+        .section(section)
+        .date(release_date()?)
+        .source(version_source())
+        .manual(MANUAL);
     let mut buf = Vec::new();
-    man.render(&mut buf).context("rendering a manual page")?;
-    String::from_utf8(buf).context("the manual page is not UTF-8")
+    man.render_title(&mut buf)?;
+    man.render_name_section(&mut buf)?;
+    man.render_synopsis_section(&mut buf)?;
+    man.render_description_section(&mut buf)?;
+    man.render_options_section(&mut buf)?;
+    if has_subcommands {
+        man.render_subcommands_section(&mut buf)?;
+    }
+    let text = String::from_utf8(buf).context("the manual page is not UTF-8")?;
+    let mut page = format!("{PREAMBLE}{}", text.replace(PREAMBLE, ""));
+    if let Some(help) = after_help {
+        let mut roff = Roff::new();
+        roff.control("SH", ["NOTES"]);
+        roff.control("nf", []);
+        for line in help.lines() {
+            roff.text([roman(line)]);
+        }
+        roff.control("fi", []);
+        page.push_str(&roff.render().replace(PREAMBLE, ""));
+    }
+    Ok(page)
 }
 
 /// Sections written here, after clap's: FILES, SEE ALSO and the like.
@@ -90,16 +151,12 @@ fn extra_sections(sections: &[(&str, &[(&str, &str)])], see_also: &str) -> Strin
     }
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman(see_also)]);
-    roff.render()
+    roff.render().replace(PREAMBLE, "")
 }
 
 /// stockd(8), from `stockd --help`'s definition.
 pub fn stockd_page() -> Result<String> {
-    let man = clap_mangen::Man::new(stockd::config::Cli::command())
-        .section("8")
-        .source(version_source())
-        .manual(MANUAL);
-    let mut page = render_man(man)?;
+    let mut page = render_man(stockd::config::Cli::command(), "8")?;
     page.push_str(&extra_sections(
         &[
             (
@@ -138,7 +195,7 @@ pub fn stockd_page() -> Result<String> {
                         "The store snapshot for warm restarts ($STATE_DIRECTORY).",
                     ),
                     (
-                        "/usr/share/doc/stockd/README.md.gz",
+                        "/usr/share/doc/stockd/README.md",
                         "The full documentation: methods, configuration, operations.",
                     ),
                 ],
@@ -151,11 +208,7 @@ pub fn stockd_page() -> Result<String> {
 
 /// stockctl(1), from `stockctl --help`'s definition.
 pub fn stockctl_page() -> Result<String> {
-    let man = clap_mangen::Man::new(stockctl::cli::Cli::command())
-        .section("1")
-        .source(version_source())
-        .manual(MANUAL);
-    let mut page = render_man(man)?;
+    let mut page = render_man(stockctl::cli::Cli::command(), "1")?;
     page.push_str(&extra_sections(
         &[(
             "FILES",
@@ -241,11 +294,27 @@ fn parse_example(text: &str) -> Result<(Vec<Vec<String>>, Vec<Section>)> {
                 doc: std::mem::take(&mut pending),
             });
         } else {
-            bail!("line {}: {line:?} is neither a comment, a [section] nor a key = value", n + 1);
+            bail!(
+                "line {}: {line:?} is neither a comment, a [section] nor a key = value",
+                n + 1
+            );
         }
     }
     header.retain(|p| !p.is_empty());
     Ok((header, sections))
+}
+
+/// Comment lines as one text: a line ending in `|` (a list of choices)
+/// continues without a space.
+fn join_comment(lines: &[String]) -> String {
+    let mut text = String::new();
+    for line in lines {
+        if !text.is_empty() && !text.ends_with('|') {
+            text.push(' ');
+        }
+        text.push_str(line);
+    }
+    text
 }
 
 /// stockd.toml(5), from the example config's keys, defaults and comments.
@@ -253,7 +322,13 @@ pub fn config_page(example: &str) -> Result<String> {
     let (header, sections) = parse_example(example)?;
     let mut roff = Roff::new();
     let source = version_source();
-    roff.control("TH", ["stockd.toml", "5", "", source.as_str(), MANUAL]);
+    let date = release_date()?;
+    roff.control(
+        "TH",
+        ["stockd.toml", "5", date.as_str(), source.as_str(), MANUAL],
+    );
+    // Key names, paths and values read badly justified: ragged right.
+    roff.control("ad", ["l"]);
     roff.control("SH", ["NAME"]);
     roff.text([roman("stockd.toml - configuration of the stockd daemon")]);
     roff.control("SH", ["SYNOPSIS"]);
@@ -274,13 +349,25 @@ pub fn config_page(example: &str) -> Result<String> {
     for section in &sections {
         roff.control("SS", [format!("[{}]", section.name).as_str()]);
         if !section.intro.is_empty() {
-            roff.text([roman(section.intro.join(" "))]);
+            roff.text([roman(join_comment(&section.intro))]);
         }
         for key in &section.keys {
             let (name, value) = key.line.split_once(" = ").unwrap_or((&key.line, ""));
             roff.control("TP", []);
             roff.text([bold(name), roman(" = "), italic(value)]);
-            roff.text([roman(key.doc.join(" "))]);
+            // An example (a long URL) on a line of its own: filled into the
+            // text it could not be broken or adjusted.
+            let text = join_comment(&key.doc);
+            match text.split_once(" Example: ") {
+                Some((doc, example)) => {
+                    roff.text([roman(doc)]);
+                    roff.control("br", []);
+                    roff.text([roman(format!("Example: {example}"))]);
+                }
+                None => {
+                    roff.text([roman(text)]);
+                }
+            }
         }
     }
     roff.control("SH", ["FILES"]);
@@ -302,11 +389,23 @@ mod tests {
             "# Title.\n#\n# Second\n# paragraph.\n\n[a]\n# Doc of x.\nx = 1\n\n# About b.\n\n[b]\n# y\n# more.\ny = \"s\"\n",
         )
         .expect("parses");
-        assert_eq!(header, vec![vec!["Title.".to_string()], vec!["Second".into(), "paragraph.".into()]]);
+        assert_eq!(
+            header,
+            vec![
+                vec!["Title.".to_string()],
+                vec!["Second".into(), "paragraph.".into()]
+            ]
+        );
         assert_eq!(sections.len(), 2);
         assert_eq!(sections[1].intro, vec!["About b.".to_string()]);
-        assert_eq!(sections[1].keys[0].doc, vec!["y".to_string(), "more.".into()]);
-        assert!(parse_example("[a]\nx = 1\n").is_err(), "a key without comment");
+        assert_eq!(
+            sections[1].keys[0].doc,
+            vec!["y".to_string(), "more.".into()]
+        );
+        assert!(
+            parse_example("[a]\nx = 1\n").is_err(),
+            "a key without comment"
+        );
         assert!(parse_example("[a]\n# d\nnonsense\n").is_err());
     }
 }

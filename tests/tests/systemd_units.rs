@@ -490,7 +490,7 @@ fn deb_package_contents_and_maintainer_scripts() -> Result<()> {
         ("/usr/lib/sysusers.d/stockd.conf", "-rw-r--r--"),
         ("/usr/lib/tmpfiles.d/stockd.conf", "-rw-r--r--"),
         ("/etc/stockd/stockd.toml", "-rw-r-----"),
-        ("/usr/share/doc/stockd/README.md.gz", "-rw-r--r--"),
+        ("/usr/share/doc/stockd/README.md", "-rw-r--r--"),
         ("/usr/share/doc/stockd/changelog.Debian.gz", "-rw-r--r--"),
         ("/usr/share/doc/stockd/copyright", "-rw-r--r--"),
         ("/usr/share/man/man8/stockd.8.gz", "-rw-r--r--"),
