@@ -188,20 +188,54 @@ const EAGER_COMMIT_ENV: &str = "MIMALLOC_ARENA_EAGER_COMMIT";
 /// avoid (measured: 90 MiB RSS instead of 66 MiB after a 56 MiB load).
 /// mimalloc reads the option once, before main, so when it is unset the
 /// process re-executes itself (same pid, same fds) with it set.
+///
+/// The re-exec goes through the binary's real path, not `/proc/self/exe`:
+/// the kernel names a process after the file it executes, and `exe` in
+/// `ps`, `pgrep -x stockd` and systemd's messages helps no one.
 pub fn tune_allocator() {
     use std::os::unix::process::CommandExt;
     if std::env::var_os(EAGER_COMMIT_ENV).is_some() {
+        keep_process_name();
         return;
     }
     let mut args = std::env::args_os();
     let argv0 = args.next().unwrap_or_default();
-    let err = std::process::Command::new("/proc/self/exe")
+    // current_exe() reads /proc/self/exe; after a package upgrade replaced
+    // the file it ends in " (deleted)", and only the link still works.
+    let program = std::env::current_exe()
+        .ok()
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| std::path::PathBuf::from("/proc/self/exe"));
+    let err = std::process::Command::new(program)
         .arg0(argv0)
         .args(args)
         .env(EAGER_COMMIT_ENV, "0")
         .exec();
     // Only reached if exec failed: run on, with a larger resident set.
     eprintln!("stockd: could not re-execute with {EAGER_COMMIT_ENV}=0 ({err}); continuing");
+}
+
+/// The name the process shows in `ps`, `pgrep -x` and systemd's messages.
+const PROCESS_NAME: &std::ffi::CStr = c"stockd";
+
+/// If the process was started through `/proc/self/exe` (by an older build's
+/// re-exec, or when the binary had been replaced), the kernel named it
+/// `exe`: name it `stockd` again (prctl PR_SET_NAME on the main thread is
+/// the process's name).
+fn keep_process_name() {
+    let comm = std::fs::read_to_string("/proc/self/comm").unwrap_or_default();
+    if comm.trim_end() != "exe" {
+        return;
+    }
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes
+    // from the pointer, which outlives the call.
+    let rc = unsafe { libc::prctl(libc::PR_SET_NAME, PROCESS_NAME.as_ptr(), 0, 0, 0) };
+    if rc != 0 {
+        eprintln!(
+            "stockd: could not set the process name ({})",
+            std::io::Error::last_os_error()
+        );
+    }
 }
 
 /// The budget `memory.limit` stands for.

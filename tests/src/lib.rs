@@ -24,6 +24,7 @@
 pub mod cluster;
 pub mod compare;
 pub mod daemon;
+pub mod docs;
 pub mod http;
 pub mod inspect;
 pub mod keepalive;

@@ -493,12 +493,46 @@ fn deb_package_contents_and_maintainer_scripts() -> Result<()> {
         ("/usr/lib/tmpfiles.d/stockd.conf", "-rw-r--r--"),
         ("/etc/stockd/stockd.toml", "-rw-r-----"),
         ("/usr/share/doc/stockd/README.md", "-rw-r--r--"),
+        ("/usr/share/doc/stockd/changelog.Debian.gz", "-rw-r--r--"),
+        ("/usr/share/doc/stockd/copyright", "-rw-r--r--"),
+        ("/usr/share/man/man8/stockd.8.gz", "-rw-r--r--"),
+        ("/usr/share/man/man1/stockctl.1.gz", "-rw-r--r--"),
+        ("/usr/share/man/man5/stockd.toml.5.gz", "-rw-r--r--"),
+        (
+            "/usr/share/bash-completion/completions/stockctl",
+            "-rw-r--r--",
+        ),
+        ("/usr/share/zsh/vendor-completions/_stockctl", "-rw-r--r--"),
+        (
+            "/usr/share/fish/vendor_completions.d/stockctl.fish",
+            "-rw-r--r--",
+        ),
+        ("/usr/share/lintian/overrides/stockd", "-rw-r--r--"),
     ] {
         ensure!(
             has(path, mode),
             "{path} ({mode}) missing from the package:\n{list}"
         );
     }
+
+    // Debug symbols live in the separate stockd-dbgsym package, not here.
+    ensure!(
+        !list.contains("/usr/lib/debug/"),
+        "debug symbols inside the main package:\n{list}"
+    );
+    let dbgsym = std::fs::read_dir(&out_dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("stockd-dbgsym_"))
+        })
+        .with_context(|| format!("no stockd-dbgsym package in {}", out_dir.display()))?;
+    let dbg_list = dpkg_deb(&["-c"], &dbgsym)?;
+    ensure!(
+        dbg_list.contains("./usr/lib/debug/.build-id/"),
+        "{} holds no build-id debug files:\n{dbg_list}",
+        dbgsym.display()
+    );
 
     // Control archive: conffiles and maintainer scripts.
     let control = dir.path().join("control");

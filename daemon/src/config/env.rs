@@ -5,10 +5,12 @@
 //! never touch the process environment (which is shared between threads).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::file::{FieldValue, FileConfig, KeyVisitor};
-use super::{ConfigError, Origin, Origins, DEFAULT_SOCKET_FALLBACK, DEFAULT_SOCKET_NAME};
+use super::{
+    ConfigError, Origin, Origins, DEFAULT_SOCKET_FALLBACK, DEFAULT_SOCKET_NAME, PACKAGED_SOCKET,
+};
 
 const PREFIX: &str = "STOCKD_";
 
@@ -62,11 +64,24 @@ impl Env {
         (!first.is_empty()).then(|| PathBuf::from(first))
     }
 
-    /// `$RUNTIME_DIRECTORY/stockd.sock` under systemd, else
-    /// `$XDG_RUNTIME_DIR/stockd.sock`, else `./stockd.sock`.
+    /// `$RUNTIME_DIRECTORY/stockd.sock` under systemd, else the package's
+    /// `/run/stockd/stockd.sock` when it exists, else
+    /// `$XDG_RUNTIME_DIR/stockd.sock`, else `./stockd.sock` — the order
+    /// stockctl uses, so both find each other with no flags.
     pub fn default_socket(&self) -> PathBuf {
-        self.directory(RUNTIME_DIRECTORY)
-            .or_else(|| self.directory(XDG_RUNTIME_DIR))
+        self.default_socket_with(Path::exists)
+    }
+
+    /// [`Env::default_socket`], asking `exists` whether the packaged socket
+    /// is there (tests must not depend on the machine's /run).
+    pub fn default_socket_with(&self, exists: impl Fn(&Path) -> bool) -> PathBuf {
+        if let Some(dir) = self.directory(RUNTIME_DIRECTORY) {
+            return dir.join(DEFAULT_SOCKET_NAME);
+        }
+        if exists(Path::new(PACKAGED_SOCKET)) {
+            return PathBuf::from(PACKAGED_SOCKET);
+        }
+        self.directory(XDG_RUNTIME_DIR)
             .map(|dir| dir.join(DEFAULT_SOCKET_NAME))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_SOCKET_FALLBACK))
     }
@@ -212,7 +227,30 @@ mod tests {
             xdg.default_socket(),
             PathBuf::from("/run/user/1000/stockd.sock")
         );
-        assert_eq!(env(&[]).default_socket(), PathBuf::from("./stockd.sock"));
+        assert_eq!(
+            env(&[]).default_socket_with(|_| false),
+            PathBuf::from("./stockd.sock")
+        );
+    }
+
+    #[test]
+    fn default_socket_finds_the_packaged_one() {
+        let packaged = |p: &Path| p == Path::new(PACKAGED_SOCKET);
+        let xdg = env(&[("XDG_RUNTIME_DIR", "/run/user/1000")]);
+        assert_eq!(
+            xdg.default_socket_with(packaged),
+            PathBuf::from("/run/stockd/stockd.sock")
+        );
+        assert_eq!(
+            xdg.default_socket_with(|_| false),
+            PathBuf::from("/run/user/1000/stockd.sock")
+        );
+        // Under systemd the unit's own directory wins.
+        let unit = env(&[("RUNTIME_DIRECTORY", "/run/other")]);
+        assert_eq!(
+            unit.default_socket_with(packaged),
+            PathBuf::from("/run/other/stockd.sock")
+        );
     }
 
     #[test]

@@ -53,7 +53,11 @@ const GIB: u64 = 1 << 30;
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/stockd/stockd.toml";
 /// File name of the default socket inside the runtime directory.
 pub const DEFAULT_SOCKET_NAME: &str = "stockd.sock";
-/// Socket used when neither `$RUNTIME_DIRECTORY` nor `$XDG_RUNTIME_DIR` is set.
+/// The Debian package's socket (stockd.socket, `RuntimeDirectory=stockd`):
+/// the default outside systemd when it exists.
+pub const PACKAGED_SOCKET: &str = "/run/stockd/stockd.sock";
+/// Socket used when neither `$RUNTIME_DIRECTORY` nor `$XDG_RUNTIME_DIR` is
+/// set and the packaged socket does not exist.
 pub const DEFAULT_SOCKET_FALLBACK: &str = "./stockd.sock";
 /// Socket permissions: owner and group (the admin group) may connect.
 pub const DEFAULT_SOCKET_MODE: u32 = 0o660;
@@ -209,7 +213,8 @@ pub struct MetricsConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     /// Unix socket path. Default: `$RUNTIME_DIRECTORY/stockd.sock`, else
-    /// `$XDG_RUNTIME_DIR/stockd.sock`, else [`DEFAULT_SOCKET_FALLBACK`].
+    /// [`PACKAGED_SOCKET`] when it exists, else `$XDG_RUNTIME_DIR/stockd.sock`,
+    /// else [`DEFAULT_SOCKET_FALLBACK`].
     pub socket: PathBuf,
     /// Permission bits of the socket file. Default: [`DEFAULT_SOCKET_MODE`]
     /// (`"0660"`); at most `0o777`.
