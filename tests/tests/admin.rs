@@ -426,13 +426,21 @@ async fn subscribe_status_pushes_updates() -> Result<()> {
 
     // At most 4 subscriptions on one connection; a fifth is refused, and
     // ending one makes room again. Other connections are not affected.
+    // (The subscriptions above free their slots when their tasks end, just
+    // after the unsubscribe or refusal is answered: poll, within 3 s.)
     let mut subs = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(3);
     for i in 0..4 {
-        subs.push(
-            StockdSubscriptions::subscribe_status(&ws, Some(60_000))
-                .await
-                .with_context(|| format!("subscription {}", i + 1))?,
-        );
+        let s = loop {
+            match StockdSubscriptions::subscribe_status(&ws, Some(60_000)).await {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => return Err(e).with_context(|| format!("subscription {}", i + 1)),
+            }
+        };
+        subs.push(s);
     }
     match StockdSubscriptions::subscribe_status(&ws, Some(60_000)).await {
         Ok(_) => bail!("a fifth subscription on one connection was accepted"),

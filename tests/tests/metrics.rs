@@ -337,7 +337,9 @@ fn a_remote_listen_address_needs_allow_remote() -> Result<()> {
     let config = dir.path().join("stockd.toml");
     let check = |text: &str| -> Result<(bool, String)> {
         std::fs::write(&config, text)?;
-        let out = Command::new(stockd_tests::daemon::stockd_bin()?)
+        let mut cmd = Command::new(stockd_tests::daemon::stockd_bin()?);
+        stockd_tests::daemon::clear_inherited_env(&mut cmd);
+        let out = cmd
             .arg("--config")
             .arg(&config)
             .arg("--check-config")
