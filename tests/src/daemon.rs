@@ -79,10 +79,15 @@ pub fn stockctl_bin() -> Result<PathBuf> {
         .map_err(|e| anyhow!(e))
 }
 
-/// `env_var` if set, else `target/<profile>/<name>` built from the package
-/// of the same name.
+/// `env_var` if set, else `CARGO_BIN_EXE_<name>` if set, else
+/// `target/<profile>/<name>` built from the package of the same name.
 fn find_or_build(name: &str, env_var: &str) -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os(env_var) {
+    // STOCKD_BIN / STOCKCTL_BIN, else CARGO_BIN_EXE_<name> (tests/run sets
+    // it to what `cargo test` built; not a STOCKD_* name, which a daemon
+    // started without clearing its environment would refuse as unknown).
+    if let Some(p) =
+        std::env::var_os(env_var).or_else(|| std::env::var_os(format!("CARGO_BIN_EXE_{name}")))
+    {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().context("current_exe")?;
