@@ -232,3 +232,23 @@ pub async fn connect(url: &str) -> Result<Client> {
     });
     Ok(client)
 }
+
+/// A private cluster whose `postgres` database holds the reference table
+/// (`daily_stock_data`, from [`crate::FIXTURE_SQL`]) filled with `stocks`
+/// × `days` of demo data and no suspensions: a small real source for the
+/// outage and fault tests.
+pub async fn small_demo_cluster(stocks: u32, days: u32) -> Result<PgCluster> {
+    let cluster = tokio::task::spawn_blocking(PgCluster::start_new).await??;
+    let client = cluster.connect("postgres").await?;
+    client
+        .batch_execute(&std::fs::read_to_string(crate::FIXTURE_SQL)?)
+        .await?;
+    let params = stockd::demo::DemoParams {
+        stocks,
+        days,
+        suspended: 0,
+        ..stockd::demo::DemoParams::embedded()
+    };
+    stockd::demo::fill_table(&client, "daily_stock_data", &params).await?;
+    Ok(cluster)
+}

@@ -15,11 +15,8 @@
 use anyhow::{bail, ensure, Context, Result};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use stockd::demo::DemoParams;
-use stockd_tests::cluster::PgCluster;
 use stockd_tests::Daemon;
 
-const TABLE: &str = "daily_stock_data";
 const REFRESH: Duration = Duration::from_secs(2);
 
 /// Lines of the log after byte `from` that are warnings or errors.
@@ -59,19 +56,7 @@ async fn an_outage_is_reported_at_once_served_through_and_recovered_from() -> Re
             .and_then(|v| v.parse().ok())
             .unwrap_or(60),
     );
-    let mut cluster = tokio::task::spawn_blocking(PgCluster::start_new).await??;
-    let client = cluster.connect("postgres").await?;
-    client
-        .batch_execute(&std::fs::read_to_string(stockd_tests::FIXTURE_SQL)?)
-        .await?;
-    let params = DemoParams {
-        stocks: 200,
-        days: 10,
-        suspended: 0,
-        ..DemoParams::embedded()
-    };
-    stockd::demo::fill_table(&client, TABLE, &params).await?;
-    drop(client);
+    let mut cluster = stockd_tests::cluster::small_demo_cluster(200, 10).await?;
     let d = Daemon::builder()
         .database_url(&cluster.url("postgres"))
         .config(&format!(

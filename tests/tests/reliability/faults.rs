@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stockd::demo::DemoParams;
 use stockd_api::AdminStatus;
-use stockd_tests::cluster::PgCluster;
 use stockd_tests::inspect::{self, Universe};
 use stockd_tests::keepalive::KeepAlive;
 use stockd_tests::procfs::{mib, status_field, vm_rss};
@@ -269,18 +268,7 @@ async fn add_date(db: &tokio_postgres::Client) -> Result<String> {
 const FAST_POOL: &str = "[source]\nrefresh_interval = \"1s\"\nsettle = \"1s\"\n\n[source.pool]\nmax_size = 2\nmin_idle = 1\nconnection_timeout = \"1s\"\n";
 
 async fn pg_stopped(report: Report) -> Result<()> {
-    let mut cluster = tokio::task::spawn_blocking(PgCluster::start_new).await??;
-    let client = cluster.connect("postgres").await?;
-    let ddl = std::fs::read_to_string(stockd_tests::FIXTURE_SQL)?;
-    client.batch_execute(&ddl).await?;
-    let params = DemoParams {
-        stocks: 200,
-        days: 10,
-        suspended: 0,
-        ..DemoParams::embedded()
-    };
-    stockd::demo::fill_table(&client, TABLE, &params).await?;
-    drop(client);
+    let mut cluster = stockd_tests::cluster::small_demo_cluster(200, 10).await?;
     let d = Daemon::builder()
         .database_url(&cluster.url("postgres"))
         .config(FAST_POOL)
