@@ -21,6 +21,7 @@
 //! Every helper returns `anyhow::Result` so a test fails with the context of
 //! what it was doing; daemon stderr is printed when a test panics.
 
+pub mod accounts;
 pub mod cluster;
 pub mod compare;
 pub mod daemon;

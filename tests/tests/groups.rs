@@ -17,34 +17,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
+use stockd_tests::accounts::TestGroup;
 use stockd_tests::{Daemon, RpcError};
-
-/// A system group made for one test (`groupadd`), removed on drop.
-struct Group {
-    name: String,
-    gid: u32,
-}
-
-impl Group {
-    fn create(prefix: &str) -> Result<Group> {
-        let name = format!(
-            "{prefix}{:06x}",
-            stockd_tests::util::random_u64() as u32 & 0xff_ffff
-        );
-        run("groupadd", &[&name])?;
-        let gid = nix::unistd::Group::from_name(&name)?
-            .with_context(|| format!("group {name} not found after groupadd"))?
-            .gid
-            .as_raw();
-        Ok(Group { name, gid })
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let _ = Command::new("groupdel").arg(&self.name).output();
-    }
-}
 
 /// A user made for one test (`useradd`, own primary group, no home),
 /// removed on drop with its group.
@@ -148,8 +122,8 @@ async fn call_as(user: &str, socket: &Path, method: &str, params: Value) -> Resu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn groups_joined_after_start_count_on_the_next_connection() -> Result<()> {
-    let data = Group::create("sdata")?;
-    let admins = Group::create("sadm")?;
+    let data = TestGroup::create("sdata")?;
+    let admins = TestGroup::create("sadm")?;
     let reader = User::create("sread")?;
     let admin = User::create("sboss")?;
 

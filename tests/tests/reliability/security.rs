@@ -25,6 +25,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use stockd_api::{limits, StockdSubscriptions};
+use stockd_tests::accounts::TestGroup;
 use stockd_tests::daemon::stockd_bin;
 use stockd_tests::util::run_as;
 use stockd_tests::{Daemon, RpcError, TempDir};
@@ -197,44 +198,6 @@ print(rest.decode())
         return Ok(Err(errno));
     }
     Ok(Ok(doc))
-}
-
-/// A group created for one run (`groupadd`), deleted on drop.
-struct TestGroup {
-    name: String,
-    gid: u32,
-}
-
-impl TestGroup {
-    fn create(prefix: &str) -> Result<TestGroup> {
-        let name = format!(
-            "{prefix}{:06x}",
-            stockd_tests::util::random_u64() as u32 & 0xff_ffff
-        );
-        let out = std::process::Command::new("groupadd")
-            .arg(&name)
-            .output()
-            .context("running groupadd")?;
-        if !out.status.success() {
-            bail!(
-                "groupadd {name}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        let gid = nix::unistd::Group::from_name(&name)?
-            .with_context(|| format!("group {name} not found after groupadd"))?
-            .gid
-            .as_raw();
-        Ok(TestGroup { name, gid })
-    }
-}
-
-impl Drop for TestGroup {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("groupdel")
-            .arg(&self.name)
-            .output();
-    }
 }
 
 fn admin_calls() -> Vec<(&'static str, Value)> {
