@@ -1,40 +1,33 @@
-//! The CPU side of a load, off the async workers: one long-lived thread
-//! (`stockd-load`) decodes the binary COPY stream and builds the store.
-//! The async side only moves bytes from the connection into a bounded
-//! channel (blocks of about [`BLOCK`]), so a year-scale load never holds a
-//! worker for more than a memory copy, and a slow decoder slows the COPY
-//! (back-pressure) instead of buffering the table in memory.
-//!
-//! Dropping a [`Build`] (the load was cancelled, e.g. by SIGTERM, or failed
-//! on the network side) closes the channel; the thread then drops the
-//! half-built store and waits for the next load.
+//! A load, off the async workers: one long-lived thread (`stockd-load`)
+//! opens a connection of its own, receives the binary COPY stream and
+//! decodes it into the store as it arrives, on a single-threaded runtime
+//! that serves nothing else. The serving runtime only waits for the
+//! answer, so neither the COPY's network traffic nor its decoding runs on
+//! a worker that requests need.
 //!
 //! The thread runs at a lower CPU priority than the async workers
-//! ([`crate::memory::BACKGROUND_NICE`]): on a small box, requests get the
-//! CPU first and the load takes what is left.
+//! ([`crate::memory::BACKGROUND_NICE`]). Because it both reads the socket
+//! and decodes, a busy machine slows the whole pipeline: when requests need
+//! the CPU, the thread reads less, PostgreSQL's backend blocks on a full
+//! socket buffer and takes less CPU too, instead of racing the workers.
+//!
+//! Dropping the future of [`copy_and_build`] (the load was cancelled, e.g.
+//! by SIGTERM) tells the thread to stop: it drops the connection (the
+//! server ends the COPY) and the half-built store, and waits for the next
+//! load.
 //!
 //! One thread for all loads, not one per load: mimalloc hands a thread's
 //! freed pages back only when that thread asks, so the thread that built
 //! the previous store is the one that collects after the next load.
 
-use super::LoadError;
+use super::{pg_detail, LoadError};
+use crate::pgconn::Connector;
 use crate::store::copy::CopyDecoder;
 use crate::store::schema::ColumnSpec;
-use crate::store::{LoadInfo, Store, StoreBuilder, StoreError};
-use bytes::{Bytes, BytesMut};
+use crate::store::{LoadInfo, Store, StoreBuilder};
+use futures_util::TryStreamExt;
 use std::sync::{mpsc as stdmpsc, Mutex, OnceLock};
-use tokio::sync::{mpsc, oneshot};
-
-/// Bytes gathered before a block is handed to the decoder.
-pub const BLOCK: usize = 256 << 10;
-/// Blocks in flight between the connection and the decoder (so at most
-/// about 2 MiB buffered).
-pub const BLOCKS_IN_FLIGHT: usize = 8;
-
-enum Msg {
-    Data(Bytes),
-    End(LoadInfo),
-}
+use tokio::sync::oneshot;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -64,121 +57,98 @@ fn queue() -> Result<stdmpsc::Sender<Job>, LoadError> {
     Ok(tx)
 }
 
-/// A store being built on the load thread from the bytes fed to it.
-pub struct Build {
-    tx: mpsc::Sender<Msg>,
-    done: oneshot::Receiver<Result<Store, StoreError>>,
-    buf: BytesMut,
-    table: String,
+/// What one load reads and builds.
+pub struct CopyJob {
+    /// Opens the load's own connection (not one of the pool's: a pooled
+    /// connection's traffic is driven by a task on the serving runtime).
+    pub connector: Connector,
+    /// `COPY (…) TO STDOUT (FORMAT binary)`.
+    pub sql: String,
+    pub specs: Vec<ColumnSpec>,
+    pub code: String,
+    pub date: String,
+    /// The expected row count (capacity only).
+    pub rows: usize,
+    pub table: String,
+    pub info: LoadInfo,
 }
 
-impl Build {
-    /// Queues a build of a store with these columns on the load thread;
-    /// `rows` is the expected row count (capacity only).
-    pub fn start(
-        specs: Vec<ColumnSpec>,
-        code: &str,
-        date: &str,
-        rows: usize,
-        table: &str,
-    ) -> Result<Build, LoadError> {
-        let (tx, rx) = mpsc::channel(BLOCKS_IN_FLIGHT);
-        let (done_tx, done) = oneshot::channel();
-        let (code, date) = (code.to_string(), date.to_string());
-        let job: Job = Box::new(move || {
-            if let Some(result) = decode(rx, specs, &code, &date, rows) {
-                let _ = done_tx.send(result);
-            }
-            // The spare capacity of the builder, a cancelled build, and
-            // whatever other threads freed of this thread's pages.
-            crate::memory::release_to_os();
-        });
-        queue()?
-            .send(job)
-            .map_err(|_| LoadError::Task("the load thread has stopped".into()))?;
-        Ok(Build {
-            tx,
-            done,
-            buf: BytesMut::new(),
-            table: table.to_string(),
-        })
-    }
-
-    /// Hands over one chunk of the COPY stream (sent on in blocks).
-    pub async fn feed(&mut self, chunk: &[u8]) -> Result<(), LoadError> {
-        self.buf.extend_from_slice(chunk);
-        if self.buf.len() >= BLOCK {
-            self.send_block().await?;
-        }
-        Ok(())
-    }
-
-    async fn send_block(&mut self) -> Result<(), LoadError> {
-        let block = self.buf.split().freeze();
-        if self.tx.send(Msg::Data(block)).await.is_err() {
-            // The decoder stopped: it found an error in the data.
-            return Err(self.failure().await);
-        }
-        Ok(())
-    }
-
-    /// Why the load thread stopped early.
-    async fn failure(&mut self) -> LoadError {
-        match (&mut self.done).await {
-            Ok(Err(source)) => LoadError::Store {
-                table: self.table.clone(),
-                source,
-            },
-            Ok(Ok(_)) => LoadError::Task("the decoder ended before the data".into()),
-            Err(_) => LoadError::Task("the load thread dropped the load".into()),
-        }
-    }
-
-    /// The end of the stream: the store, built with `info`.
-    pub async fn finish(mut self, info: LoadInfo) -> Result<Store, LoadError> {
-        if !self.buf.is_empty() {
-            self.send_block().await?;
-        }
-        if self.tx.send(Msg::End(info)).await.is_err() {
-            return Err(self.failure().await);
-        }
-        match self.done.await {
-            Ok(Ok(store)) => Ok(store),
-            Ok(Err(source)) => Err(LoadError::Store {
-                table: self.table,
-                source,
-            }),
-            Err(_) => Err(LoadError::Task("the load thread dropped the load".into())),
-        }
-    }
-}
-
-/// The load thread's part: `None` when the input ended without an end
-/// (the load was cancelled).
-fn decode(
-    mut rx: mpsc::Receiver<Msg>,
-    specs: Vec<ColumnSpec>,
-    code: &str,
-    date: &str,
-    rows: usize,
-) -> Option<Result<Store, StoreError>> {
-    let ncols = specs.len();
-    let mut builder = match StoreBuilder::new(specs, code, date, rows) {
-        Ok(b) => b,
-        Err(e) => return Some(Err(e)),
-    };
-    let mut decoder = CopyDecoder::new(ncols);
-    while let Some(msg) = rx.blocking_recv() {
-        match msg {
-            Msg::Data(block) => {
-                if let Err(e) = decoder.feed(&block, &mut builder) {
-                    return Some(Err(e));
+/// Runs `job` on the load thread: connects, copies, decodes and builds.
+/// Dropping the returned future cancels the load.
+pub async fn copy_and_build(job: CopyJob) -> Result<Store, LoadError> {
+    let (done_tx, done) = oneshot::channel();
+    // Never sent: dropping it (with this future) is the cancellation.
+    let (_cancel, mut cancelled) = oneshot::channel::<()>();
+    let work: Job = Box::new(move || {
+        let result = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(async {
+                tokio::select! {
+                    r = run(job) => Some(r),
+                    _ = &mut cancelled => None,
                 }
-            }
-            Msg::End(info) => {
-                return Some(decoder.finish().map(|()| builder.finish(info)));
-            }
+            }),
+            Err(e) => Some(Err(LoadError::Task(format!(
+                "cannot start the load thread's runtime: {e}"
+            )))),
+        };
+        if let Some(result) = result {
+            let _ = done_tx.send(result);
+        }
+        // The spare capacity of the builder, a cancelled build, and
+        // whatever other threads freed of this thread's pages.
+        crate::memory::release_to_os();
+    });
+    queue()?
+        .send(work)
+        .map_err(|_| LoadError::Task("the load thread has stopped".into()))?;
+    done.await
+        .map_err(|_| LoadError::Task("the load thread dropped the load".into()))?
+}
+
+/// The load thread's part.
+async fn run(job: CopyJob) -> Result<Store, LoadError> {
+    let store_error = |source| LoadError::Store {
+        table: job.table.clone(),
+        source,
+    };
+    let ncols = job.specs.len();
+    let mut builder =
+        StoreBuilder::new(job.specs, &job.code, &job.date, job.rows).map_err(&store_error)?;
+    let mut decoder = CopyDecoder::new(ncols);
+    let (client, connection) = job
+        .connector
+        .connect_raw()
+        .await
+        .map_err(|e| LoadError::Connect(pg_detail(&e)))?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("the load's connection closed: {}", pg_detail(&e));
+        }
+    });
+    let copied = async {
+        let stream = client.copy_out(job.sql.as_str()).await?;
+        futures_util::pin_mut!(stream);
+        while let Some(chunk) = stream.try_next().await? {
+            decoder.feed(&chunk, &mut builder).map_err(&store_error)?;
+        }
+        Ok::<(), LoadError>(())
+    }
+    .await;
+    drop(client);
+    match copied {
+        // The connection says goodbye to the server and ends.
+        Ok(()) => {
+            let _ = driver.await;
+        }
+        // It may still be receiving the rest of the COPY: cut it off.
+        Err(e) => {
+            driver.abort();
+            return Err(e);
         }
     }
-    None
+    decoder.finish().map_err(&store_error)?;
+    Ok(builder.finish(job.info))
 }

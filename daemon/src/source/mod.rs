@@ -14,7 +14,7 @@ use crate::pgconn::{self, Connector, PasswordSources, Target};
 use crate::store::schema::{ColumnKind, ColumnSpec};
 use crate::store::snapshot;
 use crate::store::{LoadInfo, Provenance, Store, StoreError};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -625,26 +625,10 @@ impl PgSource {
             t = self.quoted,
             w = self.window_filter(start)
         );
-        // Decoding and building run on the load thread (decode.rs); this
-        // task only moves bytes.
-        let mut build = decode::Build::start(
-            specs,
-            &self.code,
-            &self.date,
-            fp.rows.max(0) as usize,
-            &self.table,
-        )?;
-        let conn = self.conn().await?;
-        let stream = conn.copy_out(sql.as_str()).await?;
-        futures_util::pin_mut!(stream);
-        while let Some(chunk) = stream.try_next().await? {
-            build.feed(&chunk).await?;
-        }
-        drop(conn);
         let info = LoadInfo {
             generation,
             loaded_at: SystemTime::now(),
-            load_ms: started.elapsed().as_millis() as u64,
+            load_ms: 0,
             provenance: Provenance {
                 kind: "postgres",
                 detail: self.detail(),
@@ -652,7 +636,20 @@ impl PgSource {
                 skipped,
             },
         };
-        let mut store = build.finish(info).await?;
+        // Receiving, decoding and building run on the load thread, on a
+        // connection of its own (decode.rs).
+        let mut store = decode::copy_and_build(decode::CopyJob {
+            connector: self.connector.clone(),
+            sql,
+            specs,
+            code: self.code.clone(),
+            date: self.date.clone(),
+            rows: fp.rows.max(0) as usize,
+            table: self.table.clone(),
+            info,
+        })
+        .await?;
+        store.info.loaded_at = SystemTime::now();
         store.hold_back_after(through.unwrap_or(i32::MIN));
         // The load's duration includes building the indexes.
         store.info.load_ms = started.elapsed().as_millis() as u64;
