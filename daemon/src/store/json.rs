@@ -5,7 +5,7 @@
 //! hold as numbers (NaN, ±Infinity) are written as the strings `"NaN"`,
 //! `"Infinity"`, `"-Infinity"`.
 
-use super::column::{decimal_f64, Column, ColumnData};
+use super::column::{Column, Value};
 use super::{numeric, time};
 
 /// Appends `s` as a JSON string literal.
@@ -62,26 +62,17 @@ fn non_finite(nan: bool, positive: bool) -> &'static str {
 
 /// Appends the value of `row` in `col` as JSON.
 pub fn write_value(out: &mut String, col: &Column, row: usize) {
-    if col.is_null(row) {
-        out.push_str("null");
-        return;
-    }
     let mut ib = itoa::Buffer::new();
-    match &col.data {
-        ColumnData::Int2(v) => out.push_str(ib.format(v[row])),
-        ColumnData::Int4(v) => out.push_str(ib.format(v[row])),
-        ColumnData::Int8(v) => out.push_str(ib.format(v[row])),
-        ColumnData::Float4(v) => write_f32(out, v[row]),
-        ColumnData::Float8(v) => write_f64(out, v[row]),
-        ColumnData::DecimalF64 { exp, values } => {
-            write_f64(out, decimal_f64(values.get(row).unwrap_or(0), *exp))
-        }
-        ColumnData::Decimal { scale, values } => match values.get(row) {
-            Some(m) => numeric::write_scaled(out, m, *scale),
+    match col.value(row) {
+        Value::Null => out.push_str("null"),
+        Value::Int(v) => out.push_str(ib.format(v)),
+        Value::Float4(v) => write_f32(out, v),
+        Value::Float8(v) => write_f64(out, v),
+        Value::Decimal { mantissa, scale } => match mantissa {
+            Some(m) => numeric::write_scaled(out, m, scale),
             None => out.push_str("\"NaN\""),
         },
-        ColumnData::DecimalText(a) => {
-            let s = a.get(row);
+        Value::DecimalText(s) => {
             if s.as_bytes()
                 .first()
                 .is_some_and(|c| c.is_ascii_digit() || *c == b'-')
@@ -92,23 +83,23 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
                 write_str(out, s);
             }
         }
-        ColumnData::Bool(b) => out.push_str(if b.get(row) { "true" } else { "false" }),
-        ColumnData::Date(v) => {
+        Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Value::Date(d) => {
             out.push('"');
-            time::write_date(out, v[row]);
-            out.push('"');
-        }
-        ColumnData::Timestamp(v) => {
-            out.push('"');
-            time::write_timestamp(out, v[row], false);
+            time::write_date(out, d);
             out.push('"');
         }
-        ColumnData::TimestampTz(v) => {
+        Value::Timestamp(t) => {
             out.push('"');
-            time::write_timestamp(out, v[row], true);
+            time::write_timestamp(out, t, false);
             out.push('"');
         }
-        ColumnData::Text { dict, codes } => write_str(out, dict.get(codes.get(row) as usize)),
+        Value::TimestampTz(t) => {
+            out.push('"');
+            time::write_timestamp(out, t, true);
+            out.push('"');
+        }
+        Value::Text(s) => write_str(out, s),
     }
 }
 
@@ -117,20 +108,12 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
 /// float; decimals are converted from their exact mantissa.
 #[inline]
 pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
-    if col.is_null(row) {
-        return None;
-    }
-    let v = match &col.data {
-        ColumnData::Int2(v) => v[row] as f64,
-        ColumnData::Int4(v) => v[row] as f64,
-        ColumnData::Int8(v) => v[row] as f64,
-        ColumnData::Float4(v) => v[row] as f64,
-        ColumnData::Float8(v) => v[row],
-        ColumnData::DecimalF64 { exp, values } => decimal_f64(values.get(row)?, *exp),
-        ColumnData::Decimal { scale, values } => {
-            values.get(row)? as f64 / 10f64.powi(*scale as i32)
-        }
-        ColumnData::DecimalText(a) => a.get(row).parse().ok()?,
+    let v = match col.value(row) {
+        Value::Int(v) => v as f64,
+        Value::Float4(v) => v as f64,
+        Value::Float8(v) => v,
+        Value::Decimal { mantissa, scale } => mantissa? as f64 / 10f64.powi(scale as i32),
+        Value::DecimalText(s) => s.parse().ok()?,
         _ => return None,
     };
     (!v.is_nan()).then_some(v)
@@ -139,7 +122,8 @@ pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::column::{Bitmap, Decimals};
+    use crate::store::column::{Bitmap, ColumnData, Mantissas};
+    use crate::store::packed::IntBlocks;
 
     #[test]
     fn strings_are_escaped() {
@@ -153,10 +137,7 @@ mod tests {
     #[test]
     fn floats_round_trip_bit_exact() {
         let vals = [0.1f32, -3.4028235e38, 1.0e-45, 123.456, -0.0];
-        let col = Column {
-            data: ColumnData::Float4(vals.to_vec()),
-            nulls: None,
-        };
+        let col = Column::from_f32(&vals);
         for (i, v) in vals.iter().enumerate() {
             let mut s = String::new();
             write_value(&mut s, &col, i);
@@ -177,7 +158,7 @@ mod tests {
         let col = Column {
             data: ColumnData::Decimal {
                 scale: 2,
-                values: Decimals::I32(vec![1230, 0, i32::MIN]),
+                values: Mantissas::Narrow(IntBlocks::encode(3, [1230, 0, i64::MIN])),
             },
             nulls: Some(nulls),
         };
