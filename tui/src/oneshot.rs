@@ -367,7 +367,7 @@ pub fn status_summary(st: &AdminStatus) -> String {
 /// and the total per row.
 pub fn columns_text(s: &stockd_api::StoreStatus) -> String {
     let mut cols: Vec<&stockd_api::ColumnMemory> = s.column_bytes.iter().collect();
-    cols.sort_by(|a, b| (b.bytes + b.null_bytes).cmp(&(a.bytes + a.null_bytes)));
+    cols.sort_by_key(|c| std::cmp::Reverse(c.bytes + c.null_bytes));
     let mut o = String::new();
     let _ = writeln!(
         o,

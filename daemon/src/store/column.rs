@@ -193,7 +193,6 @@ impl Decimals {
             Decimals::I128(v) => put(v, m, i128::MIN),
         }
     }
-
 }
 
 /// Numeric mantissas in blocks. `Narrow` holds them frame-of-reference
@@ -270,7 +269,10 @@ pub enum ColumnData {
     /// Microseconds since 2000-01-01 00:00:00 UTC.
     TimestampTz(IntBlocks),
     /// Dictionary-encoded text, codes bit-packed.
-    Text { dict: StrArena, codes: IntBlocks },
+    Text {
+        dict: StrArena,
+        codes: IntBlocks,
+    },
 }
 
 impl ColumnData {
@@ -309,7 +311,11 @@ impl ColumnData {
             ColumnData::Text { codes, .. } => {
                 codes.mix(&mut mix);
                 for c in &mut mix.codecs {
-                    c.0 = if c.0 == "const" { "dict-const" } else { "dict-for" };
+                    c.0 = if c.0 == "const" {
+                        "dict-const"
+                    } else {
+                        "dict-for"
+                    };
                 }
             }
             ColumnData::Float4(b) => b.mix(&mut mix),
@@ -335,7 +341,10 @@ pub enum Value<'a> {
     Float4(f32),
     Float8(f64),
     /// `numeric(p,s)`: mantissa / 10^scale; `None` = NaN.
-    Decimal { mantissa: Option<i128>, scale: u16 },
+    Decimal {
+        mantissa: Option<i128>,
+        scale: u16,
+    },
     /// Unconstrained numeric as canonical text (`NaN`, `Infinity`, …).
     DecimalText(&'a str),
     Bool(bool),
@@ -727,7 +736,10 @@ mod tests {
         assert_eq!(col.dict().map(StrArena::len), Some(2));
         let got: Vec<Value> = col.values(0..4).collect();
         use Value::Text;
-        assert_eq!(got, [Text("银行"), Text("半导体"), Text("银行"), Text("银行")]);
+        assert_eq!(
+            got,
+            [Text("银行"), Text("半导体"), Text("银行"), Text("银行")]
+        );
         assert_eq!(col.text_code(1), Some(1));
     }
 

@@ -200,7 +200,8 @@ impl IntBlocks {
             let (width, base) = (h.width as u32, h.base);
             let bit0 = h.off as usize * 64 + k * width as usize;
             for (j, o) in out[done..done + take].iter_mut().enumerate() {
-                *o = base.wrapping_add(unpack(&self.words, bit0 + j * width as usize, width) as i64);
+                *o =
+                    base.wrapping_add(unpack(&self.words, bit0 + j * width as usize, width) as i64);
             }
             done += take;
             i += take;
@@ -732,7 +733,11 @@ mod tests {
                 pack(v.iter().copied(), n, width, &mut words);
                 assert_eq!(words.len(), 1 + words_for(n, width));
                 for (i, &x) in v.iter().enumerate() {
-                    assert_eq!(unpack(&words, 64 + i * width as usize, width), x, "w{width}");
+                    assert_eq!(
+                        unpack(&words, 64 + i * width as usize, width),
+                        x,
+                        "w{width}"
+                    );
                 }
             }
         }
@@ -820,7 +825,9 @@ mod tests {
         let mut r = Rng(3);
         let n = 3 * BLOCK + 5;
         // Decimals (prices), some exceptions among them.
-        let mut prices: Vec<f64> = (0..n).map(|_| (r.next() % 100_000) as f64 / 100.0).collect();
+        let mut prices: Vec<f64> = (0..n)
+            .map(|_| (r.next() % 100_000) as f64 / 100.0)
+            .collect();
         for (i, x) in edge_f64().into_iter().enumerate() {
             prices[i * 97] = x;
         }
@@ -829,7 +836,9 @@ mod tests {
         b.mix(&mut mix);
         assert!(mix.codecs.iter().any(|c| c.0 == "decimal"), "{mix:?}");
         // Full-mantissa values of similar magnitude: split.
-        let full: Vec<f64> = (0..n).map(|_| (r.next() % 1_000_000) as f64 / 7.0 - 5e4).collect();
+        let full: Vec<f64> = (0..n)
+            .map(|_| (r.next() % 1_000_000) as f64 / 7.0 - 5e4)
+            .collect();
         let b = check_floats(&full);
         let mut mix = Mix::default();
         b.mix(&mut mix);
@@ -840,10 +849,12 @@ mod tests {
         // Edges alone, constants, empty.
         check_floats(&edge_f64());
         check_floats(&vec![-0.0; BLOCK + 3]);
-        check_floats(&vec![f64::NAN; 10]);
+        check_floats(&[f64::NAN; 10]);
         check_floats::<f64>(&[]);
         // Large integers near 2^53..2^62.
-        let big: Vec<f64> = (0..n).map(|i| (1u64 << 53) as f64 + (i as f64) * 2.0).collect();
+        let big: Vec<f64> = (0..n)
+            .map(|i| (1u64 << 53) as f64 + (i as f64) * 2.0)
+            .collect();
         check_floats(&big);
     }
 
@@ -869,7 +880,9 @@ mod tests {
             v[i * 101] = x;
         }
         check_floats(&v);
-        let full: Vec<f32> = (0..n).map(|_| (r.next() % 1_000_000) as f32 / 7.0).collect();
+        let full: Vec<f32> = (0..n)
+            .map(|_| (r.next() % 1_000_000) as f32 / 7.0)
+            .collect();
         check_floats(&full);
         let noise: Vec<f32> = (0..n).map(|_| f32::from_bits(r.next() as u32)).collect();
         check_floats(&noise);

@@ -288,10 +288,7 @@ fn read_ints<R: Read>(i: &mut In<R>, rows: usize) -> Result<IntBlocks, SnapshotE
     IntBlocks::from_parts(parts).ok_or(corrupt("a column's block headers do not match its data"))
 }
 
-fn write_floats<W: Write, T: FloatBits>(
-    o: &mut Out<'_, W>,
-    b: &FloatBlocks<T>,
-) -> io::Result<()> {
+fn write_floats<W: Write, T: FloatBits>(o: &mut Out<'_, W>, b: &FloatBlocks<T>) -> io::Result<()> {
     let p = b.parts();
     o.pod(p.len as u64)?;
     o.pod(p.heads.len() as u64)?;
