@@ -489,8 +489,12 @@ fn plan_split<T: FloatBits>(v: &[T]) -> Option<SplitPlan> {
                 _ => counts.push((c, key)),
             }
         }
-        counts.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // The 8 most frequent left parts (in O(groups), not a full sort:
+        // this runs 14 times a block at load).
         let d = counts.len().min(8);
+        if counts.len() > d {
+            counts.select_nth_unstable_by(d - 1, |a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        }
         let covered: usize = counts[..d].iter().map(|c| c.0).sum();
         let plan = SplitPlan {
             right: T::BITS - left,
