@@ -5,7 +5,7 @@
 //! hold as numbers (NaN, ±Infinity) are written as the strings `"NaN"`,
 //! `"Infinity"`, `"-Infinity"`.
 
-use super::column::{decimal_f64, Column, ColumnData};
+use super::column::{Column, Value};
 use super::{numeric, time};
 
 /// Appends `s` as a JSON string literal.
@@ -62,26 +62,17 @@ fn non_finite(nan: bool, positive: bool) -> &'static str {
 
 /// Appends the value of `row` in `col` as JSON.
 pub fn write_value(out: &mut String, col: &Column, row: usize) {
-    if col.is_null(row) {
-        out.push_str("null");
-        return;
-    }
     let mut ib = itoa::Buffer::new();
-    match &col.data {
-        ColumnData::Int2(v) => out.push_str(ib.format(v[row])),
-        ColumnData::Int4(v) => out.push_str(ib.format(v[row])),
-        ColumnData::Int8(v) => out.push_str(ib.format(v[row])),
-        ColumnData::Float4(v) => write_f32(out, v[row]),
-        ColumnData::Float8(v) => write_f64(out, v[row]),
-        ColumnData::DecimalF64 { exp, values } => {
-            write_f64(out, decimal_f64(values.get(row).unwrap_or(0), *exp))
-        }
-        ColumnData::Decimal { scale, values } => match values.get(row) {
-            Some(m) => numeric::write_scaled(out, m, *scale),
+    match col.value(row) {
+        Value::Null => out.push_str("null"),
+        Value::Int(v) => out.push_str(ib.format(v)),
+        Value::Float4(v) => write_f32(out, v),
+        Value::Float8(v) => write_f64(out, v),
+        Value::Decimal { mantissa, scale } => match mantissa {
+            Some(m) => numeric::write_scaled(out, m, scale),
             None => out.push_str("\"NaN\""),
         },
-        ColumnData::DecimalText(a) => {
-            let s = a.get(row);
+        Value::DecimalText(s) => {
             if s.as_bytes()
                 .first()
                 .is_some_and(|c| c.is_ascii_digit() || *c == b'-')
@@ -92,23 +83,23 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
                 write_str(out, s);
             }
         }
-        ColumnData::Bool(b) => out.push_str(if b.get(row) { "true" } else { "false" }),
-        ColumnData::Date(v) => {
+        Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
+        Value::Date(d) => {
             out.push('"');
-            time::write_date(out, v[row]);
-            out.push('"');
-        }
-        ColumnData::Timestamp(v) => {
-            out.push('"');
-            time::write_timestamp(out, v[row], false);
+            time::write_date(out, d);
             out.push('"');
         }
-        ColumnData::TimestampTz(v) => {
+        Value::Timestamp(t) => {
             out.push('"');
-            time::write_timestamp(out, v[row], true);
+            time::write_timestamp(out, t, false);
             out.push('"');
         }
-        ColumnData::Text { dict, codes } => write_str(out, dict.get(codes.get(row) as usize)),
+        Value::TimestampTz(t) => {
+            out.push('"');
+            time::write_timestamp(out, t, true);
+            out.push('"');
+        }
+        Value::Text(s) => write_str(out, s),
     }
 }
 
@@ -117,20 +108,12 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
 /// float; decimals are converted from their exact mantissa.
 #[inline]
 pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
-    if col.is_null(row) {
-        return None;
-    }
-    let v = match &col.data {
-        ColumnData::Int2(v) => v[row] as f64,
-        ColumnData::Int4(v) => v[row] as f64,
-        ColumnData::Int8(v) => v[row] as f64,
-        ColumnData::Float4(v) => v[row] as f64,
-        ColumnData::Float8(v) => v[row],
-        ColumnData::DecimalF64 { exp, values } => decimal_f64(values.get(row)?, *exp),
-        ColumnData::Decimal { scale, values } => {
-            values.get(row)? as f64 / 10f64.powi(*scale as i32)
-        }
-        ColumnData::DecimalText(a) => a.get(row).parse().ok()?,
+    let v = match col.value(row) {
+        Value::Int(v) => v as f64,
+        Value::Float4(v) => v as f64,
+        Value::Float8(v) => v,
+        Value::Decimal { mantissa, scale } => mantissa? as f64 / 10f64.powi(scale as i32),
+        Value::DecimalText(s) => s.parse().ok()?,
         _ => return None,
     };
     (!v.is_nan()).then_some(v)
@@ -139,7 +122,8 @@ pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::column::{Bitmap, Decimals};
+    use crate::store::column::{Bitmap, ColumnData, Mantissas};
+    use crate::store::packed::IntBlocks;
 
     #[test]
     fn strings_are_escaped() {
@@ -153,10 +137,7 @@ mod tests {
     #[test]
     fn floats_round_trip_bit_exact() {
         let vals = [0.1f32, -3.4028235e38, 1.0e-45, 123.456, -0.0];
-        let col = Column {
-            data: ColumnData::Float4(vals.to_vec()),
-            nulls: None,
-        };
+        let col = Column::from_f32(&vals);
         for (i, v) in vals.iter().enumerate() {
             let mut s = String::new();
             write_value(&mut s, &col, i);
@@ -177,7 +158,7 @@ mod tests {
         let col = Column {
             data: ColumnData::Decimal {
                 scale: 2,
-                values: Decimals::I32(vec![1230, 0, i32::MIN]),
+                values: Mantissas::Narrow(IntBlocks::encode(3, [1230, 0, i64::MIN])),
             },
             nulls: Some(nulls),
         };
@@ -191,5 +172,95 @@ mod tests {
         assert_eq!(out, ["12.30", "null", "\"NaN\""]);
         assert_eq!(value_f64(&col, 0), Some(12.3));
         assert_eq!(value_f64(&col, 2), None);
+    }
+}
+
+/// Point-read and scan timings on the seed-scale demo store (not a test
+/// of behaviour; run by hand to compare layouts:
+/// `cargo test --release -p stockd --lib micro_bench -- --ignored --nocapture`).
+#[cfg(test)]
+mod micro_bench {
+    use crate::store::json::{value_f64, write_value};
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn micro_bench() {
+        let days: u32 = std::env::var("MICRO_DAYS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30);
+        let mut p = crate::demo::DemoParams::seed();
+        p.days = days;
+        let t = Instant::now();
+        let s = crate::demo::load(&p, 1).unwrap();
+        eprintln!(
+            "demo load {} rows: {:?}, store {} B/row",
+            s.rows(),
+            t.elapsed(),
+            s.heap_bytes() / s.rows().max(1)
+        );
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let codes: Vec<u32> = s.codes().map(|c| s.code_id(c).unwrap()).collect();
+        let nd = s.dates().len();
+        let mut out = String::new();
+        let n = 100_000;
+        let t = Instant::now();
+        for _ in 0..n {
+            let c = codes[next() as usize % codes.len()];
+            let r = s.row(c, nd - 1 - next() as usize % 3).unwrap_or(0);
+            out.clear();
+            for col in s.columns() {
+                write_value(&mut out, col, r);
+            }
+        }
+        eprintln!(
+            "get all columns: {:.0} ns/row",
+            t.elapsed().as_nanos() as f64 / n as f64
+        );
+        let by = s.column("pct_chg").unwrap();
+        let t = Instant::now();
+        let mut sum = 0.0;
+        for _ in 0..50 {
+            for di in 0..nd {
+                for &r in s.rows_on(di) {
+                    sum += value_f64(&s.columns()[by], r as usize).unwrap_or(0.0);
+                }
+            }
+        }
+        eprintln!(
+            "scan pct_chg by date: {:.1} ns/value ({sum})",
+            t.elapsed().as_nanos() as f64 / (50 * s.rows()) as f64
+        );
+        let cols: Vec<usize> = [
+            "open", "high", "low", "close", "volume", "amount", "pct_chg", "ma5", "ma60",
+            "macd_dif",
+        ]
+        .iter()
+        .filter_map(|c| s.column(c))
+        .collect();
+        let t = Instant::now();
+        let m = 20_000;
+        for _ in 0..m {
+            let c = codes[next() as usize % codes.len()];
+            out.clear();
+            for &col in &cols {
+                for di in 0..nd {
+                    if let Some(r) = s.row(c, di) {
+                        write_value(&mut out, &s.columns()[col], r);
+                    }
+                }
+            }
+        }
+        eprintln!(
+            "history 10 columns: {:.0} ns/answer",
+            t.elapsed().as_nanos() as f64 / m as f64
+        );
     }
 }

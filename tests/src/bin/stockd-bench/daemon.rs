@@ -145,7 +145,7 @@ impl StockdProcess {
             }
             if self.socket.exists() {
                 match HttpConn::connect(&self.socket).await {
-                    Ok(mut c) => match c.call("market.info", Value::Null).await {
+                    Ok(mut c) => match c.call("market.info", serde_json::json!({})).await {
                         Ok(info) if info.get("rows").and_then(Value::as_u64).unwrap_or(0) > 0 => {
                             return Ok((self.spawned.elapsed(), info));
                         }
@@ -187,7 +187,7 @@ impl StockdProcess {
     /// `admin.status`, if the daemon has it (`None` on "method not found").
     pub async fn admin_status(&self) -> Result<Option<Value>> {
         let mut c = HttpConn::connect(&self.socket).await?;
-        match c.call("admin.status", Value::Null).await {
+        match c.call("admin.status", serde_json::json!({})).await {
             Ok(v) => Ok(Some(v)),
             Err(e) => {
                 let msg = format!("{e:#}");
