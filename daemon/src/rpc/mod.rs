@@ -260,14 +260,14 @@ async fn one(app: &Shared, raw: &RawValue, peer: Option<&PeerCred>) -> Option<St
     })
 }
 
-/// The JSON-RPC error for a call an Arrow answer was asked for that has
-/// none (`value` names what was sent).
-fn no_arrow(value: &str, what: &str) -> String {
+/// The JSON-RPC error for a request an Arrow answer was asked for that
+/// cannot have one (`value` names what was sent, `what` says what it is,
+/// `instead` what to do).
+fn no_arrow(value: &str, what: &str, instead: &str) -> String {
     error_object(
         INVALID_REQUEST,
         &format!(
-            "{what} cannot be answered as Arrow (Accept: {}); the methods answered as Arrow are {}: \
-             send it with Accept: application/json (or no Accept)",
+            "{what} cannot be answered as Arrow (Accept: {}); the methods answered as Arrow are {}: {instead}",
             crate::arrow::CONTENT_TYPE,
             crate::handlers::arrow::METHODS.join(", ")
         ),
@@ -307,7 +307,11 @@ pub async fn answer_arrow(
     if raw.get().starts_with('[') {
         return Some(Err(error_response(
             "null",
-            &no_arrow("batch", "a batch (a JSON array of calls)"),
+            &no_arrow(
+                "batch",
+                "a batch (a JSON array of calls)",
+                "send one call per request for Arrow, or the batch with Accept: application/json",
+            ),
         )));
     }
     let (method, params, id) = match request(raw) {
@@ -322,6 +326,7 @@ pub async fn answer_arrow(
             Err(no_arrow(
                 call.method().name,
                 &format!("method '{}' has no row list and", call.method().name),
+                "send it with Accept: application/json (or no Accept)",
             ))
         }
         Err(e) => Err(e),

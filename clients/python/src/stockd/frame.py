@@ -130,85 +130,98 @@ def _dec32(v: Any) -> Any:
     return Decimal(str(np.float32(v)))
 
 
-def _arrow_column(pd, np, pa, col, field, numbers: str):
-    """One Arrow column as the JSON path would type it (see the table)."""
-    t = field.type
-    meta = field.metadata or {}
-    pg = meta.get(b"stockd.pg_type", b"").decode()
-    kind = V.kind_of(pg) if pg else None
-    if pa.types.is_dictionary(t) or pa.types.is_null(t):
-        return col.to_pylist()
-    if pa.types.is_decimal(t):
-        if numbers == "float":
-            return col.cast(pa.string()).cast(pa.float64()).to_numpy(zero_copy_only=False)
-        return np.array(col.to_pylist(), dtype=object)
-    if pa.types.is_floating(t):
-        if numbers == "float":
-            return col.to_numpy(zero_copy_only=False)
-        conv = _dec32 if pa.types.is_float32(t) else (lambda v: Decimal(repr(v)))
-        return np.array([None if v is None else conv(v) for v in col.to_pylist()], dtype=object)
-    if pa.types.is_integer(t):
-        if col.null_count:
-            return pd.array(col.to_pylist(), dtype="Int64")
-        return col.to_numpy().astype(np.int64)
-    if pa.types.is_boolean(t):
-        if col.null_count:
-            return pd.array(col.to_pylist(), dtype="boolean")
-        return col.to_numpy(zero_copy_only=False).astype(bool)
-    if pa.types.is_date32(t):
-        return col.cast(pa.int32()).to_numpy(zero_copy_only=False).astype("datetime64[D]") if not col.null_count \
-            else np.array(col.cast(pa.string()).to_pylist(), dtype="datetime64[D]")
-    if pa.types.is_timestamp(t):
-        naive = col.cast(pa.int64()).to_numpy(zero_copy_only=False).astype("datetime64[us]") if not col.null_count \
-            else np.array([None if v is None else v for v in col.cast(pa.int64()).to_pylist()], dtype="datetime64[us]")
-        index = pd.DatetimeIndex(naive)
-        return (index.tz_localize("UTC") if t.tz is not None else index).array
-    # utf8: text, or a value the exact Arrow type could not hold, as the
-    # JSON answer writes it.
-    values = col.to_pylist()
-    if kind == V.DECIMAL:
-        return _column(pd, np, values, V.DECIMAL, numbers)
-    return values
+def _buffer(np, arr, dtype):
+    """The values buffer of a fixed-width array as a numpy view (NULL slots
+    hold whatever the writer put there): no per-call conversion cost,
+    which is most of the time for a small answer of many columns."""
+    width = np.dtype(dtype).itemsize
+    return np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr), offset=arr.offset * width)
 
 
-def _needs_python(pa, field, col, numbers: str) -> bool:
-    """Whether a column is converted on its own (in Python) rather than by
-    pyarrow's ``to_pandas`` of the whole table: NULLs in an integer or
-    boolean column (nullable pandas dtypes), floats as Decimals, and utf8
-    text of a value the exact type could not hold."""
-    t = field.type
-    if pa.types.is_integer(t) or pa.types.is_boolean(t):
-        return col.null_count > 0
-    if pa.types.is_floating(t):
-        return numbers == "decimal"
-    if pa.types.is_string(t):
-        return b"stockd.pg_type" in (field.metadata or {}) and V.kind_of(field.metadata[b"stockd.pg_type"].decode()) != V.TEXT
-    return pa.types.is_null(t)
+def _nulls(np, arr):
+    """A boolean mask of the NULL slots (only called when there are some)."""
+    bits = np.unpackbits(np.frombuffer(arr.buffers()[0], dtype=np.uint8), bitorder="little")
+    return bits[arr.offset : arr.offset + len(arr)] == 0
 
 
-def _arrow_cast(pa, field, col, numbers: str):
-    """The column as ``to_pandas`` should see it to give the JSON path's
-    dtype (see the table)."""
+def _decimal_floats(np, arr):
+    """float64 of a decimal128 array without a text round trip: mantissa /
+    10^scale is one IEEE division of two doubles that are exact (|mantissa|
+    ≤ 2^53, scale ≤ 22), so it is the correctly rounded value of the exact
+    decimal, what ``float()`` of its text gives (the JSON path). None when
+    a mantissa or the scale is too large for that."""
+    scale = arr.type.scale
+    if not 0 <= scale <= 22:
+        return None
+    words = np.frombuffer(arr.buffers()[1], dtype="<i8", count=2 * len(arr), offset=16 * arr.offset)
+    lo, hi = words[0::2], words[1::2]
+    limit = 1 << 53
+    if len(lo) and not (np.all(hi == (lo >> 63)) and np.all((lo <= limit) & (lo >= -limit))):
+        return None
+    out = lo.astype(np.float64) / float(10**scale)
+    if arr.null_count:
+        out[_nulls(np, arr)] = np.nan
+    return out
+
+
+def _arrow_column(pd, np, pa, arr, field, numbers: str):
+    """One Arrow column (a whole array) as the JSON path types it (see the
+    table)."""
     t = field.type
     if pa.types.is_dictionary(t):
-        return col.cast(pa.string())
-    if pa.types.is_decimal(t) and numbers == "float":
-        # Through the exact decimal text: correctly rounded, as the JSON
-        # path's float() of the same digits.
-        return col.cast(pa.string()).cast(pa.float64())
+        return arr.dictionary_decode().to_numpy(zero_copy_only=False)
+    if pa.types.is_decimal(t):
+        if numbers == "float":
+            fast = _decimal_floats(np, arr)
+            if fast is not None:
+                return fast
+            return arr.cast(pa.string()).cast(pa.float64()).to_numpy(zero_copy_only=False)
+        return np.array(arr.to_pylist(), dtype=object)
+    if pa.types.is_floating(t):
+        if numbers == "float":
+            values = _buffer(np, arr, np.float32 if pa.types.is_float32(t) else np.float64)
+            if arr.null_count:
+                values = values.copy()
+                values[_nulls(np, arr)] = np.nan
+            return values
+        conv = _dec32 if pa.types.is_float32(t) else (lambda v: Decimal(repr(v)))
+        return np.array([None if v is None else conv(v) for v in arr.to_pylist()], dtype=object)
     if pa.types.is_integer(t):
-        return col.cast(pa.int64())
+        if arr.null_count:
+            return pd.array(arr.to_pylist(), dtype="Int64")
+        return _buffer(np, arr, t.to_pandas_dtype()).astype(np.int64)
+    if pa.types.is_boolean(t):
+        if arr.null_count:
+            return pd.array(arr.to_pylist(), dtype="boolean")
+        return arr.to_numpy(zero_copy_only=False).astype(bool)
     if pa.types.is_date32(t):
-        return col.cast(pa.timestamp("s"))
-    return col
+        if arr.null_count:
+            return np.array(arr.cast(pa.string()).to_pylist(), dtype="datetime64[D]")
+        return _buffer(np, arr, np.int32).astype("datetime64[D]")
+    if pa.types.is_timestamp(t):
+        if arr.null_count:
+            naive = np.array(arr.cast(pa.int64()).to_pylist(), dtype="datetime64[us]")
+        else:
+            naive = _buffer(np, arr, np.int64).astype("datetime64[us]")
+        index = pd.DatetimeIndex(naive)
+        return (index.tz_localize("UTC") if t.tz is not None else index).array
+    if pa.types.is_null(t):
+        return [None] * len(arr)
+    # utf8: text, or the exact text of a value its type could not hold
+    # (NaN in numeric(p,s), numeric without typmod, infinite dates).
+    values = arr.to_pylist()
+    pg = (field.metadata or {}).get(b"stockd.pg_type", b"").decode()
+    if pg and V.kind_of(pg) == V.DECIMAL:
+        return _column(pd, np, values, V.DECIMAL, numbers)
+    return values
 
 
 def from_arrow(table, numbers: str = "decimal", by: str = "code"):
     """A DataFrame of an Arrow answer's fields, indexed by its ``code``
     key column (``by="code"``: ``many``, ``top``) or by its ``date`` one
-    as a DatetimeIndex (``by="date"``: ``history``). The key columns are
-    named by the schema's ``stockd.key_columns``; the frame is the one
-    :func:`from_table` / :func:`from_columns` build from the JSON answer."""
+    as a DatetimeIndex (``by="date"``: ``history``): the frame
+    :func:`from_table` / :func:`from_columns` build from the JSON answer.
+    The key columns are named by the schema's ``stockd.key_columns``."""
     pd = _pandas()
     import numpy as np
     import pyarrow as pa
@@ -216,35 +229,19 @@ def from_arrow(table, numbers: str = "decimal", by: str = "code"):
     meta = table.schema.metadata or {}
     keys = meta.get(b"stockd.key_columns", b"code,date").decode().split(",")
     nkeys = len(keys)
-    names: List[str] = []
-    bulk_names: List[str] = []
-    bulk_cols: List[Any] = []
-    own: Dict[int, Any] = {}
+    batch = table.combine_chunks().to_batches()
+    if batch:
+        arrays = batch[0].columns
+    else:
+        arrays = [pa.array([], type=f.type) for f in table.schema]
+    data: Dict[str, Any] = {}
     for i, field in enumerate(table.schema):
-        if i < nkeys:
-            continue
-        col = table.column(i)
-        names.append(field.name)
-        if _needs_python(pa, field, col, numbers):
-            own[len(names) - 1] = _arrow_column(pd, np, pa, col.combine_chunks(), field, numbers)
-        else:
-            bulk_names.append(str(len(names) - 1))
-            bulk_cols.append(_arrow_cast(pa, field, col, numbers))
+        if i >= nkeys:
+            data[field.name] = _arrow_column(pd, np, pa, arrays[i], field, numbers)
     if by == "date":
-        dates = table.column(keys[1]).cast(pa.string()).to_pylist()
-        name = None if "date" in names else "date"
+        dates = arrays[1].cast(pa.string()).to_pylist()
+        name = None if "date" in data else "date"
         idx = pd.DatetimeIndex(pd.to_datetime(pd.Series(dates, dtype=object), format="%Y-%m-%d"), name=name)
     else:
-        idx = pd.Index(table.column(keys[0]).to_pylist(), name="code")
-    # One to_pandas for every column it converts as the JSON path would
-    # (positions as names: the fields may repeat a name); the rest added.
-    bulk = pa.table(bulk_cols, names=bulk_names).to_pandas() if bulk_cols else pd.DataFrame(index=range(table.num_rows))
-    for pos, values in own.items():
-        bulk[str(pos)] = values
-    df = bulk[[str(i) for i in range(len(names))]] if names else pd.DataFrame(index=range(table.num_rows))
-    df.columns = pd.Index(names) if names else df.columns
-    df.index = idx
-    # Repeated names keep the last column, as the JSON path's dict does.
-    if len(set(names)) != len(names):
-        df = df.loc[:, ~df.columns.duplicated(keep="last")]
-    return df
+        idx = pd.Index(arrays[0].to_pylist(), name="code")
+    return pd.DataFrame(data, index=idx)
