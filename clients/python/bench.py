@@ -16,10 +16,13 @@ Operations:
 Targets, on the same rows (one table in PostgreSQL, database
 ``stockd_pybench``, which stockd serves too):
 
-- ``stockd``: :class:`stockd.Client` / :class:`stockd.AsyncClient` over JSON
-  (``layout: "columns"``), ``numbers="float"`` for frames (what
-  ``read_sql`` and DuckDB give) and the default exact Decimals for ``get``
-  (what psycopg gives).
+- ``stockd-arrow``: :class:`stockd.Client` / :class:`stockd.AsyncClient`
+  with ``arrow=True``: the frame is built from the daemon's Arrow answer
+  (``Accept: application/vnd.apache.arrow.stream``), ``numbers="float"``
+  (numeric as float64, what ``read_sql`` and DuckDB give). Frames only.
+- ``stockd-json``: the same clients with ``arrow=False``, over JSON
+  (``layout: "columns"``), ``numbers="float"`` for frames and the default
+  exact Decimals for ``get`` (what psycopg gives).
 - ``postgres``: psycopg 3, ``pandas.read_sql`` (blocking) or an
   ``AsyncConnection`` per task and ``DataFrame.from_records(...,
   coerce_float=True)`` (asyncio), on the indexed table.
@@ -34,7 +37,8 @@ Targets, on the same rows (one table in PostgreSQL, database
 Each is measured for ``--duration`` seconds with one client and with
 ``--tasks`` (8) concurrent asyncio tasks (one event loop; the blocking
 clients in threads). Printed: ms per operation (mean latency), operations
-per second, and how many times faster stockd is (its ops/s over theirs).
+per second, and how many times faster stockd is (its ops/s over theirs:
+stockd-arrow's for the frames, stockd-json's for ``get``).
 The load average is printed before and after: run it on a quiet machine.
 
 Scales: ``seed`` is the demo data set (3,600 stocks × 30 days, from
@@ -69,7 +73,10 @@ import stockd  # noqa: E402
 
 DB = "stockd_pybench"
 OPS = ["top500", "history", "get"]
-TARGETS = ["stockd", "postgres", "redis", "duckdb"]
+TARGETS = ["stockd-arrow", "stockd-json", "postgres", "redis", "duckdb"]
+#: The operations each target has (stockd's get is one row as a dict: no
+#: Arrow answer, so stockd-arrow has no get).
+TARGET_OPS = {"stockd-arrow": ["top500", "history"]}
 
 
 def log(*a: Any) -> None:
@@ -367,9 +374,10 @@ class Targets:
     def sync_ops(self, target: str) -> Tuple[Dict[str, Callable[[str], Any]], Callable[[], None]]:
         import pandas as pd
 
-        if target == "stockd":
-            frames = stockd.Client(self.socket, numbers="float")
-            exact = stockd.Client(self.socket)
+        if target.startswith("stockd"):
+            arrow = target == "stockd-arrow"
+            frames = stockd.Client(self.socket, numbers="float", arrow=arrow)
+            exact = stockd.Client(self.socket, arrow=False)
             ops = {
                 "top500": lambda code: frames.top("pct_chg", n=500, date=self.last, as_frame=True),
                 "history": lambda code: frames.history(code, as_frame=True),
@@ -426,9 +434,10 @@ class Targets:
     async def async_ops(self, target: str, tasks: int):
         import pandas as pd
 
-        if target == "stockd":
-            frames = stockd.AsyncClient(self.socket, numbers="float", pool_size=tasks)
-            exact = stockd.AsyncClient(self.socket, pool_size=tasks)
+        if target.startswith("stockd"):
+            arrow = target == "stockd-arrow"
+            frames = stockd.AsyncClient(self.socket, numbers="float", pool_size=tasks, arrow=arrow)
+            exact = stockd.AsyncClient(self.socket, pool_size=tasks, arrow=False)
             ops = {
                 "top500": lambda code: frames.top("pct_chg", n=500, date=self.last, as_frame=True),
                 "history": lambda code: frames.history(code, as_frame=True),
@@ -596,6 +605,8 @@ def run_scale(args, scale: str, binary: Path) -> List[Dict[str, Any]]:
         tg = Targets(args, url, table, d.socket, types, duck, scale, last, dates)
         for op in args.ops:
             for target in args.targets:
+                if op not in TARGET_OPS.get(target, OPS):
+                    continue
                 ops, close = tg.sync_ops(target)
                 try:
                     n, took = measure_sync(ops[op], sample, args.warmup, args.duration)
@@ -633,7 +644,9 @@ def table(results: List[Dict[str, Any]]) -> str:
         for op in dict.fromkeys(r["op"] for r in rows):
             for clients in dict.fromkeys(r["clients"] for r in rows):
                 group = [r for r in rows if r["op"] == op and r["clients"] == clients]
-                ref = next((r for r in group if r["target"] == "stockd"), None)
+                ref = next((r for r in group if r["target"] == "stockd-arrow"), None) or next(
+                    (r for r in group if r["target"] == "stockd-json"), None
+                )
                 for r in group:
                     ratio = f"{ref['ops_per_s'] / r['ops_per_s']:.2f}" if ref else "–"
                     lines.append(f"| {op} | {clients} | {r['target']} | {r['ms']:.2f} | {r['ops_per_s']:.0f} | {ratio} |")
@@ -664,8 +677,8 @@ def main() -> None:
     for t in args.targets:
         if t not in TARGETS:
             ap.error(f"--targets: unknown target {t!r}; known: {', '.join(TARGETS)}")
-    if "stockd" not in args.targets:
-        ap.error("--targets must include stockd (the ratios are against it)")
+    if not any(t.startswith("stockd") for t in args.targets):
+        ap.error("--targets must include stockd-arrow or stockd-json (the ratios are against them)")
     host = args.redis.rpartition(":")[0]
     if host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
         ap.error(f"--redis {args.redis!r}: only a local Redis is benchmarked")
@@ -682,10 +695,11 @@ def main() -> None:
     import duckdb
     import pandas
     import psycopg
+    import pyarrow
     import redis
 
-    versions = (f"python {sys.version.split()[0]}, pandas {pandas.__version__}, psycopg {psycopg.__version__}, "
-                f"redis-py {redis.__version__}, duckdb {duckdb.__version__}")
+    versions = (f"python {sys.version.split()[0]}, pandas {pandas.__version__}, pyarrow {pyarrow.__version__}, "
+                f"psycopg {psycopg.__version__}, redis-py {redis.__version__}, duckdb {duckdb.__version__}")
     load_before = os.getloadavg()
     results: List[Dict[str, Any]] = []
     for scale in [s for s in args.scales.split(",") if s]:

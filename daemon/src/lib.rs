@@ -12,6 +12,8 @@
 //! - [`pgconn`]: libpq-style connection strings, TLS, passwords, redaction.
 //! - [`query`]: the data methods over a store, free of JSON-RPC.
 //! - [`views`]: the derived views (hotspots, industry detail, signals).
+//! - [`arrow`]: store rows as an Arrow IPC stream, with exact types (the
+//!   Arrow answers of the row-list methods).
 //! - [`app`]: the state every part shares (store in service, caches,
 //!   governor, statistics, admin gate), reload requests, `admin.status`.
 //!
@@ -29,6 +31,7 @@
 //! - [`stats`]: per-method request counts, errors and latency percentiles.
 
 pub mod app;
+pub mod arrow;
 pub mod cache;
 pub mod config;
 pub mod demo;

@@ -37,6 +37,42 @@ pub async fn post(path: &Path, body: &[u8]) -> Result<Response> {
 /// POSTs `body` with the given extra headers (Host, Content-Length and
 /// Connection are always sent).
 pub async fn post_with(path: &Path, body: &[u8], headers: &[(&str, &str)]) -> Result<Response> {
+    parse_response(&exchange(path, body, headers).await?)
+}
+
+/// A response whose body is kept as bytes (an Arrow stream is not text).
+#[derive(Debug, Clone)]
+pub struct BinaryResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl BinaryResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// As [`post_with`], the body kept as bytes.
+pub async fn post_binary(
+    path: &Path,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> Result<BinaryResponse> {
+    let (status, headers, body) = parse_parts(&exchange(path, body, headers).await?)?;
+    Ok(BinaryResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// One request on a new connection; the whole response as sent.
+async fn exchange(path: &Path, body: &[u8], headers: &[(&str, &str)]) -> Result<Vec<u8>> {
     let exchange = async {
         let mut stream = UnixStream::connect(path)
             .await
@@ -62,7 +98,7 @@ pub async fn post_with(path: &Path, body: &[u8], headers: &[(&str, &str)]) -> Re
             read.context("reading the response")?;
             bail!("the connection closed without a response");
         }
-        parse_response(&raw)
+        Ok(raw)
     };
     tokio::time::timeout(Duration::from_secs(60), exchange)
         .await
@@ -71,6 +107,18 @@ pub async fn post_with(path: &Path, body: &[u8], headers: &[(&str, &str)]) -> Re
 
 /// Parses one whole HTTP/1 response (head and body, chunked or not).
 pub fn parse_response(raw: &[u8]) -> Result<Response> {
+    let (status, headers, body) = parse_parts(raw)?;
+    let body = String::from_utf8(body).context("response body is not UTF-8")?;
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+type Parts = (u16, Vec<(String, String)>, Vec<u8>);
+
+fn parse_parts(raw: &[u8]) -> Result<Parts> {
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -109,12 +157,7 @@ pub fn parse_response(raw: &[u8]) -> Result<Response> {
     } else {
         rest.to_vec()
     };
-    let body = String::from_utf8(body).context("response body is not UTF-8")?;
-    Ok(Response {
-        status,
-        headers,
-        body,
-    })
+    Ok((status, headers, body))
 }
 
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>> {

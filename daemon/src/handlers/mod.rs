@@ -6,6 +6,7 @@
 //! that is [`crate::rpc`]'s.
 
 pub mod admin;
+pub mod arrow;
 pub mod data;
 pub mod views;
 

@@ -6,7 +6,9 @@
 //! [`crate::handlers`] and written as a Response object with the handler's
 //! JSON document copied in verbatim. The HTTP transport calls [`answer`];
 //! the WebSocket module ([`ws`]) calls [`run`] for each call jsonrpsee
-//! hands it.
+//! hands it. A POST that asks for an Arrow answer gets [`answer_arrow`]:
+//! one call of a row-list method ([`crate::handlers::arrow::METHODS`]) as
+//! an Arrow IPC stream, every error as the same JSON Response object.
 //!
 //! Every error object carries `data: {"kind", "value"}`: `parse_error`
 //! (-32700, the value says where the JSON broke), `invalid_request`
@@ -256,6 +258,81 @@ async fn one(app: &Shared, raw: &RawValue, peer: Option<&PeerCred>) -> Option<St
         }
         Err(error) => error_response(id_text, &error),
     })
+}
+
+/// The JSON-RPC error for a request an Arrow answer was asked for that
+/// cannot have one (`value` names what was sent, `what` says what it is,
+/// `instead` what to do).
+fn no_arrow(value: &str, what: &str, instead: &str) -> String {
+    error_object(
+        INVALID_REQUEST,
+        &format!(
+            "{what} cannot be answered as Arrow (Accept: {}); the methods answered as Arrow are {}: {instead}",
+            crate::arrow::CONTENT_TYPE,
+            crate::handlers::arrow::METHODS.join(", ")
+        ),
+        "invalid_request",
+        value,
+    )
+}
+
+/// Runs one parsed call for an Arrow answer and records it like [`run`].
+async fn run_arrow(app: &Shared, call: Call, peer: Option<&PeerCred>) -> Result<Vec<u8>, String> {
+    let started = Instant::now();
+    let name = call.method().name;
+    let result = crate::handlers::arrow::handle(app, call, peer)
+        .await
+        .and_then(|bytes| {
+            crate::handlers::arrow::check_size(bytes.len(), MAX_RESPONSE_BYTES).map(|()| bytes)
+        })
+        .map_err(|e| app_error_object(&e));
+    app.stats
+        .record(name, started.elapsed().as_micros() as u64, result.is_err());
+    result
+}
+
+/// The answer to a request body sent with `Accept:
+/// application/vnd.apache.arrow.stream`: `Ok` an Arrow IPC stream, `Err` a
+/// JSON Response object (every error, including a batch, a method without
+/// a row list and a subscription), `None` for a notification.
+pub async fn answer_arrow(
+    app: &Shared,
+    body: &[u8],
+    peer: Option<&PeerCred>,
+) -> Option<Result<Vec<u8>, String>> {
+    let raw: &RawValue = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(_) => return answer(app, body, peer).await.map(Err),
+    };
+    if raw.get().starts_with('[') {
+        return Some(Err(error_response(
+            "null",
+            &no_arrow(
+                "batch",
+                "a batch (a JSON array of calls)",
+                "send one call per request for Arrow, or the batch with Accept: application/json",
+            ),
+        )));
+    }
+    let (method, params, id) = match request(raw) {
+        Ok(r) => r,
+        Err(answer) => return Some(Err(answer)),
+    };
+    let id_text = id.map_or("null", RawValue::get);
+    let result = match parse(app, &method, params) {
+        Ok(call) if crate::handlers::arrow::supports(&call) => run_arrow(app, call, peer).await,
+        Ok(call) => {
+            app.stats.record(call.method().name, 0, true);
+            Err(no_arrow(
+                call.method().name,
+                &format!("method '{}' has no row list and", call.method().name),
+                "send it with Accept: application/json (or no Accept)",
+            ))
+        }
+        Err(e) => Err(e),
+    };
+    id?;
+    Some(result.map_err(|error| error_response(id_text, &error)))
 }
 
 /// The answer to a request body: one Response object, an array of them

@@ -1,5 +1,7 @@
 //! The per-connection HTTP service: a POST's body is gated (size, read
-//! time) and answered by [`crate::rpc::answer`]; a WebSocket upgrade goes
+//! time) and answered by [`crate::rpc::answer`] (or, when its `Accept`
+//! names `application/vnd.apache.arrow.stream`, by
+//! [`crate::rpc::answer_arrow`]: an Arrow IPC stream, errors in JSON); a WebSocket upgrade goes
 //! to jsonrpsee; `GET /metrics` is answered with the Prometheus exposition
 //! ([`crate::app::metrics`]); anything else is told, in JSON, to POST
 //! JSON-RPC.
@@ -62,6 +64,37 @@ fn json_response(body: String) -> HttpResponse {
         http::HeaderValue::from_static("application/json; charset=utf-8"),
     );
     resp
+}
+
+fn arrow_response(stream: Vec<u8>) -> HttpResponse {
+    let mut resp = HttpResponse::new(HttpBody::from(stream));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(crate::arrow::CONTENT_TYPE),
+    );
+    resp
+}
+
+/// Whether `Accept` names the Arrow stream type (with a q above 0):
+/// then a row-list method is answered as Arrow, and anything else with a
+/// JSON error saying which methods can be.
+fn wants_arrow(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|range| {
+            let mut parts = range.split(';');
+            let media = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            media.eq_ignore_ascii_case(crate::arrow::CONTENT_TYPE) && !refused
+        })
 }
 
 fn too_large(len: impl std::fmt::Display, max_body: u64) -> HttpResponse {
@@ -192,6 +225,7 @@ where
                 .get(http::header::CONTENT_LENGTH)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u64>().ok());
+            let arrow = wants_arrow(req.headers());
             let (_, mut body) = req.into_parts();
             if let Some(len) = declared.filter(|&l| l > this.max_body) {
                 drain(&mut body).await;
@@ -242,16 +276,20 @@ where
                     )));
                 }
             };
-            Ok(
-                match rpc::answer(&this.app, &bytes, this.cred.as_ref()).await {
-                    Some(answer) => json_response(answer),
-                    None => {
-                        let mut resp = HttpResponse::new(HttpBody::empty());
-                        *resp.status_mut() = http::StatusCode::NO_CONTENT;
-                        resp
-                    }
-                },
-            )
+            let answer = if arrow {
+                rpc::answer_arrow(&this.app, &bytes, this.cred.as_ref())
+                    .await
+                    .map(|a| a.map_or_else(json_response, arrow_response))
+            } else {
+                rpc::answer(&this.app, &bytes, this.cred.as_ref())
+                    .await
+                    .map(json_response)
+            };
+            Ok(answer.unwrap_or_else(|| {
+                let mut resp = HttpResponse::new(HttpBody::empty());
+                *resp.status_mut() = http::StatusCode::NO_CONTENT;
+                resp
+            }))
         })
     }
 }

@@ -26,7 +26,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     _orjson = None
 
-__all__ = ["Client", "AsyncClient", "METHODS", "WIRE_NAMES", "CLIENT_CHOSEN", "NOT_OFFERED"]
+__all__ = ["Client", "AsyncClient", "METHODS", "WIRE_NAMES", "CLIENT_CHOSEN", "NOT_OFFERED", "ARROW_METHODS", "ARROW_TYPE"]
 
 #: Contract method → the client method that calls it.
 METHODS: Dict[str, str] = {
@@ -59,6 +59,32 @@ CLIENT_CHOSEN = frozenset({"layout"})
 NOT_OFFERED: Dict[str, str] = {
     "admin.subscribe_status": "a WebSocket subscription; poll status() instead",
 }
+
+#: The media type of the daemon's Arrow answers (``Accept`` it to get one).
+ARROW_TYPE = "application/vnd.apache.arrow.stream"
+_ARROW_HEADERS = {"Accept": ARROW_TYPE}
+
+#: Contract methods the daemon answers as Arrow (``Client.table``).
+ARROW_METHODS = ("stock.many", "stock.top", "stock.history", "hotspots.ranking", "industry.detail")
+
+_pyarrow_state: Dict[str, Any] = {}
+
+
+def _pyarrow(required: bool) -> Any:
+    """pyarrow (with its IPC reader) if installed, else None; ImportError
+    naming the extra when ``required``."""
+    if "mod" not in _pyarrow_state:
+        try:
+            import pyarrow
+            import pyarrow.ipc  # noqa: F401
+        except ImportError:
+            pyarrow = None
+        _pyarrow_state["mod"] = pyarrow
+    mod = _pyarrow_state["mod"]
+    if mod is None and required:
+        raise ImportError("Arrow answers need pyarrow: pip install 'stockd[arrow]' (or pyarrow)")
+    return mod
+
 
 DateLike = Union[str, _dt.date]
 Post = Callable[[Any, Optional[V.Types]], Any]
@@ -238,6 +264,26 @@ def _post_signals(as_frame: bool) -> Post:
     return post
 
 
+def _no_layout(params: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in params.items() if k != "layout"}
+
+
+def _arrow_frame(numbers: str, by: str, attr: Optional[str] = None) -> Callable[[Any], Any]:
+    """An Arrow answer → the DataFrame the JSON path gives (see
+    :mod:`stockd.frame`), with the answer's ``missing`` / ``code`` in
+    ``attrs`` as the JSON path puts them."""
+
+    def post(table: Any) -> Any:
+        df = F.from_arrow(table, numbers, by)
+        if attr is not None:
+            meta = table.schema.metadata or {}
+            result = json.loads(meta.get(b"stockd.result", b"{}"))
+            df.attrs[attr] = result.get(attr, [] if attr == "missing" else None)
+        return df
+
+    return post
+
+
 # ------------------------------------------------------------------- methods
 
 
@@ -247,6 +293,12 @@ class _Api:
     coroutine of it (asyncio client)."""
 
     def _call(self, method: str, params: Dict[str, Any], post: Optional[Post] = None, typed: bool = False) -> Any:
+        raise NotImplementedError
+
+    def _arrow(self, method: str, params: Dict[str, Any], post: Optional[Callable[[Any], Any]]) -> Any:
+        raise NotImplementedError
+
+    def _arrow_frames(self) -> bool:
         raise NotImplementedError
 
     # -- data
@@ -302,6 +354,8 @@ class _Api:
             "fields": _names(fields, "fields"),
             "layout": "columns",
         }
+        if as_frame and self._arrow_frames():
+            return self._arrow("stock.many", _no_layout(params), _arrow_frame(self.numbers, "code", "missing"))
         return self._call("stock.many", params, _post_many(as_frame), typed=True)
 
     def history(
@@ -317,6 +371,8 @@ class _Api:
         the whole window), ``{"code", "dates", "columns": {column:
         [values]}}``; ``as_frame``: a DataFrame indexed by date."""
         params = {"code": code, "from": _date(from_), "to": _date(to), "fields": _names(fields, "fields")}
+        if as_frame and self._arrow_frames():
+            return self._arrow("stock.history", params, _arrow_frame(self.numbers, "date", "code"))
         return self._call("stock.history", params, _post_history(as_frame), typed=True)
 
     def top(
@@ -344,6 +400,8 @@ class _Api:
             "fields": _names(fields, "fields"),
             "layout": "columns",
         }
+        if as_frame and self._arrow_frames():
+            return self._arrow("stock.top", _no_layout(params), _arrow_frame(self.numbers, "code"))
         return self._call("stock.top", params, _post_top(as_frame), typed=True)
 
     def hotspots(self, date: Optional[DateLike] = None, n: Optional[int] = None, *, as_frame: bool = False) -> Any:
@@ -393,6 +451,21 @@ class _Api:
         memory to the OS: RSS before and after."""
         return self._call("memory.trim", {})
 
+    def table(self, method: str, **params: Any) -> Any:
+        """The Arrow answer of a row-list method (one of
+        :data:`ARROW_METHODS`) as a ``pyarrow.Table`` with the exact types:
+        decimal128(p,s) for ``numeric(p,s)``, float32/float64, int16/32/64,
+        date32, timestamp(us[, UTC]), dictionary-encoded text; the key
+        columns first (named in ``schema.metadata[b"stockd.key_columns"]``)
+        and the JSON answer's other members as JSON in
+        ``schema.metadata[b"stockd.result"]``. Needs pyarrow. Params by
+        their wire names (``from_`` for ``from``), e.g. ``table("stock.top", by="pct_chg", n=500)``,
+        ``table("industry.detail", industry="银行")`` (gainers and losers)."""
+        if method not in ARROW_METHODS:
+            raise ValueError(f"{method!r} has no Arrow answer; methods with one: {', '.join(ARROW_METHODS)}")
+        _pyarrow(True)
+        return self._arrow(method, {WIRE_NAMES.get(k, k): v for k, v in params.items()}, None)
+
     def call(self, method: str, **params: Any) -> Any:
         """Any method by name, its result as parsed (numbers per the
         client's ``numbers``, nothing else converted)."""
@@ -400,9 +473,16 @@ class _Api:
 
 
 class _Base(_Api):
-    def __init__(self, socket: Optional[str], numbers: str):
+    def __init__(self, socket: Optional[str], numbers: str, arrow: Optional[bool] = None):
         if numbers not in V.NUMBERS:
             raise ValueError(f"numbers must be one of {', '.join(V.NUMBERS)}; got {numbers!r}")
+        if arrow not in (None, True, False):
+            raise ValueError(f"arrow must be None (when pyarrow is installed), True or False; got {arrow!r}")
+        if arrow:
+            _pyarrow(True)
+        #: Frames of many/top/history from Arrow answers: None = when
+        #: pyarrow is installed.
+        self.arrow = arrow
         self.socket = str(socket) if socket is not None else default_socket()
         self.numbers = numbers
         self._types: Optional[V.Types] = None
@@ -442,6 +522,26 @@ class _Base(_Api):
             raise ProtocolError(f"HTTP {status}: a JSON-RPC answer with neither result nor error: {data[:200]!r}")
         return reply["result"]
 
+    def _arrow_frames(self) -> bool:
+        if self.arrow is None:
+            return _pyarrow(False) is not None
+        return self.arrow
+
+    def _decode_arrow(self, status: int, ctype: str, data: bytes) -> Any:
+        """An Arrow answer as a ``pyarrow.Table``; an error answer (JSON)
+        raises as any call does."""
+        if ctype.split(";")[0].strip().lower() == ARROW_TYPE:
+            pa = _pyarrow(True)
+            try:
+                return pa.ipc.open_stream(data).read_all()
+            except pa.ArrowInvalid as e:
+                raise ProtocolError(f"HTTP {status}: an Arrow answer that does not read: {e}") from None
+        self._decode(status, ctype, data)
+        raise ProtocolError(
+            f"HTTP {status}: asked for an Arrow answer, got {ctype or 'no content type'}: "
+            "this stockd does not serve Arrow answers (use arrow=False)"
+        )
+
     def _remember(self, info: Dict[str, Any]) -> V.Types:
         kinds = {c["name"]: V.kind_of(c["type"]) for c in info.get("columns", [])}
         self._types = V.Types(kinds, self.numbers)
@@ -477,8 +577,9 @@ class Client(_Base):
         timeout: Optional[float] = 30.0,
         numbers: str = "decimal",
         pool_size: int = 4,
+        arrow: Optional[bool] = None,
     ):
-        super().__init__(socket, numbers)
+        super().__init__(socket, numbers, arrow)
         self._transport = SyncTransport(self.socket, timeout, pool_size)
 
     def _rpc(self, method: str, params: Dict[str, Any]) -> Any:
@@ -499,6 +600,11 @@ class Client(_Base):
         except V.UnknownColumns:
             # The store was reloaded with other columns since types were read.
             return post(result, self._remember(self._rpc("market.info", {})))
+
+    def _arrow(self, method: str, params: Dict[str, Any], post: Optional[Callable[[Any], Any]]) -> Any:
+        status, ctype, data = self._transport.post(self._encode(method, params), _ARROW_HEADERS)
+        table = self._decode_arrow(status, ctype, data)
+        return post(table) if post is not None else table
 
     def close(self) -> None:
         """Closes the idle connections; the client cannot be used after."""
@@ -530,8 +636,9 @@ class AsyncClient(_Base):
         timeout: Optional[float] = 30.0,
         numbers: str = "decimal",
         pool_size: int = 8,
+        arrow: Optional[bool] = None,
     ):
-        super().__init__(socket, numbers)
+        super().__init__(socket, numbers, arrow)
         self._transport = AsyncTransport(self.socket, timeout, pool_size)
 
     async def _rpc(self, method: str, params: Dict[str, Any]) -> Any:
@@ -553,6 +660,11 @@ class AsyncClient(_Base):
             return post(result, types)
         except V.UnknownColumns:
             return post(result, self._remember(await self._rpc("market.info", {})))
+
+    async def _arrow(self, method: str, params: Dict[str, Any], post: Optional[Callable[[Any], Any]]) -> Any:
+        status, ctype, data = await self._transport.post(self._encode(method, params), _ARROW_HEADERS)
+        table = self._decode_arrow(status, ctype, data)
+        return post(table) if post is not None else table
 
     async def close(self) -> None:
         """Closes the idle connections; the client cannot be used after."""
