@@ -702,6 +702,15 @@ mod tests {
             Err(SnapshotError::Version { found: 0 })
         ));
 
+        // A snapshot of the layout before encoded blocks (version 2) is
+        // refused by its version, before any of its body is read.
+        old[8..12].copy_from_slice(&2u32.to_le_bytes());
+        std::fs::write(&path, &old).unwrap();
+        assert!(matches!(
+            read(&path),
+            Err(SnapshotError::Version { found: 2 })
+        ));
+
         std::fs::write(&path, b"hello world, not a snapshot").unwrap();
         assert!(matches!(read(&path), Err(SnapshotError::Magic)));
         let _ = std::fs::remove_dir_all(dir);
