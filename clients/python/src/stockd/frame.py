@@ -27,8 +27,10 @@ text / varchar / char         strings                     same
 ============================  ==========================  ===================
 
 NULL is NaN / NaT / ``<NA>`` / None as the dtype has it. A ``numeric``
-column of an Arrow answer comes as decimal128 (exact; to float64 through
-its exact decimal text, so correctly rounded as the JSON path is), or as
+column of an Arrow answer comes as decimal128 (exact; to float64 as
+mantissa / 10^scale, one division of two exact doubles when the mantissa
+fits 2^53, else through its exact text: correctly rounded either way, as
+the JSON path's float() of the digits is), or as
 utf8 exact text where decimal128 cannot hold it (no typmod, precision over
 38, NaN in the answer): converted the same way. A ``real``/``double`` in
 ``numbers="decimal"`` mode becomes the Decimal of its shortest
