@@ -298,7 +298,11 @@ pub fn store_column(
             Arc::new(Int32Array::from_iter(ints().map(|i| i.map(|i| i as i32)))),
             None,
         ),
-        ColumnData::Int8(_) => (DataType::Int64, Arc::new(Int64Array::from_iter(ints())), None),
+        ColumnData::Int8(_) => (
+            DataType::Int64,
+            Arc::new(Int64Array::from_iter(ints())),
+            None,
+        ),
         ColumnData::Float4(_) => (
             DataType::Float32,
             Arc::new(Float32Array::from_iter(rows.iter().map(
