@@ -27,10 +27,10 @@
 //! or turned into a null. Every field of a store column carries its
 //! PostgreSQL type in `stockd.pg_type`.
 //!
-//! The one place values are read from the store is [`store_column`],
-//! through the store's typed accessor ([`crate::store::column::Column::value`]).
+//! The one place values are read from the store is [`store_column`] (one
+//! `match` on [`ColumnData`]).
 
-use crate::store::column::{ColumnData, Value};
+use crate::store::column::{decimal_f64, ColumnData};
 use crate::store::schema::ColumnKind;
 use crate::store::{numeric, time, Store};
 use arrow_array::types::Int32Type;
@@ -279,58 +279,56 @@ pub fn store_column(
 ) -> (DataType, ArrayRef, Option<String>) {
     let column = &store.columns()[col];
     let spec = &store.specs()[col];
-    // Each row's value through the store's one typed accessor; a NULL (or
-    // a value of another type, which the column's type rules out) is None.
-    let ints = || {
-        rows.iter().map(|&r| match column.value(r) {
-            Value::Int(i) => Some(i),
-            _ => None,
-        })
-    };
+    let some = |r: usize| !column.is_null(r);
     match &column.data {
-        ColumnData::Int2(_) => (
+        ColumnData::Int2(v) => (
             DataType::Int16,
-            Arc::new(Int16Array::from_iter(ints().map(|i| i.map(|i| i as i16)))),
+            Arc::new(Int16Array::from_iter(
+                rows.iter().map(|&r| some(r).then(|| v[r])),
+            )),
             None,
         ),
-        ColumnData::Int4(_) => (
+        ColumnData::Int4(v) => (
             DataType::Int32,
-            Arc::new(Int32Array::from_iter(ints().map(|i| i.map(|i| i as i32)))),
+            Arc::new(Int32Array::from_iter(
+                rows.iter().map(|&r| some(r).then(|| v[r])),
+            )),
             None,
         ),
-        ColumnData::Int8(_) => (
+        ColumnData::Int8(v) => (
             DataType::Int64,
-            Arc::new(Int64Array::from_iter(ints())),
+            Arc::new(Int64Array::from_iter(
+                rows.iter().map(|&r| some(r).then(|| v[r])),
+            )),
             None,
         ),
-        ColumnData::Float4(_) => (
+        ColumnData::Float4(v) => (
             DataType::Float32,
-            Arc::new(Float32Array::from_iter(rows.iter().map(
-                |&r| match column.value(r) {
-                    Value::Float4(x) => Some(x),
-                    _ => None,
-                },
-            ))),
+            Arc::new(Float32Array::from_iter(
+                rows.iter().map(|&r| some(r).then(|| v[r])),
+            )),
             None,
         ),
-        ColumnData::Float8(_) => (
+        ColumnData::Float8(v) => (
             DataType::Float64,
-            Arc::new(Float64Array::from_iter(rows.iter().map(
-                |&r| match column.value(r) {
-                    Value::Float8(x) => Some(x),
-                    _ => None,
-                },
-            ))),
+            Arc::new(Float64Array::from_iter(
+                rows.iter().map(|&r| some(r).then(|| v[r])),
+            )),
             None,
         ),
-        ColumnData::Decimal { scale, .. } => {
-            // Some(None) = NaN.
+        // As the JSON writer reads it (a DecimalF64 column never holds the
+        // NaN sentinel: non-finite values keep a column plain f64).
+        ColumnData::DecimalF64 { exp, values } => (
+            DataType::Float64,
+            Arc::new(Float64Array::from_iter(rows.iter().map(|&r| {
+                some(r).then(|| decimal_f64(values.get(r).unwrap_or(0), *exp))
+            }))),
+            None,
+        ),
+        ColumnData::Decimal { scale, values } => {
             let mantissas: Vec<Option<Option<i128>>> = rows
                 .iter()
-                .map(|&r| match column.value(r) {
-                    Value::Decimal { mantissa, .. } => Some(mantissa),
-                    _ => None,
-                })
+                .map(|&r| some(r).then(|| values.get(r)))
                 .collect();
             let precision = match spec.kind {
                 ColumnKind::Numeric {
@@ -344,7 +342,7 @@ pub fn store_column(
             let nan = mantissas.iter().any(|m| matches!(m, Some(None)));
             let fits = precision <= 38;
             if !nan && fits {
-                let a = Decimal128Array::from_iter(mantissas.iter().copied().map(Option::flatten))
+                let a = Decimal128Array::from_iter(mantissas.into_iter().map(Option::flatten))
                     .with_precision_and_scale(precision as u8, *scale as i8);
                 if let Ok(a) = a {
                     return (a.data_type().clone(), Arc::new(a), None);
@@ -359,11 +357,8 @@ pub fn store_column(
             (
                 DataType::Utf8,
                 texts(
-                    mantissas
-                        .iter()
-                        .enumerate()
-                        .map(|(i, m)| m.is_some().then_some(i)),
-                    |i, out| match mantissas[i].flatten() {
+                    rows.iter().map(|&r| some(r).then_some(r)),
+                    |r, out| match values.get(r) {
                         Some(m) => numeric::write_scaled(out, m, scale),
                         None => out.push_str("NaN"),
                     },
@@ -371,58 +366,41 @@ pub fn store_column(
                 Some(why),
             )
         }
-        ColumnData::DecimalText(_) => (
+        ColumnData::DecimalText(a) => (
             DataType::Utf8,
-            Arc::new(StringArray::from_iter(rows.iter().map(
-                |&r| match column.value(r) {
-                    Value::DecimalText(t) => Some(t),
-                    _ => None,
-                },
-            ))),
+            Arc::new(StringArray::from_iter(
+                rows.iter().map(|&r| some(r).then(|| a.get(r))),
+            )),
             Some(format!(
                 "{} has no fixed precision and scale ≤ 38: exact decimal text",
                 spec.pg_type
             )),
         ),
-        ColumnData::Bool(_) => (
+        ColumnData::Bool(b) => (
             DataType::Boolean,
-            Arc::new(BooleanArray::from_iter(rows.iter().map(
-                |&r| match column.value(r) {
-                    Value::Bool(b) => Some(b),
-                    _ => None,
-                },
-            ))),
+            Arc::new(BooleanArray::from_iter(
+                rows.iter().map(|&r| some(r).then(|| b.get(r))),
+            )),
             None,
         ),
-        ColumnData::Date(_) => {
-            let days: Vec<Option<i32>> = rows
-                .iter()
-                .map(|&r| match column.value(r) {
-                    Value::Date(d) => Some(d),
-                    _ => None,
-                })
-                .collect();
+        ColumnData::Date(v) => {
+            let days: Vec<Option<i32>> = rows.iter().map(|&r| some(r).then(|| v[r])).collect();
             date_array(&days)
         }
-        ColumnData::Timestamp(_) | ColumnData::TimestampTz(_) => {
+        ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) => {
             let utc = matches!(column.data, ColumnData::TimestampTz(_));
-            let micros: Vec<Option<i64>> = rows
-                .iter()
-                .map(|&r| match column.value(r) {
-                    Value::Timestamp(m) | Value::TimestampTz(m) => Some(m),
-                    _ => None,
-                })
-                .collect();
+            let micros: Vec<Option<i64>> = rows.iter().map(|&r| some(r).then(|| v[r])).collect();
             timestamp_array(&micros, utc)
         }
-        ColumnData::Text { dict, .. } => {
+        ColumnData::Text { dict, codes } => {
             // Only the strings of these rows, in order of first use.
             let mut used: Vec<&str> = Vec::new();
             let mut index: HashMap<u32, i32> = HashMap::new();
             let keys: Int32Array = rows
                 .iter()
                 .map(|&r| {
-                    column.text_code(r).map(|code| {
+                    some(r).then(|| {
+                        let code = codes.get(r);
                         *index.entry(code).or_insert_with(|| {
                             used.push(dict.get(code as usize));
                             used.len() as i32 - 1

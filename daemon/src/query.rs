@@ -3,7 +3,7 @@
 //! text. Errors are [`AppError`]s naming the bad value and what is allowed.
 
 use crate::store::json::{value_f64, write_str, write_value};
-use crate::store::{column::Value, time, Store};
+use crate::store::{column::ColumnData, time, Store};
 use std::cmp::Ordering;
 use stockd_api::{
     limits, AppError, ColumnInfo, DateSpan, ErrorKind, Layout, MarketInfo, PendingDay, SourceInfo,
@@ -409,10 +409,14 @@ enum Key {
 
 fn rank_key(store: &Store, col: usize, row: usize) -> Option<Key> {
     let c = &store.columns()[col];
-    Some(match c.value(row) {
-        Value::Null => return None,
-        Value::Int(v) => Key::Int(v as i128),
-        Value::Decimal { mantissa, .. } => Key::Int(mantissa?),
+    if c.is_null(row) {
+        return None;
+    }
+    Some(match &c.data {
+        ColumnData::Int2(v) => Key::Int(v[row] as i128),
+        ColumnData::Int4(v) => Key::Int(v[row] as i128),
+        ColumnData::Int8(v) => Key::Int(v[row] as i128),
+        ColumnData::Decimal { values, .. } => Key::Int(values.get(row)?),
         _ => Key::Float(value_f64(c, row)?),
     })
 }
@@ -489,7 +493,13 @@ pub fn stock_top(store: &Store, p: &TopParams<'_>, industry_col: &str) -> Result
         .iter()
         .filter(|&&r| match &filter {
             None => true,
-            Some((col, code)) => store.columns()[*col].text_code(r as usize) == Some(*code),
+            Some((col, code)) => {
+                !store.columns()[*col].is_null(r as usize)
+                    && match &store.columns()[*col].data {
+                        ColumnData::Text { codes, .. } => codes.get(r as usize) == *code,
+                        _ => false,
+                    }
+            }
         })
         .filter_map(|&r| rank_key(store, by, r as usize).map(|k| (k, r)))
         .collect();
@@ -534,7 +544,7 @@ pub fn industry_code(
             ),
         )
     })?;
-    if let Some(dict) = store.columns()[col].dict() {
+    if let ColumnData::Text { dict, .. } = &store.columns()[col].data {
         if let Some(code) = (0..dict.len()).find(|&i| dict.get(i) == industry) {
             return Ok((col, code as u32));
         }

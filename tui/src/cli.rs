@@ -57,12 +57,6 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Where the store's memory goes: bytes, bits per value and codecs per column (admin)
-    Columns {
-        /// Print the columns' figures as JSON
-        #[arg(long)]
-        json: bool,
-    },
     /// One stock's row (its latest date unless --date)
     Get {
         code: String,

@@ -106,16 +106,6 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
                 out = status_summary(&st);
             }
         }
-        Command::Columns { json } => {
-            let st = StockdClient::status(c)
-                .await
-                .map_err(|e| daemon_error("status", &e))?;
-            out = if *json {
-                pretty(&st.store.column_bytes)?
-            } else {
-                columns_text(&st.store)
-            };
-        }
         Command::Get {
             code,
             date,
@@ -363,46 +353,6 @@ pub fn status_summary(st: &AdminStatus) -> String {
 
 /// `stockctl cache list`: one line per cache in aligned columns, sizes as
 /// `status` writes them (`8.0 MiB`); `--json` has the exact byte counts.
-/// The store's bytes by column, most expensive first, then the indexes
-/// and the total per row.
-pub fn columns_text(s: &stockd_api::StoreStatus) -> String {
-    let mut cols: Vec<&stockd_api::ColumnMemory> = s.column_bytes.iter().collect();
-    cols.sort_by_key(|c| std::cmp::Reverse(c.bytes + c.null_bytes));
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "{:<24} {:>10} {:>9} {:>8}  codecs (blocks of 1,024 rows)",
-        "column", "bytes", "nulls", "bits/val"
-    );
-    for c in cols {
-        let codecs: Vec<String> = c
-            .codecs
-            .iter()
-            .map(|k| format!("{} {}", k.codec, k.blocks))
-            .collect();
-        let _ = writeln!(
-            o,
-            "{:<24} {:>10} {:>9} {:>8.2}  {}",
-            c.name,
-            fmt::bytes(c.bytes),
-            fmt::bytes(c.null_bytes),
-            c.bits_per_value,
-            codecs.join(", ")
-        );
-    }
-    let _ = writeln!(
-        o,
-        "{:<24} {:>10}\n{:<24} {:>10} ({:.1} B/row, {} rows)",
-        "indexes",
-        fmt::bytes(s.index_bytes),
-        "total",
-        fmt::bytes(s.bytes),
-        s.bytes_per_row,
-        fmt::count(s.rows)
-    );
-    o
-}
-
 pub fn caches_text(caches: &[CacheStatus]) -> String {
     let mut o = format!(
         "{:<12} {:>9} {:>10} {:>10} {:>6} {:>7} {:>9}\n",

@@ -235,36 +235,6 @@ pub struct StoreStatus {
     pub loaded_at: Option<String>,
     pub load_ms: u64,
     pub stale: bool,
-    /// Where the bytes go: one entry per column, in table order. The
-    /// indexes are the rest of `bytes`.
-    #[serde(default)]
-    pub column_bytes: Vec<ColumnMemory>,
-    /// Bytes of the (code, date) and per-date indexes.
-    #[serde(default)]
-    pub index_bytes: u64,
-}
-
-/// What one column of the store costs.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct ColumnMemory {
-    pub name: String,
-    /// Bytes of the encoded values (blocks, dictionary, exceptions).
-    pub bytes: u64,
-    /// Bytes of the null bitmap (0 when the column holds no NULL).
-    pub null_bytes: u64,
-    /// `(bytes + null_bytes) × 8 / rows`.
-    pub bits_per_value: f64,
-    /// Blocks of 1,024 rows by codec: `const`, `for` (frame of reference +
-    /// bit-packing), `decimal` (mantissa / 10^e, bit-packed), `split`
-    /// (ALP-RD), `plain`, `dict-for`/`dict-const` (text); or the column's
-    /// one layout (`bitmap`, `text`, `i128`).
-    pub codecs: Vec<CodecBlocks>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
-pub struct CodecBlocks {
-    pub codec: String,
-    pub blocks: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]

@@ -5,45 +5,10 @@ use super::reload::COUNTERS;
 use super::Shared;
 use crate::memory;
 use crate::store::time;
-use stockd_api::{
-    AdminStatus, CodecBlocks, ColumnMemory, MemoryStatus, PoolStatus, SourceStatus, StoreStatus,
-    SystemdStatus,
-};
+use stockd_api::{AdminStatus, MemoryStatus, PoolStatus, SourceStatus, StoreStatus, SystemdStatus};
 
 fn counter(c: &std::sync::atomic::AtomicU64) -> u64 {
     c.load(std::sync::atomic::Ordering::Relaxed)
-}
-
-/// What each column costs, and how its blocks are encoded.
-fn column_bytes(s: &crate::store::Store) -> Vec<ColumnMemory> {
-    s.specs()
-        .iter()
-        .zip(s.columns())
-        .map(|(spec, c)| {
-            let bytes = c.data.heap_bytes() as u64;
-            let null_bytes = c.nulls.as_ref().map_or(0, |n| n.heap_bytes()) as u64;
-            ColumnMemory {
-                name: spec.name.clone(),
-                bytes,
-                null_bytes,
-                bits_per_value: if s.rows() == 0 {
-                    0.0
-                } else {
-                    ((bytes + null_bytes) as f64 * 8.0 / s.rows() as f64 * 100.0).round() / 100.0
-                },
-                codecs: c
-                    .data
-                    .mix()
-                    .codecs
-                    .into_iter()
-                    .map(|(codec, blocks)| CodecBlocks {
-                        codec: codec.to_string(),
-                        blocks,
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
 }
 
 /// `admin.status`.
@@ -77,8 +42,6 @@ pub fn status(shared: &Shared) -> AdminStatus {
                 )),
                 load_ms: s.info.load_ms,
                 stale,
-                column_bytes: column_bytes(s),
-                index_bytes: s.index_bytes() as u64,
             }
         }
         None => StoreStatus {
@@ -93,8 +56,6 @@ pub fn status(shared: &Shared) -> AdminStatus {
             loaded_at: None,
             load_ms: 0,
             stale,
-            column_bytes: Vec::new(),
-            index_bytes: 0,
         },
     };
     let (rss, peak) = memory::rss().unwrap_or((0, 0));

@@ -4,7 +4,6 @@
 //! booleans and NULLs bitmaps. Values are written back out exactly as
 //! PostgreSQL holds them (see [`super::json`]).
 
-use super::packed::{FloatBlocks, IntBlocks, Mix};
 use std::collections::HashMap;
 
 /// A fixed-length bit set.
@@ -51,6 +50,10 @@ impl Bitmap {
 
     pub fn heap_bytes(&self) -> usize {
         self.words.capacity() * 8
+    }
+
+    fn shrink(&mut self) {
+        self.words.shrink_to_fit();
     }
 
     pub(crate) fn words(&self) -> &[u64] {
@@ -118,7 +121,46 @@ impl StrArena {
     }
 }
 
-/// Scaled decimal mantissas as loaded, before encoding. The minimum of each width is the NaN sentinel:
+/// Dictionary codes, as narrow as the dictionary allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Codes {
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+}
+
+impl Codes {
+    #[inline]
+    pub fn get(&self, i: usize) -> u32 {
+        match self {
+            Codes::U8(v) => v[i] as u32,
+            Codes::U16(v) => v[i] as u32,
+            Codes::U32(v) => v[i],
+        }
+    }
+
+    fn narrow(wide: Vec<u32>, distinct: usize) -> Codes {
+        if distinct <= 1 << 8 {
+            Codes::U8(wide.into_iter().map(|c| c as u8).collect())
+        } else if distinct <= 1 << 16 {
+            Codes::U16(wide.into_iter().map(|c| c as u16).collect())
+        } else {
+            let mut wide = wide;
+            wide.shrink_to_fit();
+            Codes::U32(wide)
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Codes::U8(v) => v.capacity(),
+            Codes::U16(v) => v.capacity() * 2,
+            Codes::U32(v) => v.capacity() * 4,
+        }
+    }
+}
+
+/// Scaled decimal mantissas. The minimum of each width is the NaN sentinel:
 /// `numeric(p,s)` never reaches it, since p digits fit with room to spare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decimals {
@@ -193,99 +235,155 @@ impl Decimals {
             Decimals::I128(v) => put(v, m, i128::MIN),
         }
     }
-}
 
-/// Numeric mantissas in blocks. `Narrow` holds them frame-of-reference
-/// bit-packed, with `i64::MIN` as NaN; `Wide` (a mantissa beyond i64: 19 to
-/// 38 digits) holds them plain, with `i128::MIN` as NaN.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mantissas {
-    Narrow(IntBlocks),
-    Wide(Vec<i128>),
-}
-
-impl Mantissas {
-    /// The mantissa, or `None` for NaN.
-    #[inline]
-    pub fn get(&self, i: usize) -> Option<i128> {
-        match self {
-            Mantissas::Narrow(b) => {
-                let m = b.get(i);
-                (m != i64::MIN).then_some(m as i128)
-            }
-            Mantissas::Wide(v) => (v[i] != i128::MIN).then_some(v[i]),
+    /// Re-encodes into the narrowest width that holds every loaded mantissa
+    /// (lossless: the declared precision is an upper bound, the data often
+    /// needs less).
+    fn narrow(self) -> Decimals {
+        let n = self.len();
+        let (mut lo, mut hi) = (0i128, 0i128);
+        for m in (0..n).filter_map(|i| self.get(i)) {
+            lo = lo.min(m);
+            hi = hi.max(m);
         }
-    }
-
-    fn encode(d: &Decimals, order: &[u32]) -> Mantissas {
-        let n = order.len();
-        let all_narrow = (0..d.len()).all(|i| {
-            d.get(i)
-                .is_none_or(|m| m > i64::MIN as i128 && m <= i64::MAX as i128)
-        });
-        let at = |&r: &u32| d.get(r as usize);
-        if all_narrow {
-            Mantissas::Narrow(IntBlocks::encode(
-                n,
-                order.iter().map(|r| at(r).map_or(i64::MIN, |m| m as i64)),
-            ))
+        let fits = |min: i128, max: i128| lo > min && hi <= max;
+        let target = if fits(i16::MIN as i128, i16::MAX as i128) {
+            Decimals::I16(Vec::with_capacity(n))
+        } else if fits(i32::MIN as i128, i32::MAX as i128) {
+            Decimals::I32(Vec::with_capacity(n))
+        } else if fits(i64::MIN as i128, i64::MAX as i128) {
+            Decimals::I64(Vec::with_capacity(n))
         } else {
-            Mantissas::Wide(order.iter().map(|r| at(r).unwrap_or(i128::MIN)).collect())
+            Decimals::I128(Vec::with_capacity(n))
+        };
+        if std::mem::discriminant(&target) == std::mem::discriminant(&self) {
+            let mut same = self;
+            same.shrink();
+            return same;
         }
+        let mut target = target;
+        for i in 0..n {
+            target.push(self.get(i));
+        }
+        target
     }
 
-    fn heap_bytes(&self) -> usize {
+    fn shrink(&mut self) {
         match self {
-            Mantissas::Narrow(b) => b.heap_bytes(),
-            Mantissas::Wide(v) => v.capacity() * 16,
+            Decimals::I16(v) => v.shrink_to_fit(),
+            Decimals::I32(v) => v.shrink_to_fit(),
+            Decimals::I64(v) => v.shrink_to_fit(),
+            Decimals::I128(v) => v.shrink_to_fit(),
         }
     }
 }
 
-/// One column's values, encoded (see [`super::packed`]). A NULL row holds
-/// a zero/empty placeholder; the column's null bitmap says which rows are
-/// NULL. Read through [`Column::value`] and [`Column::values`], not by
-/// matching on this.
+/// Powers of ten that are exact in f64, for [`ColumnData::DecimalF64`].
+const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
+
+/// The value of a [`ColumnData::DecimalF64`] mantissa: the same division
+/// [`decimal_floats`] verified at load.
+#[inline]
+pub fn decimal_f64(mantissa: i128, exp: u8) -> f64 {
+    mantissa as f64 / POW10[exp as usize]
+}
+
+/// Mantissas and exponent that give back every value of `v` bit for bit
+/// through [`decimal_f64`], if they fit 4 bytes (else `None`: the column
+/// stays plain f64). Non-finite values and -0.0 keep a column plain.
+///
+/// One pass finds the smallest exponent that works so far (a full-precision
+/// value fails every exponent at once, so such columns cost a few
+/// operations); a second pass encodes at that exponent and checks every
+/// value again, since a later, larger exponent is not proven for earlier
+/// values.
+pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u8, Decimals)> {
+    // i32::MIN is the sentinel of `Decimals`; stay clear of it.
+    const LIMIT: f64 = i32::MAX as f64;
+    let encode = |x: f64, e: usize| -> Option<i32> {
+        let m = (x * POW10[e]).round();
+        if m.is_nan() || m.abs() > LIMIT {
+            return None;
+        }
+        let m = m as i32;
+        ((m as f64 / POW10[e]).to_bits() == x.to_bits()).then_some(m)
+    };
+    let mut e = 0;
+    for &x in v {
+        while encode(x, e).is_none() {
+            e += 1;
+            if e == POW10.len() {
+                return None;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(v.len());
+    let (mut lo, mut hi) = (0i32, 0i32);
+    for &x in v {
+        let m = encode(x, e)?;
+        lo = lo.min(m);
+        hi = hi.max(m);
+        out.push(m);
+    }
+    let values = if lo > i16::MIN as i32 && hi <= i16::MAX as i32 {
+        Decimals::I16(out.into_iter().map(|m| m as i16).collect())
+    } else {
+        Decimals::I32(out)
+    };
+    Some((e as u8, values))
+}
+
+/// One column's values. A NULL row holds a zero/empty placeholder; the
+/// column's null bitmap says which rows are NULL.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
-    Int2(IntBlocks),
-    Int4(IntBlocks),
-    Int8(IntBlocks),
-    Float4(FloatBlocks<f32>),
-    Float8(FloatBlocks<f64>),
-    /// `numeric(p,s)` with p ≤ 38: value = mantissa / 10^scale.
+    Int2(Vec<i16>),
+    Int4(Vec<i32>),
+    Int8(Vec<i64>),
+    Float4(Vec<f32>),
+    Float8(Vec<f64>),
+    /// A `double precision` column whose every value is an integer over a
+    /// power of ten (prices, volumes, money with two decimals — most of a
+    /// market table): value = mantissa as f64 / 10^exp, in 2 or 4 bytes
+    /// instead of 8. Chosen at load only when that exact division gives
+    /// back every loaded value bit for bit (see [`decimal_floats`]).
+    DecimalF64 {
+        exp: u8,
+        values: Decimals,
+    },
+    /// `numeric(p,s)` with s ≤ 38 digits of mantissa: value = mantissa / 10^scale.
     Decimal {
         scale: u16,
-        values: Mantissas,
+        values: Decimals,
     },
     /// Unconstrained or very wide numeric: exact canonical decimal text
     /// (`NaN`, `Infinity` and `-Infinity` included).
     DecimalText(StrArena),
     Bool(Bitmap),
     /// Days since 2000-01-01 (PostgreSQL's epoch); i32::MIN/MAX = -infinity/infinity.
-    Date(IntBlocks),
+    Date(Vec<i32>),
     /// Microseconds since 2000-01-01 00:00:00; i64::MIN/MAX = -infinity/infinity.
-    Timestamp(IntBlocks),
+    Timestamp(Vec<i64>),
     /// Microseconds since 2000-01-01 00:00:00 UTC.
-    TimestampTz(IntBlocks),
-    /// Dictionary-encoded text, codes bit-packed.
+    TimestampTz(Vec<i64>),
+    /// Dictionary-encoded text.
     Text {
         dict: StrArena,
-        codes: IntBlocks,
+        codes: Codes,
     },
 }
 
 impl ColumnData {
     pub fn heap_bytes(&self) -> usize {
         match self {
-            ColumnData::Int2(b)
-            | ColumnData::Int4(b)
-            | ColumnData::Int8(b)
-            | ColumnData::Date(b)
-            | ColumnData::Timestamp(b)
-            | ColumnData::TimestampTz(b) => b.heap_bytes(),
-            ColumnData::Float4(b) => b.heap_bytes(),
-            ColumnData::Float8(b) => b.heap_bytes(),
+            ColumnData::Int2(v) => v.capacity() * 2,
+            ColumnData::Int4(v) | ColumnData::Date(v) => v.capacity() * 4,
+            ColumnData::Int8(v) | ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) => {
+                v.capacity() * 8
+            }
+            ColumnData::Float4(v) => v.capacity() * 4,
+            ColumnData::Float8(v) => v.capacity() * 8,
+            ColumnData::DecimalF64 { values, .. } => values.heap_bytes(),
             ColumnData::Decimal { values, .. } => values.heap_bytes(),
             ColumnData::DecimalText(a) => a.heap_bytes(),
             ColumnData::Bool(b) => b.heap_bytes(),
@@ -293,66 +391,35 @@ impl ColumnData {
         }
     }
 
-    /// Blocks by codec (`const`, `for`, `decimal`, `split`, `plain`, or
-    /// the whole column's layout for the unblocked ones).
-    pub fn mix(&self) -> Mix {
-        let mut mix = Mix::default();
+    /// A short name of the physical layout, for `admin.status` and docs.
+    pub fn layout(&self) -> &'static str {
         match self {
-            ColumnData::Int2(b)
-            | ColumnData::Int4(b)
-            | ColumnData::Int8(b)
-            | ColumnData::Date(b)
-            | ColumnData::Timestamp(b)
-            | ColumnData::TimestampTz(b)
-            | ColumnData::Decimal {
-                values: Mantissas::Narrow(b),
-                ..
-            } => b.mix(&mut mix),
-            ColumnData::Text { codes, .. } => {
-                codes.mix(&mut mix);
-                for c in &mut mix.codecs {
-                    c.0 = if c.0 == "const" {
-                        "dict-const"
-                    } else {
-                        "dict-for"
-                    };
-                }
-            }
-            ColumnData::Float4(b) => b.mix(&mut mix),
-            ColumnData::Float8(b) => b.mix(&mut mix),
-            ColumnData::Decimal {
-                values: Mantissas::Wide(_),
-                ..
-            } => mix.codecs.push(("i128", 1)),
-            ColumnData::DecimalText(_) => mix.codecs.push(("text", 1)),
-            ColumnData::Bool(_) => mix.codecs.push(("bitmap", 1)),
+            ColumnData::Int2(_) => "i16",
+            ColumnData::Int4(_) => "i32",
+            ColumnData::Int8(_) => "i64",
+            ColumnData::Float4(_) => "f32",
+            ColumnData::Float8(_) => "f64",
+            ColumnData::DecimalF64 { values, .. } => match values {
+                Decimals::I16(_) => "f64-decimal-i16",
+                _ => "f64-decimal-i32",
+            },
+            ColumnData::Decimal { values, .. } => match values {
+                Decimals::I16(_) => "decimal-i16",
+                Decimals::I32(_) => "decimal-i32",
+                Decimals::I64(_) => "decimal-i64",
+                Decimals::I128(_) => "decimal-i128",
+            },
+            ColumnData::DecimalText(_) => "decimal-text",
+            ColumnData::Bool(_) => "bitmap",
+            ColumnData::Date(_) => "date-i32",
+            ColumnData::Timestamp(_) | ColumnData::TimestampTz(_) => "timestamp-i64",
+            ColumnData::Text { codes, .. } => match codes {
+                Codes::U8(_) => "dict-u8",
+                Codes::U16(_) => "dict-u16",
+                Codes::U32(_) => "dict-u32",
+            },
         }
-        mix
     }
-}
-
-/// One value as read from a column: the typed, per-row view every reader
-/// uses (JSON, ranking, views, Arrow).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Value<'a> {
-    Null,
-    /// smallint, integer, bigint.
-    Int(i64),
-    Float4(f32),
-    Float8(f64),
-    /// `numeric(p,s)`: mantissa / 10^scale; `None` = NaN.
-    Decimal {
-        mantissa: Option<i128>,
-        scale: u16,
-    },
-    /// Unconstrained numeric as canonical text (`NaN`, `Infinity`, …).
-    DecimalText(&'a str),
-    Bool(bool),
-    /// PostgreSQL days (see [`ColumnData::Date`]).
-    Date(i32),
-    Timestamp(i64),
-    TimestampTz(i64),
-    Text(&'a str),
 }
 
 /// A finished column: its values and, if any row is NULL, a null bitmap.
@@ -369,74 +436,8 @@ impl Column {
         self.nulls.as_ref().is_some_and(|n| n.get(row))
     }
 
-    /// The value of `row`, decoding that one value only (O(1)).
-    #[inline]
-    pub fn value(&self, row: usize) -> Value<'_> {
-        if self.is_null(row) {
-            return Value::Null;
-        }
-        match &self.data {
-            ColumnData::Int2(b) | ColumnData::Int4(b) | ColumnData::Int8(b) => {
-                Value::Int(b.get(row))
-            }
-            ColumnData::Float4(b) => Value::Float4(b.get(row)),
-            ColumnData::Float8(b) => Value::Float8(b.get(row)),
-            ColumnData::Decimal { scale, values } => Value::Decimal {
-                mantissa: values.get(row),
-                scale: *scale,
-            },
-            ColumnData::DecimalText(a) => Value::DecimalText(a.get(row)),
-            ColumnData::Bool(b) => Value::Bool(b.get(row)),
-            ColumnData::Date(b) => Value::Date(b.get(row) as i32),
-            ColumnData::Timestamp(b) => Value::Timestamp(b.get(row)),
-            ColumnData::TimestampTz(b) => Value::TimestampTz(b.get(row)),
-            ColumnData::Text { dict, codes } => Value::Text(dict.get(codes.get(row) as usize)),
-        }
-    }
-
-    /// The values of a run of rows, in order.
-    pub fn values(&self, rows: std::ops::Range<usize>) -> impl Iterator<Item = Value<'_>> + '_ {
-        rows.map(move |r| self.value(r))
-    }
-
-    /// The dictionary code of a text column's row (`None` for NULL or a
-    /// column that is not text): compare codes, not strings, in scans.
-    #[inline]
-    pub fn text_code(&self, row: usize) -> Option<u32> {
-        match &self.data {
-            ColumnData::Text { codes, .. } if !self.is_null(row) => Some(codes.get(row) as u32),
-            _ => None,
-        }
-    }
-
-    /// A text column's dictionary (code → string).
-    pub fn dict(&self) -> Option<&StrArena> {
-        match &self.data {
-            ColumnData::Text { dict, .. } => Some(dict),
-            _ => None,
-        }
-    }
-
     pub fn heap_bytes(&self) -> usize {
         self.data.heap_bytes() + self.nulls.as_ref().map_or(0, Bitmap::heap_bytes)
-    }
-
-    /// A column of the given doubles (tests).
-    #[cfg(test)]
-    pub fn from_f64(v: &[f64]) -> Column {
-        Column {
-            data: ColumnData::Float8(FloatBlocks::encode(v.len(), v.iter().copied())),
-            nulls: None,
-        }
-    }
-
-    /// A column of the given reals (tests).
-    #[cfg(test)]
-    pub fn from_f32(v: &[f32]) -> Column {
-        Column {
-            data: ColumnData::Float4(FloatBlocks::encode(v.len(), v.iter().copied())),
-            nulls: None,
-        }
     }
 }
 
@@ -601,71 +602,46 @@ impl ColumnBuilder {
         Ok(())
     }
 
-    /// Encodes the values in row order `order` (indexes into what was
-    /// pushed), block by block.
-    pub fn finish(self, order: &[u32]) -> ColumnData {
-        let n = order.len();
-        fn ints<T: Copy + Into<i64>>(v: &[T], order: &[u32]) -> IntBlocks {
-            IntBlocks::encode(order.len(), order.iter().map(|&r| v[r as usize].into()))
+    /// Freezes into the narrowest representation and releases spare capacity.
+    pub fn finish(self) -> ColumnData {
+        fn tight<T>(mut v: Vec<T>) -> Vec<T> {
+            v.shrink_to_fit();
+            v
         }
         match self {
-            ColumnBuilder::Int2(v) => ColumnData::Int2(ints(&v, order)),
-            ColumnBuilder::Int4(v) => ColumnData::Int4(ints(&v, order)),
-            ColumnBuilder::Int8(v) => ColumnData::Int8(ints(&v, order)),
-            ColumnBuilder::Float4(v) => {
-                ColumnData::Float4(FloatBlocks::encode(n, order.iter().map(|&r| v[r as usize])))
-            }
-            ColumnBuilder::Float8(v) => {
-                ColumnData::Float8(FloatBlocks::encode(n, order.iter().map(|&r| v[r as usize])))
-            }
+            ColumnBuilder::Int2(v) => ColumnData::Int2(tight(v)),
+            ColumnBuilder::Int4(v) => ColumnData::Int4(tight(v)),
+            ColumnBuilder::Int8(v) => ColumnData::Int8(tight(v)),
+            ColumnBuilder::Float4(v) => ColumnData::Float4(tight(v)),
+            ColumnBuilder::Float8(v) => match decimal_floats(&v) {
+                Some((exp, values)) => ColumnData::DecimalF64 { exp, values },
+                None => ColumnData::Float8(tight(v)),
+            },
             ColumnBuilder::Decimal { scale, values, .. } => ColumnData::Decimal {
                 scale,
-                values: Mantissas::encode(&values, order),
+                values: values.narrow(),
             },
-            ColumnBuilder::DecimalText(a) => {
-                let mut out = StrArena::default();
-                for &r in order {
-                    out.push(a.get(r as usize));
-                }
-                out.shrink();
-                ColumnData::DecimalText(out)
+            ColumnBuilder::DecimalText(mut a) => {
+                a.shrink();
+                ColumnData::DecimalText(a)
             }
-            ColumnBuilder::Bool(b) => {
-                let mut out = Bitmap::with_capacity(n);
-                for &r in order {
-                    out.push(b.get(r as usize));
-                }
-                ColumnData::Bool(out)
+            ColumnBuilder::Bool(mut b) => {
+                b.shrink();
+                ColumnData::Bool(b)
             }
-            ColumnBuilder::Date(v) => ColumnData::Date(ints(&v, order)),
-            ColumnBuilder::Timestamp(v) => ColumnData::Timestamp(ints(&v, order)),
-            ColumnBuilder::TimestampTz(v) => ColumnData::TimestampTz(ints(&v, order)),
+            ColumnBuilder::Date(v) => ColumnData::Date(tight(v)),
+            ColumnBuilder::Timestamp(v) => ColumnData::Timestamp(tight(v)),
+            ColumnBuilder::TimestampTz(v) => ColumnData::TimestampTz(tight(v)),
             ColumnBuilder::Text {
                 mut dict, codes, ..
             } => {
                 dict.shrink();
+                let distinct = dict.len();
                 ColumnData::Text {
                     dict,
-                    codes: IntBlocks::encode(n, order.iter().map(|&r| codes[r as usize] as i64)),
+                    codes: Codes::narrow(codes, distinct),
                 }
             }
-        }
-    }
-
-    /// Dictionary codes and dictionary of a text builder (the key column:
-    /// the row order is computed from them before anything is encoded).
-    pub fn text_parts(&self) -> Option<(&StrArena, &[u32])> {
-        match self {
-            ColumnBuilder::Text { dict, codes, .. } => Some((dict, codes)),
-            _ => None,
-        }
-    }
-
-    /// The raw days of a date builder.
-    pub fn date_values(&self) -> Option<&[i32]> {
-        match self {
-            ColumnBuilder::Date(v) => Some(v),
-            _ => None,
         }
     }
 
@@ -695,32 +671,58 @@ impl ColumnBuilder {
 mod tests {
     use super::*;
 
+    /// Every value decoded from the decimal form is the loaded value, bit
+    /// for bit, or the column stays plain f64.
+    fn round_trips(v: &[f64]) -> Option<(u8, &'static str)> {
+        let (exp, values) = decimal_floats(v)?;
+        for (i, &x) in v.iter().enumerate() {
+            let back = decimal_f64(values.get(i).expect("no sentinel"), exp);
+            assert_eq!(back.to_bits(), x.to_bits(), "{x} at exponent {exp}");
+        }
+        let width = match values {
+            Decimals::I16(_) => "i16",
+            Decimals::I32(_) => "i32",
+            _ => "wider",
+        };
+        Some((exp, width))
+    }
+
+    #[test]
+    fn decimal_floats_are_exact_or_refused() {
+        assert_eq!(
+            round_trips(&[8.97, 8.99, 0.0, 10.03, -0.42]),
+            Some((2, "i16"))
+        );
+        assert_eq!(round_trips(&[26320900.0, 0.0, 1.0]), Some((0, "i32")));
+        assert_eq!(round_trips(&[9.166, 9.4975, 7.98925]), Some((5, "i32")));
+        assert_eq!(round_trips(&[-4364473.72, 14915051.25]), Some((2, "i32")));
+        // Too many digits, too large, not finite, negative zero, 1/3.
+        assert_eq!(round_trips(&[0.09719585162277156]), None);
+        assert_eq!(round_trips(&[232479349.25, 1.0]), None);
+        assert_eq!(round_trips(&[1.0, f64::NAN]), None);
+        assert_eq!(round_trips(&[1.0, f64::INFINITY]), None);
+        assert_eq!(round_trips(&[-0.0]), None);
+        assert_eq!(round_trips(&[1.0 / 3.0]), None);
+        assert_eq!(round_trips(&[]), Some((0, "i16")));
+    }
+
     use crate::store::schema::ColumnKind;
 
     #[test]
-    fn mantissas_keep_nan_and_30_digit_values() {
+    fn decimals_narrow_to_the_loaded_range_and_keep_nan() {
         let build = |p: u16, ms: &[Option<i128>]| {
             let mut d = Decimals::for_precision(p, ms.len());
             assert!(ms.iter().all(|&m| d.push(m)));
-            let order: Vec<u32> = (0..ms.len() as u32).collect();
-            Mantissas::encode(&d, &order)
+            d.narrow()
         };
         let d = build(10, &[Some(1230), Some(-5), None]);
-        assert!(matches!(d, Mantissas::Narrow(_)));
+        assert!(matches!(d, Decimals::I16(_)));
         assert_eq!((d.get(0), d.get(1), d.get(2)), (Some(1230), Some(-5), None));
         let d = build(12, &[Some(9_999_999_999)]);
+        assert!(matches!(d, Decimals::I64(_)));
         assert_eq!(d.get(0), Some(9_999_999_999));
         let big = 10i128.pow(30);
-        let d = build(38, &[Some(big), Some(-big), None, Some(0)]);
-        assert!(matches!(d, Mantissas::Wide(_)));
-        assert_eq!(
-            (0..4).map(|i| d.get(i)).collect::<Vec<_>>(),
-            [Some(big), Some(-big), None, Some(0)]
-        );
-        // i64::MIN itself does not fit the narrow form (it is its NaN).
-        let d = build(19, &[Some(i64::MIN as i128), Some(i64::MAX as i128)]);
-        assert_eq!(d.get(0), Some(i64::MIN as i128));
-        assert_eq!(d.get(1), Some(i64::MAX as i128));
+        assert_eq!(build(38, &[Some(big)]).get(0), Some(big));
     }
 
     #[test]
@@ -729,18 +731,15 @@ mod tests {
         for s in ["银行", "半导体", "银行", "银行"] {
             b.push(Some(s.as_bytes())).unwrap();
         }
-        let col = Column {
-            data: b.finish(&[3, 1, 0, 2]),
-            nulls: None,
-        };
-        assert_eq!(col.dict().map(StrArena::len), Some(2));
-        let got: Vec<Value> = col.values(0..4).collect();
-        use Value::Text;
-        assert_eq!(
-            got,
-            [Text("银行"), Text("半导体"), Text("银行"), Text("银行")]
-        );
-        assert_eq!(col.text_code(1), Some(1));
+        match b.finish() {
+            ColumnData::Text { dict, codes } => {
+                assert_eq!(dict.len(), 2);
+                assert!(matches!(codes, Codes::U8(_)));
+                assert_eq!(dict.get(codes.get(2) as usize), "银行");
+                assert_eq!(dict.get(codes.get(1) as usize), "半导体");
+            }
+            other => panic!("expected text, got {other:?}"),
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! hold as numbers (NaN, ±Infinity) are written as the strings `"NaN"`,
 //! `"Infinity"`, `"-Infinity"`.
 
-use super::column::{Column, Value};
+use super::column::{decimal_f64, Column, ColumnData};
 use super::{numeric, time};
 
 /// Appends `s` as a JSON string literal.
@@ -62,17 +62,26 @@ fn non_finite(nan: bool, positive: bool) -> &'static str {
 
 /// Appends the value of `row` in `col` as JSON.
 pub fn write_value(out: &mut String, col: &Column, row: usize) {
+    if col.is_null(row) {
+        out.push_str("null");
+        return;
+    }
     let mut ib = itoa::Buffer::new();
-    match col.value(row) {
-        Value::Null => out.push_str("null"),
-        Value::Int(v) => out.push_str(ib.format(v)),
-        Value::Float4(v) => write_f32(out, v),
-        Value::Float8(v) => write_f64(out, v),
-        Value::Decimal { mantissa, scale } => match mantissa {
-            Some(m) => numeric::write_scaled(out, m, scale),
+    match &col.data {
+        ColumnData::Int2(v) => out.push_str(ib.format(v[row])),
+        ColumnData::Int4(v) => out.push_str(ib.format(v[row])),
+        ColumnData::Int8(v) => out.push_str(ib.format(v[row])),
+        ColumnData::Float4(v) => write_f32(out, v[row]),
+        ColumnData::Float8(v) => write_f64(out, v[row]),
+        ColumnData::DecimalF64 { exp, values } => {
+            write_f64(out, decimal_f64(values.get(row).unwrap_or(0), *exp))
+        }
+        ColumnData::Decimal { scale, values } => match values.get(row) {
+            Some(m) => numeric::write_scaled(out, m, *scale),
             None => out.push_str("\"NaN\""),
         },
-        Value::DecimalText(s) => {
+        ColumnData::DecimalText(a) => {
+            let s = a.get(row);
             if s.as_bytes()
                 .first()
                 .is_some_and(|c| c.is_ascii_digit() || *c == b'-')
@@ -83,23 +92,23 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
                 write_str(out, s);
             }
         }
-        Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
-        Value::Date(d) => {
+        ColumnData::Bool(b) => out.push_str(if b.get(row) { "true" } else { "false" }),
+        ColumnData::Date(v) => {
             out.push('"');
-            time::write_date(out, d);
-            out.push('"');
-        }
-        Value::Timestamp(t) => {
-            out.push('"');
-            time::write_timestamp(out, t, false);
+            time::write_date(out, v[row]);
             out.push('"');
         }
-        Value::TimestampTz(t) => {
+        ColumnData::Timestamp(v) => {
             out.push('"');
-            time::write_timestamp(out, t, true);
+            time::write_timestamp(out, v[row], false);
             out.push('"');
         }
-        Value::Text(s) => write_str(out, s),
+        ColumnData::TimestampTz(v) => {
+            out.push('"');
+            time::write_timestamp(out, v[row], true);
+            out.push('"');
+        }
+        ColumnData::Text { dict, codes } => write_str(out, dict.get(codes.get(row) as usize)),
     }
 }
 
@@ -108,12 +117,20 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
 /// float; decimals are converted from their exact mantissa.
 #[inline]
 pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
-    let v = match col.value(row) {
-        Value::Int(v) => v as f64,
-        Value::Float4(v) => v as f64,
-        Value::Float8(v) => v,
-        Value::Decimal { mantissa, scale } => mantissa? as f64 / 10f64.powi(scale as i32),
-        Value::DecimalText(s) => s.parse().ok()?,
+    if col.is_null(row) {
+        return None;
+    }
+    let v = match &col.data {
+        ColumnData::Int2(v) => v[row] as f64,
+        ColumnData::Int4(v) => v[row] as f64,
+        ColumnData::Int8(v) => v[row] as f64,
+        ColumnData::Float4(v) => v[row] as f64,
+        ColumnData::Float8(v) => v[row],
+        ColumnData::DecimalF64 { exp, values } => decimal_f64(values.get(row)?, *exp),
+        ColumnData::Decimal { scale, values } => {
+            values.get(row)? as f64 / 10f64.powi(*scale as i32)
+        }
+        ColumnData::DecimalText(a) => a.get(row).parse().ok()?,
         _ => return None,
     };
     (!v.is_nan()).then_some(v)
@@ -122,8 +139,7 @@ pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::column::{Bitmap, ColumnData, Mantissas};
-    use crate::store::packed::IntBlocks;
+    use crate::store::column::{Bitmap, Decimals};
 
     #[test]
     fn strings_are_escaped() {
@@ -137,7 +153,10 @@ mod tests {
     #[test]
     fn floats_round_trip_bit_exact() {
         let vals = [0.1f32, -3.4028235e38, 1.0e-45, 123.456, -0.0];
-        let col = Column::from_f32(&vals);
+        let col = Column {
+            data: ColumnData::Float4(vals.to_vec()),
+            nulls: None,
+        };
         for (i, v) in vals.iter().enumerate() {
             let mut s = String::new();
             write_value(&mut s, &col, i);
@@ -158,7 +177,7 @@ mod tests {
         let col = Column {
             data: ColumnData::Decimal {
                 scale: 2,
-                values: Mantissas::Narrow(IntBlocks::encode(3, [1230, 0, i64::MIN])),
+                values: Decimals::I32(vec![1230, 0, i32::MIN]),
             },
             nulls: Some(nulls),
         };

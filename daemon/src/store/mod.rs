@@ -1,7 +1,6 @@
-//! The columnar store: one encoded column per table column (blocks of
-//! 1,024 rows, see [`packed`]), rows ordered by (date, code) so that a
-//! date's rows are adjacent, a dense (code, date) → row index, and per-date
-//! row lists for ranking without touching other dates. A store is immutable once built; a new one is built off to the side
+//! The columnar store: one typed buffer per column, a dense (code, date) →
+//! row index, and per-date row lists for ranking without touching other
+//! dates. A store is immutable once built; a new one is built off to the side
 //! ([`StoreBuilder`]) and swapped in whole by the caller.
 
 pub mod column;
@@ -9,12 +8,11 @@ pub mod copy;
 pub mod decode;
 pub mod json;
 pub mod numeric;
-pub mod packed;
 pub mod schema;
 pub mod snapshot;
 pub mod time;
 
-use column::{Bitmap, Column, ColumnBuilder, DecodeError, Value};
+use column::{Bitmap, Column, ColumnBuilder, ColumnData, DecodeError};
 use schema::{ColumnKind, ColumnSpec};
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -204,56 +202,23 @@ impl StoreBuilder {
         Ok(())
     }
 
-    /// The order rows are stored in: by date, then by code, rows without
-    /// a usable key last; rows of equal key keep their load order (so a
-    /// repeated (code, date) still has its later row win in the index).
-    fn row_order(&self) -> Vec<u32> {
-        let rows = self.rows;
-        let (Some((dict, codes)), Some(days)) = (
-            self.builders[self.code_col].text_parts(),
-            self.builders[self.date_col].date_values(),
-        ) else {
-            return (0..rows as u32).collect();
-        };
-        let mut by_name: Vec<u32> = (0..dict.len() as u32).collect();
-        by_name.sort_unstable_by(|&a, &b| dict.get(a as usize).cmp(dict.get(b as usize)));
-        let mut rank = vec![0u32; dict.len()];
-        for (i, &c) in by_name.iter().enumerate() {
-            rank[c as usize] = i as u32;
-        }
-        let null = |c: usize, r: usize| self.nulls[c].as_ref().is_some_and(|b| b.get(r));
-        let key = |r: usize| -> u64 {
-            let d = days[r];
-            if null(self.code_col, r) || null(self.date_col, r) || d == i32::MIN || d == i32::MAX {
-                return u64::MAX;
-            }
-            (((d as i64 - i32::MIN as i64) as u64) << 32) | rank[codes[r] as usize] as u64
-        };
-        let mut keyed: Vec<(u64, u32)> = (0..rows).map(|r| (key(r), r as u32)).collect();
-        keyed.sort_unstable();
-        keyed.into_iter().map(|(_, r)| r).collect()
-    }
-
-    /// Orders the rows, encodes the columns and builds the indexes.
+    /// Freezes the columns and builds the indexes.
     pub fn finish(self, info: LoadInfo) -> Store {
         let rows = self.rows;
-        let order = self.row_order();
         let columns: Vec<Column> = self
             .builders
             .into_iter()
             .zip(self.nulls)
             .map(|(b, nulls)| Column {
-                data: b.finish(&order),
-                nulls: nulls.map(|bits| {
-                    let mut out = Bitmap::with_capacity(rows);
-                    for &r in &order {
-                        out.push((r as usize) < bits.len() && bits.get(r as usize));
+                data: b.finish(),
+                nulls: nulls.map(|mut bits| {
+                    while bits.len() < rows {
+                        bits.push(false);
                     }
-                    out
+                    bits
                 }),
             })
             .collect();
-        drop(order);
         Store::index(
             self.specs,
             columns,
@@ -308,10 +273,13 @@ impl Store {
         date_col: usize,
         info: LoadInfo,
     ) -> Store {
-        let code_dict_len = columns[code_col].dict().map_or(0, column::StrArena::len);
-        let code_of = |r: usize| columns[code_col].text_code(r).unwrap_or(NONE);
-        let date_of = |r: usize| match columns[date_col].value(r) {
-            Value::Date(d) => d,
+        let (code_dict_len, code_of): (usize, Box<dyn Fn(usize) -> u32>) =
+            match &columns[code_col].data {
+                ColumnData::Text { dict, codes } => (dict.len(), Box::new(|r| codes.get(r))),
+                _ => (0, Box::new(|_| NONE)),
+            };
+        let date_of = |r: usize| match &columns[date_col].data {
+            ColumnData::Date(v) => v[r],
             _ => 0,
         };
         let valid = |r: usize| {
@@ -348,9 +316,10 @@ impl Store {
             }
             *cell = r as u32;
         }
+        drop(code_of);
 
-        let (code_ids, code_order) = match columns[code_col].dict() {
-            Some(dict) => {
+        let (code_ids, code_order) = match &columns[code_col].data {
+            ColumnData::Text { dict, .. } => {
                 let mut ids = HashMap::with_capacity(dict.len());
                 let mut order: Vec<u32> = Vec::with_capacity(dict.len());
                 for c in 0..dict.len() {
@@ -362,7 +331,7 @@ impl Store {
                 order.sort_unstable_by(|&a, &b| dict.get(a as usize).cmp(dict.get(b as usize)));
                 (ids, order)
             }
-            None => (HashMap::new(), Vec::new()),
+            _ => (HashMap::new(), Vec::new()),
         };
 
         let mut date_off = Vec::with_capacity(nd + 1);
@@ -513,9 +482,10 @@ impl Store {
     }
 
     fn code_str(&self, id: u32) -> &str {
-        self.columns[self.code_col]
-            .dict()
-            .map_or("", |d| d.get(id as usize))
+        match &self.columns[self.code_col].data {
+            ColumnData::Text { dict, .. } => dict.get(id as usize),
+            _ => "",
+        }
     }
 
     pub fn code_id(&self, code: &str) -> Option<u32> {
@@ -557,16 +527,16 @@ impl Store {
 
     /// The code of a row.
     pub fn row_code(&self, row: usize) -> &str {
-        match self.columns[self.code_col].value(row) {
-            Value::Text(s) => s,
+        match &self.columns[self.code_col].data {
+            ColumnData::Text { dict, codes } => dict.get(codes.get(row) as usize),
             _ => "",
         }
     }
 
     /// The date of a row (PostgreSQL days).
     pub fn row_date(&self, row: usize) -> i32 {
-        match self.columns[self.date_col].value(row) {
-            Value::Date(d) => d,
+        match &self.columns[self.date_col].data {
+            ColumnData::Date(v) => v[row],
             _ => 0,
         }
     }
@@ -579,12 +549,7 @@ impl Store {
     /// Bytes of all column buffers and indexes (what the store costs).
     pub fn heap_bytes(&self) -> usize {
         let cols: usize = self.columns.iter().map(Column::heap_bytes).sum();
-        cols + self.index_bytes()
-    }
-
-    /// Bytes of the indexes and name tables (the store minus its columns).
-    pub fn index_bytes(&self) -> usize {
-        self.matrix.capacity() * 4
+        let index = self.matrix.capacity() * 4
             + self.latest.capacity() * 4
             + self.date_rows.capacity() * 4
             + self.date_off.capacity() * 4
@@ -598,7 +563,8 @@ impl Store {
                 .iter()
                 .map(|k| k.capacity() + 24)
                 .sum::<usize>()
-            + self.by_name.capacity() * 40
+            + self.by_name.capacity() * 40;
+        cols + index
     }
 }
 
@@ -647,10 +613,9 @@ mod tests {
         let s = b.finish(info());
         assert_eq!(s.dates(), &[10, 12]);
         assert_eq!(s.stocks(), 3);
-        // Rows are stored by (date, code): A10 B10 C10 A12 B12.
         let a = s.code_id("A").unwrap();
-        assert_eq!(s.row(a, 1), Some(3));
-        assert_eq!(s.latest_row(s.code_id("C").unwrap()), Some(2));
+        assert_eq!(s.row(a, 1), Some(2));
+        assert_eq!(s.latest_row(s.code_id("C").unwrap()), Some(4));
         assert_eq!(s.row(s.code_id("C").unwrap(), 1), None);
         assert_eq!(s.date_index(11), None);
         let on_10: Vec<&str> = s
@@ -659,9 +624,8 @@ mod tests {
             .map(|&r| s.row_code(r as usize))
             .collect();
         assert_eq!(on_10, ["A", "B", "C"]);
-        assert!(s.columns()[2].is_null(0));
-        assert!(!s.columns()[2].is_null(1));
-        assert_eq!(s.columns()[2].value(4), Value::Int(4));
+        assert!(s.columns()[2].is_null(1));
+        assert!(!s.columns()[2].is_null(0));
         assert_eq!(s.codes().collect::<Vec<_>>(), ["A", "B", "C"]);
     }
 

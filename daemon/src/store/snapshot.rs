@@ -15,8 +15,7 @@
 //! removes its temporary file and the previous snapshot stays in place.
 //! One write at a time is the job of [`crate::snapshots::SnapshotWriter`].
 
-use super::column::{Bitmap, Column, ColumnData, Mantissas, StrArena};
-use super::packed::{FloatBits, FloatBlocks, FloatHead, FloatParts, IntBlocks, IntParts};
+use super::column::{Bitmap, Codes, Column, ColumnData, Decimals, StrArena};
 use super::schema::{ColumnKind, ColumnSpec};
 use super::{LoadInfo, Provenance, Store};
 use std::fs::File;
@@ -27,7 +26,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 pub const MAGIC: &[u8; 8] = b"STOCKDSN";
 /// Bumped whenever the body layout changes; older files are ignored.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 2;
 /// The snapshot's file name inside the state directory.
 pub const FILE_NAME: &str = "store.snapshot";
 /// Longest name or type string accepted.
@@ -264,133 +263,87 @@ fn read_arena<R: Read>(i: &mut In<R>) -> Result<StrArena, SnapshotError> {
     StrArena::from_parts(bytes, ends).ok_or(corrupt("a text arena's offsets are out of order"))
 }
 
-fn write_ints<W: Write>(o: &mut Out<'_, W>, b: &IntBlocks) -> io::Result<()> {
-    let p = b.parts();
-    o.pod(p.len as u64)?;
-    o.vec(&p.bases)?;
-    o.vec(&p.offs)?;
-    o.vec(&p.widths)?;
-    o.vec(&p.words)
-}
-
-fn read_ints<R: Read>(i: &mut In<R>, rows: usize) -> Result<IntBlocks, SnapshotError> {
-    let len = i.pod::<u64>()? as usize;
-    if len != rows {
-        return Err(corrupt("a column's length differs from the row count"));
-    }
-    let parts = IntParts {
-        len,
-        bases: i.vec(None)?,
-        offs: i.vec(None)?,
-        widths: i.vec(None)?,
-        words: i.vec(None)?,
-    };
-    IntBlocks::from_parts(parts).ok_or(corrupt("a column's block headers do not match its data"))
-}
-
-fn write_floats<W: Write, T: FloatBits>(o: &mut Out<'_, W>, b: &FloatBlocks<T>) -> io::Result<()> {
-    let p = b.parts();
-    o.pod(p.len as u64)?;
-    o.pod(p.heads.len() as u64)?;
-    for h in &p.heads {
-        o.pod(h.kind)?;
-        o.pod(h.width)?;
-        o.pod(h.param)?;
-        o.pod(h.dict_len)?;
-        o.pod(h.off)?;
-        o.pod(h.base)?;
-        o.pod(h.exc_start)?;
-        o.pod(h.exc_len)?;
-        o.pod(h.dict_start)?;
-    }
-    o.vec(&p.words)?;
-    o.vec(&p.dict)?;
-    o.vec(&p.exc_pos)?;
-    o.vec(&p.exc_val)
-}
-
-fn read_floats<R: Read, T: FloatBits>(
-    i: &mut In<R>,
-    rows: usize,
-) -> Result<FloatBlocks<T>, SnapshotError> {
-    let len = i.pod::<u64>()? as usize;
-    if len != rows {
-        return Err(corrupt("a column's length differs from the row count"));
-    }
-    let nheads = i.len(28)?;
-    let mut heads = Vec::with_capacity(nheads);
-    for _ in 0..nheads {
-        heads.push(FloatHead {
-            kind: i.pod()?,
-            width: i.pod()?,
-            param: i.pod()?,
-            dict_len: i.pod()?,
-            off: i.pod()?,
-            base: i.pod()?,
-            exc_start: i.pod()?,
-            exc_len: i.pod()?,
-            dict_start: i.pod()?,
-        });
-    }
-    let parts = FloatParts {
-        len,
-        heads,
-        words: i.vec(None)?,
-        dict: i.vec(None)?,
-        exc_pos: i.vec(None)?,
-        exc_val: i.vec(None)?,
-    };
-    FloatBlocks::from_parts(parts).ok_or(corrupt("a column's block headers do not match its data"))
-}
-
-/// The encoded blocks as they are: a warm restart reads and checks them,
-/// it does not encode again.
 fn write_data<W: Write>(o: &mut Out<'_, W>, d: &ColumnData) -> io::Result<()> {
     match d {
-        ColumnData::Int2(b) => (o.pod(1u8)?, write_ints(o, b)?),
-        ColumnData::Int4(b) => (o.pod(2u8)?, write_ints(o, b)?),
-        ColumnData::Int8(b) => (o.pod(3u8)?, write_ints(o, b)?),
-        ColumnData::Float4(b) => (o.pod(4u8)?, write_floats(o, b)?),
-        ColumnData::Float8(b) => (o.pod(5u8)?, write_floats(o, b)?),
+        ColumnData::Int2(v) => (o.pod(1u8)?, o.vec(v)?),
+        ColumnData::Int4(v) => (o.pod(2u8)?, o.vec(v)?),
+        ColumnData::Int8(v) => (o.pod(3u8)?, o.vec(v)?),
+        ColumnData::Float4(v) => (o.pod(4u8)?, o.vec(v)?),
+        ColumnData::Float8(v) => (o.pod(5u8)?, o.vec(v)?),
         ColumnData::Decimal { scale, values } => {
             o.pod(6u8)?;
             o.pod(*scale)?;
             match values {
-                Mantissas::Narrow(b) => (o.pod(8u8)?, write_ints(o, b)?),
-                Mantissas::Wide(v) => (o.pod(16u8)?, o.vec(v)?),
+                Decimals::I16(v) => (o.pod(2u8)?, o.vec(v)?),
+                Decimals::I32(v) => (o.pod(4u8)?, o.vec(v)?),
+                Decimals::I64(v) => (o.pod(8u8)?, o.vec(v)?),
+                Decimals::I128(v) => (o.pod(16u8)?, o.vec(v)?),
+            }
+        }
+        ColumnData::DecimalF64 { exp, values } => {
+            o.pod(13u8)?;
+            o.pod(*exp)?;
+            match values {
+                Decimals::I16(v) => (o.pod(2u8)?, o.vec(v)?),
+                Decimals::I32(v) => (o.pod(4u8)?, o.vec(v)?),
+                Decimals::I64(_) | Decimals::I128(_) => {
+                    return Err(io::Error::other(
+                        "a decimal-coded float column wider than 4 bytes",
+                    ))
+                }
             }
         }
         ColumnData::DecimalText(a) => (o.pod(7u8)?, write_arena(o, a)?),
         ColumnData::Bool(b) => (o.pod(8u8)?, write_bitmap(o, b)?),
-        ColumnData::Date(b) => (o.pod(9u8)?, write_ints(o, b)?),
-        ColumnData::Timestamp(b) => (o.pod(10u8)?, write_ints(o, b)?),
-        ColumnData::TimestampTz(b) => (o.pod(11u8)?, write_ints(o, b)?),
+        ColumnData::Date(v) => (o.pod(9u8)?, o.vec(v)?),
+        ColumnData::Timestamp(v) => (o.pod(10u8)?, o.vec(v)?),
+        ColumnData::TimestampTz(v) => (o.pod(11u8)?, o.vec(v)?),
         ColumnData::Text { dict, codes } => {
             o.pod(12u8)?;
             write_arena(o, dict)?;
-            ((), write_ints(o, codes)?)
+            match codes {
+                Codes::U8(v) => (o.pod(1u8)?, o.vec(v)?),
+                Codes::U16(v) => (o.pod(2u8)?, o.vec(v)?),
+                Codes::U32(v) => (o.pod(4u8)?, o.vec(v)?),
+            }
         }
     };
     Ok(())
 }
 
 fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, SnapshotError> {
+    let n = Some(rows);
     let tag: u8 = i.pod()?;
     Ok(match tag {
-        1 => ColumnData::Int2(read_ints(i, rows)?),
-        2 => ColumnData::Int4(read_ints(i, rows)?),
-        3 => ColumnData::Int8(read_ints(i, rows)?),
-        4 => ColumnData::Float4(read_floats(i, rows)?),
-        5 => ColumnData::Float8(read_floats(i, rows)?),
+        1 => ColumnData::Int2(i.vec(n)?),
+        2 => ColumnData::Int4(i.vec(n)?),
+        3 => ColumnData::Int8(i.vec(n)?),
+        4 => ColumnData::Float4(i.vec(n)?),
+        5 => ColumnData::Float8(i.vec(n)?),
         6 => {
             let scale: u16 = i.pod()?;
             let width: u8 = i.pod()?;
             let values = match width {
-                8 => Mantissas::Narrow(read_ints(i, rows)?),
-                16 => Mantissas::Wide(i.vec(Some(rows))?),
+                2 => Decimals::I16(i.vec(n)?),
+                4 => Decimals::I32(i.vec(n)?),
+                8 => Decimals::I64(i.vec(n)?),
+                16 => Decimals::I128(i.vec(n)?),
                 _ => return Err(corrupt("unknown decimal width")),
             };
             ColumnData::Decimal { scale, values }
+        }
+        13 => {
+            let exp: u8 = i.pod()?;
+            if exp > 9 {
+                return Err(corrupt("decimal-coded float exponent above 9"));
+            }
+            let width: u8 = i.pod()?;
+            let values = match width {
+                2 => Decimals::I16(i.vec(n)?),
+                4 => Decimals::I32(i.vec(n)?),
+                _ => return Err(corrupt("unknown decimal-coded float width")),
+            };
+            ColumnData::DecimalF64 { exp, values }
         }
         7 => {
             let a = read_arena(i)?;
@@ -402,13 +355,19 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
             ColumnData::DecimalText(a)
         }
         8 => ColumnData::Bool(read_bitmap(i, rows)?),
-        9 => ColumnData::Date(read_ints(i, rows)?),
-        10 => ColumnData::Timestamp(read_ints(i, rows)?),
-        11 => ColumnData::TimestampTz(read_ints(i, rows)?),
+        9 => ColumnData::Date(i.vec(n)?),
+        10 => ColumnData::Timestamp(i.vec(n)?),
+        11 => ColumnData::TimestampTz(i.vec(n)?),
         12 => {
             let dict = read_arena(i)?;
-            let codes = read_ints(i, rows)?;
-            if (0..rows).any(|r| codes.get(r) < 0 || codes.get(r) as usize >= dict.len()) {
+            let width: u8 = i.pod()?;
+            let codes = match width {
+                1 => Codes::U8(i.vec(n)?),
+                2 => Codes::U16(i.vec(n)?),
+                4 => Codes::U32(i.vec(n)?),
+                _ => return Err(corrupt("unknown dictionary code width")),
+            };
+            if (0..rows).any(|r| codes.get(r) as usize >= dict.len()) {
                 return Err(corrupt("a dictionary code is out of range"));
             }
             ColumnData::Text { dict, codes }
@@ -700,15 +659,6 @@ mod tests {
         assert!(matches!(
             read(&path),
             Err(SnapshotError::Version { found: 0 })
-        ));
-
-        // A snapshot of the layout before encoded blocks (version 2) is
-        // refused by its version, before any of its body is read.
-        old[8..12].copy_from_slice(&2u32.to_le_bytes());
-        std::fs::write(&path, &old).unwrap();
-        assert!(matches!(
-            read(&path),
-            Err(SnapshotError::Version { found: 2 })
         ));
 
         std::fs::write(&path, b"hello world, not a snapshot").unwrap();

@@ -32,7 +32,7 @@
 //! prints as that decimal (without trailing zeros) whenever it has at most
 //! 15 significant digits.
 
-use crate::store::column::{Column, Value};
+use crate::store::column::{Column, ColumnData};
 use crate::store::json::value_f64;
 use std::cmp::Ordering;
 
@@ -161,24 +161,33 @@ pub fn value(col: &Column, row: usize) -> Option<Dec> {
             .then(|| Dec::parse(ryu::Buffer::new().format_finite(v)))?
             .map(Dec::normalized)
     };
-    match col.value(row) {
-        Value::Int(v) => Some(Dec {
-            m: v as i128,
+    match &col.data {
+        ColumnData::Int2(v) => Some(Dec {
+            m: v[row] as i128,
             scale: 0,
         }),
-        Value::Float4(v) if v.is_finite() => {
-            Dec::parse(ryu::Buffer::new().format_finite(v)).map(Dec::normalized)
+        ColumnData::Int4(v) => Some(Dec {
+            m: v[row] as i128,
+            scale: 0,
+        }),
+        ColumnData::Int8(v) => Some(Dec {
+            m: v[row] as i128,
+            scale: 0,
+        }),
+        ColumnData::Float4(v) if v[row].is_finite() => {
+            Dec::parse(ryu::Buffer::new().format_finite(v[row])).map(Dec::normalized)
         }
+        ColumnData::Float4(_) => None,
         // Doubles held as decimal mantissas are still doubles: their
         // decimal is their shortest text, as for a plain double.
-        Value::Float8(v) => shortest(v),
-        Value::Decimal { mantissa, scale } => {
-            let m = mantissa?;
-            let scale = scale as u32;
+        ColumnData::Float8(_) | ColumnData::DecimalF64 { .. } => shortest(value_f64(col, row)?),
+        ColumnData::Decimal { scale, values } => {
+            let m = values.get(row)?;
+            let scale = *scale as u32;
             (scale <= MAX_SCALE && m.unsigned_abs() <= MAX_MANTISSA as u128)
                 .then_some(Dec { m, scale })
         }
-        Value::DecimalText(s) => Dec::parse(s),
+        ColumnData::DecimalText(a) => Dec::parse(a.get(row)),
         _ => None,
     }
 }
@@ -359,7 +368,10 @@ mod tests {
 
     #[test]
     fn real_values_read_as_their_shortest_text() {
-        let col = Column::from_f32(&[7.98, -0.02, 20.0, f32::INFINITY, 1.2345678]);
+        let col = Column {
+            data: ColumnData::Float4(vec![7.98, -0.02, 20.0, f32::INFINITY, 1.2345678]),
+            nulls: None,
+        };
         let got: Vec<Option<Dec>> = (0..5).map(|r| value(&col, r)).collect();
         assert_eq!(
             got,
@@ -371,7 +383,10 @@ mod tests {
                 Some(d(12345678, 7))
             ]
         );
-        let col = Column::from_f64(&[0.1, 1e300]);
+        let col = Column {
+            data: ColumnData::Float8(vec![0.1, 1e300]),
+            nulls: None,
+        };
         assert_eq!(value(&col, 0), Some(d(1, 1)));
         assert_eq!(value(&col, 1), None, "too large for an exact form");
     }

@@ -3,6 +3,7 @@
 
 use super::exact::{self, Dec, Sum};
 use super::{check_len, date_index, date_string, num, shown, text, text_code, Key, Semantic};
+use crate::store::column::ColumnData;
 use crate::store::Store;
 use std::cmp::Ordering;
 use stockd_api::{
@@ -224,9 +225,10 @@ fn member(store: &Store, c: &Cols, m: Move) -> Member {
 
 /// The industry's name for a dictionary code.
 fn industry_name(store: &Store, col: usize, code: u32) -> &str {
-    store.columns()[col]
-        .dict()
-        .map_or("", |d| d.get(code as usize))
+    match &store.columns()[col].data {
+        ColumnData::Text { dict, .. } => dict.get(code as usize),
+        _ => "",
+    }
 }
 
 /// `hotspots.ranking`: the industries of `date` (default: the latest held)
@@ -362,9 +364,10 @@ pub fn industry_detail(
     check_len("industry", industry)?;
     let c = Cols::resolve(sem, "industry.detail")?;
     let di = date_index(store, date)?;
-    let code = store.columns()[c.industry]
-        .dict()
-        .and_then(|dict| (0..dict.len()).find(|&i| dict.get(i) == industry));
+    let code = match &store.columns()[c.industry].data {
+        ColumnData::Text { dict, .. } => (0..dict.len()).find(|&i| dict.get(i) == industry),
+        _ => None,
+    };
     let mut acc = Acc::default();
     if let Some(code) = code {
         for &r in store.rows_on(di) {

@@ -5,7 +5,7 @@
 
 use super::{check_len, text, text_code, Key, Semantic};
 use crate::query;
-use crate::store::column::Value;
+use crate::store::column::ColumnData;
 use crate::store::{time, Store};
 use stockd_api::{AppError, ErrorKind, ListedStock, StockList, LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT};
 
@@ -31,9 +31,12 @@ fn contains_ascii_ci(hay: &str, needle: &str) -> bool {
 /// A `list_date` value: a date column as `YYYY-MM-DD`, a text column as
 /// held; `None` for NULL.
 fn date_or_text(store: &Store, col: Option<usize>, row: usize) -> Option<String> {
-    match store.columns()[col?].value(row) {
-        Value::Null => None,
-        Value::Date(d) => Some(time::date_string(d)),
+    let c = &store.columns()[col?];
+    if c.is_null(row) {
+        return None;
+    }
+    match &c.data {
+        ColumnData::Date(v) => Some(time::date_string(v[row])),
         _ => text(store, col, row).map(str::to_string),
     }
 }

@@ -33,7 +33,7 @@ pub use signals::signals;
 
 use crate::config::ColumnsConfig;
 use crate::query;
-use crate::store::column::Value;
+use crate::store::column::ColumnData;
 use crate::store::json::value_f64;
 use crate::store::schema::ColumnKind;
 use crate::store::{time, Store};
@@ -286,16 +286,22 @@ fn num(store: &Store, col: Option<usize>, row: usize) -> Option<f64> {
 /// statistics use [`num`], the exact value.
 fn shown(store: &Store, col: Option<usize>, row: usize) -> Option<f64> {
     let c = col?;
-    match store.columns()[c].value(row) {
-        Value::Float4(v) if v.is_finite() => ryu::Buffer::new().format_finite(v).parse().ok(),
+    match &store.columns()[c].data {
+        ColumnData::Float4(v) if !store.columns()[c].is_null(row) && v[row].is_finite() => {
+            ryu::Buffer::new().format_finite(v[row]).parse().ok()
+        }
         _ => num(store, col, row),
     }
 }
 
 /// The value of a text column (`None` for NULL or no column).
 fn text(store: &Store, col: Option<usize>, row: usize) -> Option<&str> {
-    match store.columns()[col?].value(row) {
-        Value::Text(s) => Some(s),
+    let c = &store.columns()[col?];
+    if c.is_null(row) {
+        return None;
+    }
+    match &c.data {
+        ColumnData::Text { dict, codes } => Some(dict.get(codes.get(row) as usize)),
         _ => None,
     }
 }
@@ -303,7 +309,14 @@ fn text(store: &Store, col: Option<usize>, row: usize) -> Option<&str> {
 /// The dictionary code of a text column at `row` (`None` for NULL).
 #[inline]
 fn text_code(store: &Store, col: usize, row: usize) -> Option<u32> {
-    store.columns()[col].text_code(row)
+    let c = &store.columns()[col];
+    if c.is_null(row) {
+        return None;
+    }
+    match &c.data {
+        ColumnData::Text { codes, .. } => Some(codes.get(row)),
+        _ => None,
+    }
 }
 
 /// Refuses over-long names, as the data methods do.
