@@ -161,6 +161,17 @@ struct Keys {
     missing: Option<Vec<String>>,
 }
 
+impl Keys {
+    /// The store rows the answer's (code, date) pairs name, in order.
+    fn rows(&self, store: &Store) -> Result<Vec<usize>, AppError> {
+        self.codes
+            .iter()
+            .zip(&self.dates)
+            .map(|(c, d)| row_of(store, c, d))
+            .collect()
+    }
+}
+
 fn keys(doc: &str) -> Result<Keys, AppError> {
     serde_json::from_str(doc)
         .map_err(|e| internal(format!("internal error reading the row keys: {e}")))
@@ -199,12 +210,7 @@ fn many(app: &Shared, p: &params::StockMany) -> Result<Vec<u8>, AppError> {
         || data::many(app, &q),
         |store, doc| {
             let k = keys(doc)?;
-            let rows = k
-                .codes
-                .iter()
-                .zip(&k.dates)
-                .map(|(c, d)| row_of(store, c, d))
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows = k.rows(store)?;
             let mut result = Map::new();
             result.insert("missing".into(), k.missing.unwrap_or_default().into());
             rows_stream(store, params::StockMany::METHOD, &rows, &fields, result)
@@ -224,12 +230,7 @@ fn top(app: &Shared, p: &params::StockTop) -> Result<Vec<u8>, AppError> {
         || data::top(app, &q),
         |store, doc| {
             let k = keys(doc)?;
-            let rows = k
-                .codes
-                .iter()
-                .zip(&k.dates)
-                .map(|(c, d)| row_of(store, c, d))
-                .collect::<Result<Vec<_>, _>>()?;
+            let rows = k.rows(store)?;
             rows_stream(store, params::StockTop::METHOD, &rows, &fields, Map::new())
         },
     )
