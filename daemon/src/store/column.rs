@@ -60,6 +60,16 @@ impl Bitmap {
         &self.words
     }
 
+    /// The bits in the order `perm` gives: bit i of the result is bit
+    /// `perm[i]` of `self`.
+    fn permute(&self, perm: &[u32]) -> Bitmap {
+        let mut out = Bitmap::with_capacity(perm.len());
+        for &r in perm {
+            out.push(self.get(r as usize));
+        }
+        out
+    }
+
     /// A bitmap from its words; `None` if they do not match `len`.
     pub(crate) fn from_words(words: Vec<u64>, len: usize) -> Option<Bitmap> {
         (words.len() == len.div_ceil(64)).then_some(Bitmap { words, len })
@@ -103,6 +113,18 @@ impl StrArena {
         self.ends.shrink_to_fit();
     }
 
+    /// The strings in the order `perm` gives.
+    fn permute(&self, perm: &[u32]) -> StrArena {
+        let mut out = StrArena {
+            bytes: String::with_capacity(self.bytes.len()),
+            ends: Vec::with_capacity(perm.len()),
+        };
+        for &r in perm {
+            out.push(self.get(r as usize));
+        }
+        out
+    }
+
     pub(crate) fn parts(&self) -> (&str, &[u32]) {
         (&self.bytes, &self.ends)
     }
@@ -130,6 +152,14 @@ pub enum Codes {
 }
 
 impl Codes {
+    fn permute(&self, perm: &[u32]) -> Codes {
+        match self {
+            Codes::U8(v) => Codes::U8(gather(v, perm)),
+            Codes::U16(v) => Codes::U16(gather(v, perm)),
+            Codes::U32(v) => Codes::U32(gather(v, perm)),
+        }
+    }
+
     #[inline]
     pub fn get(&self, i: usize) -> u32 {
         match self {
@@ -171,6 +201,15 @@ pub enum Decimals {
 }
 
 impl Decimals {
+    fn permute(&self, perm: &[u32]) -> Decimals {
+        match self {
+            Decimals::I16(v) => Decimals::I16(gather(v, perm)),
+            Decimals::I32(v) => Decimals::I32(gather(v, perm)),
+            Decimals::I64(v) => Decimals::I64(gather(v, perm)),
+            Decimals::I128(v) => Decimals::I128(gather(v, perm)),
+        }
+    }
+
     /// The mantissa, or `None` for NaN.
     #[inline]
     pub fn get(&self, i: usize) -> Option<i128> {
@@ -439,6 +478,44 @@ impl Column {
     pub fn heap_bytes(&self) -> usize {
         self.data.heap_bytes() + self.nulls.as_ref().map_or(0, Bitmap::heap_bytes)
     }
+
+    /// The column with its rows in the order `perm` gives: row i of the
+    /// result is row `perm[i]` of `self`. Every index in `perm` is a row.
+    pub fn permute(self, perm: &[u32]) -> Column {
+        let data = match self.data {
+            ColumnData::Int2(v) => ColumnData::Int2(gather(v, perm)),
+            ColumnData::Int4(v) => ColumnData::Int4(gather(v, perm)),
+            ColumnData::Int8(v) => ColumnData::Int8(gather(v, perm)),
+            ColumnData::Float4(v) => ColumnData::Float4(gather(v, perm)),
+            ColumnData::Float8(v) => ColumnData::Float8(gather(v, perm)),
+            ColumnData::DecimalF64 { exp, values } => ColumnData::DecimalF64 {
+                exp,
+                values: values.permute(perm),
+            },
+            ColumnData::Decimal { scale, values } => ColumnData::Decimal {
+                scale,
+                values: values.permute(perm),
+            },
+            ColumnData::DecimalText(a) => ColumnData::DecimalText(a.permute(perm)),
+            ColumnData::Bool(b) => ColumnData::Bool(b.permute(perm)),
+            ColumnData::Date(v) => ColumnData::Date(gather(v, perm)),
+            ColumnData::Timestamp(v) => ColumnData::Timestamp(gather(v, perm)),
+            ColumnData::TimestampTz(v) => ColumnData::TimestampTz(gather(v, perm)),
+            ColumnData::Text { dict, codes } => ColumnData::Text {
+                dict,
+                codes: codes.permute(perm),
+            },
+        };
+        Column {
+            data,
+            nulls: self.nulls.as_ref().map(|n| n.permute(perm)),
+        }
+    }
+}
+
+/// `v[perm[0]], v[perm[1]], …`
+fn gather<T: Copy>(v: &[T], perm: &[u32]) -> Vec<T> {
+    perm.iter().map(|&r| v[r as usize]).collect()
 }
 
 pub use super::decode::DecodeError;

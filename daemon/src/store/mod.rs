@@ -1,6 +1,6 @@
-//! The columnar store: one typed buffer per column, a dense (code, date) →
-//! row index, and per-date row lists for ranking without touching other
-//! dates. A store is immutable once built; a new one is built off to the side
+//! The columnar store: one typed buffer per column, rows held by (date,
+//! code) so that one date's rows are adjacent, a dense (code, date) → row
+//! index, and per-date row ranges for ranking without touching other dates. A store is immutable once built; a new one is built off to the side
 //! ([`StoreBuilder`]) and swapped in whole by the caller.
 
 pub mod column;
@@ -346,6 +346,38 @@ impl Store {
             }
             date_off.push(date_rows.len() as u32);
         }
+
+        // Hold the rows by (date, code), the order of `date_rows`: one
+        // date's rows are then adjacent in every column, which is what
+        // ranking, `stock.many` and the views read (in load order they are
+        // spread over the store). The unindexed rows go first, in load
+        // order, so that indexing these columns again (a snapshot restore)
+        // finds the same rows and the same winner of a repeated key.
+        let mut new_of = vec![NONE; rows];
+        for (i, &r) in date_rows.iter().enumerate() {
+            new_of[r as usize] = (unindexed + i) as u32;
+        }
+        let mut next = 0u32;
+        for slot in new_of.iter_mut().filter(|s| **s == NONE) {
+            *slot = next;
+            next += 1;
+        }
+        let columns = if new_of.iter().enumerate().all(|(i, &n)| n as usize == i) {
+            columns
+        } else {
+            let mut perm = vec![0u32; rows];
+            for (old, &new) in new_of.iter().enumerate() {
+                perm[new as usize] = old as u32;
+            }
+            for cell in matrix.iter_mut().filter(|c| **c != NONE) {
+                *cell = new_of[*cell as usize];
+            }
+            for (i, r) in date_rows.iter_mut().enumerate() {
+                *r = (unindexed + i) as u32;
+            }
+            columns.into_iter().map(|c| c.permute(&perm)).collect()
+        };
+        drop(new_of);
         let latest = (0..code_dict_len)
             .map(|c| {
                 matrix[c * nd..(c + 1) * nd]
@@ -614,9 +646,10 @@ mod tests {
         assert_eq!(s.dates(), &[10, 12]);
         assert_eq!(s.stocks(), 3);
         let a = s.code_id("A").unwrap();
-        assert_eq!(s.row(a, 1), Some(2));
-        assert_eq!(s.latest_row(s.code_id("C").unwrap()), Some(4));
-        assert_eq!(s.row(s.code_id("C").unwrap(), 1), None);
+        let c = s.code_id("C").unwrap();
+        assert_eq!(s.row(a, 1).map(|r| x(&s, r)), Some(Some(3)));
+        assert_eq!(s.latest_row(c).map(|r| x(&s, r)), Some(Some(5)));
+        assert_eq!(s.row(c, 1), None);
         assert_eq!(s.date_index(11), None);
         let on_10: Vec<&str> = s
             .rows_on(0)
@@ -624,9 +657,64 @@ mod tests {
             .map(|&r| s.row_code(r as usize))
             .collect();
         assert_eq!(on_10, ["A", "B", "C"]);
-        assert!(s.columns()[2].is_null(1));
-        assert!(!s.columns()[2].is_null(0));
+        assert_eq!(s.row(a, 0).map(|r| x(&s, r)), Some(None));
         assert_eq!(s.codes().collect::<Vec<_>>(), ["A", "B", "C"]);
+        // Held by (date, code): each date's rows are adjacent, in code order.
+        assert_eq!(s.rows_on(0), &[0, 1, 2]);
+        assert_eq!(s.rows_on(1), &[3, 4]);
+        for r in 0..s.rows() {
+            let (code, date) = (s.row_code(r), s.row_date(r));
+            let di = s.date_index(date).unwrap();
+            assert_eq!(s.row(s.code_id(code).unwrap(), di), Some(r));
+        }
+    }
+
+    /// The value of column `x` in row `r`, `None` for NULL.
+    fn x(s: &Store, r: usize) -> Option<i32> {
+        let col = &s.columns()[2];
+        match &col.data {
+            ColumnData::Int4(v) => (!col.is_null(r)).then_some(v[r]),
+            _ => panic!("x is int4"),
+        }
+    }
+
+    #[test]
+    fn repeats_and_null_keys_keep_the_later_row_and_go_last() {
+        let mut b = StoreBuilder::new(specs(), "code", "d", 4).unwrap();
+        let rows: [(Option<&str>, i32, i32); 5] = [
+            (Some("B"), 12, 1),
+            (None, 10, 2),
+            (Some("B"), 10, 3),
+            (Some("B"), 12, 4),
+            (Some("A"), 12, 5),
+        ];
+        for (c, d, v) in rows {
+            let (d, v) = (d.to_be_bytes(), v.to_be_bytes());
+            b.push_row([c.map(str::as_bytes), Some(&d[..]), Some(&v[..])])
+                .unwrap();
+        }
+        let s = b.finish(info());
+        assert_eq!(s.rows(), 5);
+        assert_eq!(s.unindexed_rows(), 2);
+        let b_id = s.code_id("B").unwrap();
+        // The later of the two (B, 12) rows wins, as before the reorder.
+        assert_eq!(s.row(b_id, 1).map(|r| x(&s, r)), Some(Some(4)));
+        assert_eq!(s.rows_on(0), &[2]);
+        assert_eq!(s.rows_on(1), &[3, 4]);
+        // The unindexed rows are kept, before the indexed ones, in load order.
+        assert_eq!((0..2).map(|r| x(&s, r)).collect::<Vec<_>>(), [Some(1), Some(2)]);
+        // Indexed again (as a snapshot restore does), the same rows win.
+        let again = Store::index(
+            s.specs.clone(),
+            s.columns.clone(),
+            s.rows,
+            s.code_col,
+            s.date_col,
+            info(),
+        );
+        assert_eq!(again.rows_on(1), &[3, 4]);
+        assert_eq!(again.row(b_id, 1).map(|r| x(&again, r)), Some(Some(4)));
+        assert_eq!(again.unindexed_rows(), 2);
     }
 
     #[test]
