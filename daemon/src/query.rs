@@ -162,13 +162,26 @@ fn write_row(out: &mut String, store: &Store, row: usize, fields: &[usize]) {
 /// `[row, row, …]`, each as [`write_row`] writes it.
 fn write_rows(out: &mut String, store: &Store, rows: &[usize], fields: &[usize]) {
     out.push('[');
+    prefetch_first(store, rows, fields);
     for (i, &r) in rows.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
+        if let Some(&next) = rows.get(i + 1) {
+            store.prefetch(next, fields);
+        }
         write_row(out, store, r, fields);
     }
     out.push(']');
+}
+
+/// Starts fetching the first row a writer of `rows` reads; it then
+/// fetches each next row while writing the one before (one row's values
+/// are one cache line per column, far apart).
+fn prefetch_first(store: &Store, rows: &[usize], fields: &[usize]) {
+    if let Some(&first) = rows.first() {
+        store.prefetch(first, fields);
+    }
 }
 
 /// `["a","b"]`.
@@ -217,9 +230,13 @@ fn write_table(
         out.push('"');
     }
     out.push_str("],\"rows\":[");
+    prefetch_first(store, rows, fields);
     for (i, &r) in rows.iter().enumerate() {
         if i > 0 {
             out.push(',');
+        }
+        if let Some(&next) = rows.get(i + 1) {
+            store.prefetch(next, fields);
         }
         out.push('[');
         for (j, &c) in fields.iter().enumerate() {
@@ -272,6 +289,7 @@ pub fn stock_get(
 ) -> Result<String, AppError> {
     let fields = fields(store, f)?;
     let row = find_row(store, code, date)?;
+    store.prefetch(row, &fields);
     let mut out = String::with_capacity(64 + fields.len() * 24);
     write_row(&mut out, store, row, &fields);
     Ok(out)
@@ -370,9 +388,18 @@ pub fn stock_history(
         out.push('"');
     }
     out.push_str("],\"columns\":{");
+    // One code's rows are a date apart: fetch the next column's while
+    // writing this one's.
+    let fetch = |c: usize| rows.iter().for_each(|&r| store.columns()[c].prefetch(r));
+    if let Some(&first) = fields.first() {
+        fetch(first);
+    }
     for (i, &c) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
+        }
+        if let Some(&next) = fields.get(i + 1) {
+            fetch(next);
         }
         out.push_str(store.json_key(c));
         out.push('[');

@@ -573,6 +573,16 @@ impl Store {
         }
     }
 
+    /// Starts fetching `row`'s values of `fields` into cache (see
+    /// [`Column::prefetch`]): call it for the next row before writing
+    /// this one.
+    #[inline]
+    pub fn prefetch(&self, row: usize, fields: &[usize]) {
+        for &c in fields {
+            self.columns[c].prefetch(row);
+        }
+    }
+
     /// The pre-escaped `"name":` key of a column.
     pub fn json_key(&self, col: usize) -> &str {
         &self.json_keys[col]
@@ -702,7 +712,10 @@ mod tests {
         assert_eq!(s.rows_on(0), &[2]);
         assert_eq!(s.rows_on(1), &[3, 4]);
         // The unindexed rows are kept, before the indexed ones, in load order.
-        assert_eq!((0..2).map(|r| x(&s, r)).collect::<Vec<_>>(), [Some(1), Some(2)]);
+        assert_eq!(
+            (0..2).map(|r| x(&s, r)).collect::<Vec<_>>(),
+            [Some(1), Some(2)]
+        );
         // Indexed again (as a snapshot restore does), the same rows win.
         let again = Store::index(
             s.specs.clone(),
