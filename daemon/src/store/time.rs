@@ -83,15 +83,38 @@ pub fn write_date(out: &mut String, pg_days: i32) {
 }
 
 fn push_ymd(out: &mut String, y: i64, m: u32, d: u32) {
-    use std::fmt::Write;
     if (0..=9999).contains(&y) {
-        let _ = write!(out, "{y:04}-{m:02}-{d:02}");
-    } else if y < 0 {
-        // ISO 8601 has no year 0 in PostgreSQL's output; it prints "BC".
-        let _ = write!(out, "{:04}-{m:02}-{d:02} BC", 1 - y);
+        let mut b = *b"0000-00-00";
+        digits(&mut b[0..4], y as u64);
+        digits(&mut b[5..7], m as u64);
+        digits(&mut b[8..10], d as u64);
+        push_ascii(out, &b);
     } else {
-        let _ = write!(out, "{y}-{m:02}-{d:02}");
+        use std::fmt::Write;
+        if y < 0 {
+            // ISO 8601 has no year 0 in PostgreSQL's output; it prints "BC".
+            let _ = write!(out, "{:04}-{m:02}-{d:02} BC", 1 - y);
+        } else {
+            let _ = write!(out, "{y}-{m:02}-{d:02}");
+        }
     }
+}
+
+/// Writes `v` into `to` as decimal digits, zero-padded to its length
+/// (the leading digits of a wider `v` are cut off; callers pass values
+/// that fit).
+#[inline]
+fn digits(to: &mut [u8], mut v: u64) {
+    for b in to.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// Appends bytes the caller made of ASCII digits and punctuation.
+#[inline]
+fn push_ascii(out: &mut String, b: &[u8]) {
+    out.push_str(std::str::from_utf8(b).unwrap_or_default());
 }
 
 /// The date as a fresh string.
@@ -105,36 +128,35 @@ pub fn date_string(pg_days: i32) -> String {
 /// `YYYY-MM-DDTHH:MM:SS[.ffffff]`, with `Z` appended for timestamptz.
 /// Fractional seconds are printed only when non-zero, trailing zeros trimmed.
 pub fn write_timestamp(out: &mut String, micros: i64, utc: bool) {
-    use std::fmt::Write;
     match micros {
         i64::MAX => return out.push_str("infinity"),
         i64::MIN => return out.push_str("-infinity"),
         _ => {}
     }
     let days = micros.div_euclid(86_400_000_000);
-    let in_day = micros.rem_euclid(86_400_000_000);
+    let in_day = micros.rem_euclid(86_400_000_000) as u64;
     let (y, m, d) = civil_from_days(days + PG_EPOCH_UNIX_DAYS);
     push_ymd(out, y, m, d);
     let secs = in_day / 1_000_000;
     let frac = in_day % 1_000_000;
-    let _ = write!(
-        out,
-        "T{:02}:{:02}:{:02}",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    );
+    // "THH:MM:SS.ffffffZ", cut to what is printed.
+    let mut b = *b"T00:00:00.000000Z";
+    digits(&mut b[1..3], secs / 3600);
+    digits(&mut b[4..6], secs / 60 % 60);
+    digits(&mut b[7..9], secs % 60);
+    let mut end = 9;
     if frac != 0 {
-        let mut f = format!("{frac:06}");
-        while f.ends_with('0') {
-            f.pop();
+        digits(&mut b[10..16], frac);
+        end = 16;
+        while b[end - 1] == b'0' {
+            end -= 1;
         }
-        out.push('.');
-        out.push_str(&f);
     }
     if utc {
-        out.push('Z');
+        b[end] = b'Z';
+        end += 1;
     }
+    push_ascii(out, &b[..end]);
 }
 
 /// Seconds since the Unix epoch → RFC 3339 UTC text.
@@ -187,5 +209,21 @@ mod tests {
         write_timestamp(&mut s, 86_400_000_000 + 3_723_500_000, true);
         assert_eq!(s, "2000-01-02T01:02:03.5Z");
         assert_eq!(rfc3339_from_unix(0, 0), "1970-01-01T00:00:00Z");
+        s.clear();
+        write_timestamp(&mut s, 86_399_000_001, false);
+        assert_eq!(s, "2000-01-01T23:59:59.000001");
+        s.clear();
+        write_timestamp(&mut s, 43_200_120_000, true);
+        assert_eq!(s, "2000-01-01T12:00:00.12Z");
+        s.clear();
+        // Years outside 0..=9999 keep PostgreSQL's spelling.
+        write_timestamp(
+            &mut s,
+            (pg_date(12345, 6, 7) as i64) * 86_400_000_000,
+            false,
+        );
+        assert_eq!(s, "12345-06-07T00:00:00");
+        assert_eq!(date_string(pg_date(-43, 3, 15)), "0044-03-15 BC");
+        assert_eq!(date_string(pg_date(33, 1, 2)), "0033-01-02");
     }
 }
