@@ -1,7 +1,8 @@
 //! The columnar store: one typed buffer per column, rows held by (date,
 //! code) so that one date's rows are adjacent, a dense (code, date) → row
-//! index, and per-date row ranges for ranking without touching other dates. A store is immutable once built; a new one is built off to the side
-//! ([`StoreBuilder`]) and swapped in whole by the caller.
+//! index, and per-date row ranges for ranking without touching other
+//! dates. A store is immutable once built; a new one is built off to the
+//! side ([`StoreBuilder`]) and swapped in whole by the caller.
 
 pub mod column;
 pub mod copy;
