@@ -162,26 +162,33 @@ fn write_row(out: &mut String, store: &Store, row: usize, fields: &[usize]) {
 /// `[row, row, …]`, each as [`write_row`] writes it.
 fn write_rows(out: &mut String, store: &Store, rows: &[usize], fields: &[usize]) {
     out.push('[');
-    prefetch_first(store, rows, fields);
-    for (i, &r) in rows.iter().enumerate() {
+    for (i, r) in prefetching(store, rows, fields) {
         if i > 0 {
             out.push(',');
-        }
-        if let Some(&next) = rows.get(i + 1) {
-            store.prefetch(next, fields);
         }
         write_row(out, store, r, fields);
     }
     out.push(']');
 }
 
-/// Starts fetching the first row a writer of `rows` reads; it then
-/// fetches each next row while writing the one before (one row's values
-/// are one cache line per column, far apart).
-fn prefetch_first(store: &Store, rows: &[usize], fields: &[usize]) {
+/// `rows` with their positions, for a writer of `fields`: the first row's
+/// values are asked for at once, and each next row's as the one before it
+/// is handed out (one row's values are one cache line per column, far
+/// apart; see [`Store::prefetch`]).
+fn prefetching<'a>(
+    store: &'a Store,
+    rows: &'a [usize],
+    fields: &'a [usize],
+) -> impl Iterator<Item = (usize, usize)> + 'a {
     if let Some(&first) = rows.first() {
         store.prefetch(first, fields);
     }
+    rows.iter().enumerate().map(move |(i, &r)| {
+        if let Some(&next) = rows.get(i + 1) {
+            store.prefetch(next, fields);
+        }
+        (i, r)
+    })
 }
 
 /// `["a","b"]`.
@@ -230,13 +237,9 @@ fn write_table(
         out.push('"');
     }
     out.push_str("],\"rows\":[");
-    prefetch_first(store, rows, fields);
-    for (i, &r) in rows.iter().enumerate() {
+    for (i, r) in prefetching(store, rows, fields) {
         if i > 0 {
             out.push(',');
-        }
-        if let Some(&next) = rows.get(i + 1) {
-            store.prefetch(next, fields);
         }
         out.push('[');
         for (j, &c) in fields.iter().enumerate() {

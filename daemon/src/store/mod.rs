@@ -358,10 +358,8 @@ impl Store {
         for (i, &r) in date_rows.iter().enumerate() {
             new_of[r as usize] = (unindexed + i) as u32;
         }
-        let mut next = 0u32;
-        for slot in new_of.iter_mut().filter(|s| **s == NONE) {
-            *slot = next;
-            next += 1;
+        for (next, slot) in new_of.iter_mut().filter(|s| **s == NONE).enumerate() {
+            *slot = next as u32;
         }
         let columns = if new_of.iter().enumerate().all(|(i, &n)| n as usize == i) {
             columns

@@ -929,6 +929,7 @@ async fn sampler(
 async fn mixed_load(report: Report) -> Result<()> {
     let run = Duration::from_secs(soak_secs()?);
     let scale = soak_scale()?;
+    let notify_every = soak_notify_secs()?;
     let limit_mib = if scale.is_some() {
         SOAK_PG_MEMORY_LIMIT_MIB
     } else {
@@ -989,7 +990,7 @@ async fn mixed_load(report: Report) -> Result<()> {
     let notifier = match &pg {
         Some((db, _)) => {
             let (db, stop) = (db.clone(), stop.clone());
-            let every = Duration::from_secs(soak_notify_secs()?);
+            let every = Duration::from_secs(notify_every);
             Some(tokio::spawn(async move {
                 let (mut sent, mut failed) = (0u64, 0u64);
                 let mut next = Instant::now() + every;
@@ -1202,10 +1203,7 @@ async fn mixed_load(report: Report) -> Result<()> {
     // tooth, not growth; growth shows in the troughs, the steady RSS
     // between reloads. So the trend is fitted to each whole cycle's lowest
     // sample, and the every-sample slope is reported beside it.
-    let cycle = match &pg {
-        Some(_) => Some(soak_notify_secs()? as f64),
-        None => None,
-    };
+    let cycle = pg.as_ref().map(|_| notify_every as f64);
     let (fit_net, fit_raw, fitted) = match cycle {
         Some(c) => (
             cycle_troughs(&net, warmup, c),
