@@ -57,6 +57,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Where the store's memory goes: bytes and bits per value of each
+    /// column, most expensive first, then the indexes (admin)
+    Columns {
+        /// Print the columns' figures as JSON (table order, exact bytes)
+        #[arg(long)]
+        json: bool,
+    },
     /// One stock's row (its latest date unless --date)
     Get {
         code: String,

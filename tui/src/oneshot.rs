@@ -106,6 +106,21 @@ async fn one(c: &Client, cmd: &Command) -> Result<String, Outcome> {
                 out = status_summary(&st);
             }
         }
+        Command::Columns { json } => {
+            let st = StockdClient::status(c)
+                .await
+                .map_err(|e| daemon_error("status", &e))?;
+            out = if *json {
+                pretty(&ColumnsJson {
+                    rows: st.store.rows,
+                    bytes: st.store.bytes,
+                    index_bytes: st.store.index_bytes,
+                    columns: &st.store.column_bytes,
+                })?
+            } else {
+                columns_text(&st.store)
+            };
+        }
         Command::Get {
             code,
             date,
@@ -348,6 +363,81 @@ pub fn status_summary(st: &AdminStatus) -> String {
             fmt::micros(r.p99_us)
         );
     }
+    o
+}
+
+/// `stockctl columns --json`: the store's figures with its columns.
+#[derive(serde::Serialize)]
+struct ColumnsJson<'a> {
+    rows: u64,
+    bytes: u64,
+    index_bytes: u64,
+    columns: &'a [stockd_api::ColumnMemory],
+}
+
+/// `stockctl columns`: the store's bytes by column, most expensive first,
+/// then the indexes and the total per row.
+pub fn columns_text(s: &stockd_api::StoreStatus) -> String {
+    if !s.loaded {
+        return "no store loaded yet\n".to_string();
+    }
+    let mut cols: Vec<&stockd_api::ColumnMemory> = s.column_bytes.iter().collect();
+    cols.sort_by_key(|c| std::cmp::Reverse(c.bytes + c.null_bytes));
+    let name_w = cols.iter().map(|c| c.name.chars().count()).max().unwrap_or(0).max(7);
+    let per_row = |b: u64| {
+        if s.rows == 0 {
+            0.0
+        } else {
+            b as f64 / s.rows as f64
+        }
+    };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<name_w$}  {:>10}  {:>9}  {:>8}  {:>6}  layout",
+        "column", "bytes", "nulls", "bits/val", "share"
+    );
+    for c in cols {
+        let _ = writeln!(
+            o,
+            "{:<name_w$}  {:>10}  {:>9}  {:>8.2}  {:>5.1}%  {} ({})",
+            c.name,
+            fmt::bytes(c.bytes),
+            fmt::bytes(c.null_bytes),
+            c.bits_per_value,
+            if s.bytes == 0 {
+                0.0
+            } else {
+                (c.bytes + c.null_bytes) as f64 * 100.0 / s.bytes as f64
+            },
+            c.layout,
+            c.pg_type
+        );
+    }
+    let _ = writeln!(
+        o,
+        "{:<name_w$}  {:>10}  {:>9}  {:>8.2}  {:>5.1}%",
+        "indexes",
+        fmt::bytes(s.index_bytes),
+        "",
+        per_row(s.index_bytes) * 8.0,
+        if s.bytes == 0 {
+            0.0
+        } else {
+            s.index_bytes as f64 * 100.0 / s.bytes as f64
+        }
+    );
+    let _ = writeln!(
+        o,
+        "{:<name_w$}  {:>10}  {:>9}  {:>8.2}  ({:.1} B/row, {} rows, {} columns)",
+        "store",
+        fmt::bytes(s.bytes),
+        "",
+        per_row(s.bytes) * 8.0,
+        per_row(s.bytes),
+        s.rows,
+        s.column_bytes.len()
+    );
     o
 }
 

@@ -608,6 +608,39 @@ fn store_tab_shows_a_new_generation_arriving() {
     lacks(&s, "reloading…");
 }
 
+#[test]
+fn store_tab_lists_the_columns_most_expensive_first() {
+    let st = status();
+    assert!(
+        st.store.column_bytes.len() >= 3,
+        "the fixture has per-column figures (tests/fixtures/refresh.sh)"
+    );
+    let (mut app, _) = app_with(st.clone());
+    app.apply(Action::GoTab(Tab::Store));
+    let s = render(&app, 120, 40);
+    has(&s, &format!("indexes {}", fmt::bytes(st.store.index_bytes)));
+    let mut cols = st.store.column_bytes.clone();
+    cols.sort_by_key(|c| std::cmp::Reverse(c.bytes + c.null_bytes));
+    let header = has_all(&s, &["column", "bits/val", "layout"]);
+    // The rows under the header, in order, as many as the panel holds.
+    let first = has_all(
+        &s,
+        &[
+            &format!("{} ", cols[0].name),
+            &fmt::bytes(cols[0].bytes + cols[0].null_bytes),
+            &format!("{:.2}", cols[0].bits_per_value),
+            &cols[0].layout,
+        ],
+    );
+    assert_eq!(first, header + 1, "{}", s.join("\n"));
+    let cheapest = cols.last().map(|c| c.name.clone()).unwrap_or_default();
+    // 40 lines cannot hold every column of the fixture: the cheapest is
+    // the one left out.
+    if cols.len() > 30 {
+        lacks(&s, &format!("│{cheapest} "));
+    }
+}
+
 /// The hot-spot ranking as the daemon answers the console's request
 /// (`n` = HOTSPOTS_N): the fixture, grown to its `total_industries` with
 /// copies under other names if it was captured with a smaller `n`.

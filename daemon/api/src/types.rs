@@ -235,6 +235,33 @@ pub struct StoreStatus {
     pub loaded_at: Option<String>,
     pub load_ms: u64,
     pub stale: bool,
+    /// Where the bytes go: one entry per column, in table order. The
+    /// indexes are the rest of `bytes`.
+    #[serde(default)]
+    pub column_bytes: Vec<ColumnMemory>,
+    /// Bytes of the (code, date) and per-date indexes and the name tables.
+    #[serde(default)]
+    pub index_bytes: u64,
+}
+
+/// What one column of the store costs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct ColumnMemory {
+    pub name: String,
+    /// The column's PostgreSQL type.
+    pub pg_type: String,
+    /// How the values are held: `f64`, `i32`, `date-i32`, `timestamp-i64`,
+    /// `f64-decimal-i16`/`-i32` (a double whose every value is an integer
+    /// over a power of ten, held as that integer), `decimal-i16`…`-i128`
+    /// (numeric as a scaled integer), `decimal-text`, `dict-u8`/`-u16`/
+    /// `-u32` (text as dictionary codes), `bitmap` (boolean).
+    pub layout: String,
+    /// Bytes of the values (with the dictionary, for text).
+    pub bytes: u64,
+    /// Bytes of the null bitmap (0 when the column holds no NULL).
+    pub null_bytes: u64,
+    /// `(bytes + null_bytes) × 8 / rows`.
+    pub bits_per_value: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]

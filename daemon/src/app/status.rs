@@ -5,10 +5,36 @@ use super::reload::COUNTERS;
 use super::Shared;
 use crate::memory;
 use crate::store::time;
-use stockd_api::{AdminStatus, MemoryStatus, PoolStatus, SourceStatus, StoreStatus, SystemdStatus};
+use stockd_api::{
+    AdminStatus, ColumnMemory, MemoryStatus, PoolStatus, SourceStatus, StoreStatus, SystemdStatus,
+};
 
 fn counter(c: &std::sync::atomic::AtomicU64) -> u64 {
     c.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What each column costs, and how its values are held.
+fn column_bytes(s: &crate::store::Store) -> Vec<ColumnMemory> {
+    s.specs()
+        .iter()
+        .zip(s.columns())
+        .map(|(spec, c)| {
+            let bytes = c.data.heap_bytes() as u64;
+            let null_bytes = c.nulls.as_ref().map_or(0, |n| n.heap_bytes()) as u64;
+            ColumnMemory {
+                name: spec.name.clone(),
+                pg_type: spec.pg_type.clone(),
+                layout: c.data.layout().to_string(),
+                bytes,
+                null_bytes,
+                bits_per_value: if s.rows() == 0 {
+                    0.0
+                } else {
+                    ((bytes + null_bytes) as f64 * 8.0 / s.rows() as f64 * 100.0).round() / 100.0
+                },
+            }
+        })
+        .collect()
 }
 
 /// `admin.status`.
@@ -42,6 +68,8 @@ pub fn status(shared: &Shared) -> AdminStatus {
                 )),
                 load_ms: s.info.load_ms,
                 stale,
+                column_bytes: column_bytes(s),
+                index_bytes: s.index_bytes() as u64,
             }
         }
         None => StoreStatus {
@@ -56,6 +84,8 @@ pub fn status(shared: &Shared) -> AdminStatus {
             loaded_at: None,
             load_ms: 0,
             stale,
+            column_bytes: Vec::new(),
+            index_bytes: 0,
         },
     };
     let (rss, peak) = memory::rss().unwrap_or((0, 0));

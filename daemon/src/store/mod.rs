@@ -589,8 +589,12 @@ impl Store {
 
     /// Bytes of all column buffers and indexes (what the store costs).
     pub fn heap_bytes(&self) -> usize {
-        let cols: usize = self.columns.iter().map(Column::heap_bytes).sum();
-        let index = self.matrix.capacity() * 4
+        self.columns.iter().map(Column::heap_bytes).sum::<usize>() + self.index_bytes()
+    }
+
+    /// Bytes of the indexes and name tables: the store minus its columns.
+    pub fn index_bytes(&self) -> usize {
+        self.matrix.capacity() * 4
             + self.latest.capacity() * 4
             + self.date_rows.capacity() * 4
             + self.date_off.capacity() * 4
@@ -604,8 +608,7 @@ impl Store {
                 .iter()
                 .map(|k| k.capacity() + 24)
                 .sum::<usize>()
-            + self.by_name.capacity() * 40;
-        cols + index
+            + self.by_name.capacity() * 40
     }
 }
 

@@ -1,5 +1,6 @@
-//! Store: what is loaded, from where, and the generations seen arriving;
-//! `r` reloads and the new generation shows up here.
+//! Store: what is loaded, from where, the generations seen arriving, and
+//! where the store's memory goes, column by column; `r` reloads and the new
+//! generation shows up here.
 
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Style, Stylize};
@@ -145,5 +146,59 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             .dim(),
         );
     }
-    f.render_widget(Paragraph::new(events).block(block(" Generations ")), bottom);
+    let shown = events.len().min(6) as u16 + 2;
+    let [generations, columns] =
+        Layout::vertical([Constraint::Length(shown), Constraint::Min(3)]).areas(bottom);
+    f.render_widget(
+        Paragraph::new(events).block(block(" Generations ")),
+        generations,
+    );
+    draw_columns(f, columns, s);
+}
+
+/// The most expensive columns first, as many as fit, and the indexes.
+fn draw_columns(f: &mut Frame, area: Rect, s: &stockd_api::StoreStatus) {
+    let title = format!(
+        " Columns by bytes · indexes {} · stockctl columns lists all ",
+        fmt::bytes(s.index_bytes)
+    );
+    let mut cols: Vec<&stockd_api::ColumnMemory> = s.column_bytes.iter().collect();
+    cols.sort_by_key(|c| std::cmp::Reverse(c.bytes + c.null_bytes));
+    let name_w = cols
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(6, 24);
+    let mut lines = Vec::new();
+    if cols.is_empty() {
+        lines.push(Line::from("no per-column figures (no store loaded yet)").dim());
+    } else {
+        lines.push(
+            Line::from(format!(
+                "{:<name_w$} {:>10} {:>8} {:>6}  layout",
+                "column", "bytes", "bits/val", "share"
+            ))
+            .bold(),
+        );
+    }
+    for c in cols {
+        let total = c.bytes + c.null_bytes;
+        let share = if s.bytes == 0 {
+            0.0
+        } else {
+            total as f64 * 100.0 / s.bytes as f64
+        };
+        let name: String = c.name.chars().take(name_w).collect();
+        lines.push(Line::from(vec![
+            Span::raw(format!(
+                "{name:<name_w$} {:>10} {:>8.2} {:>5.1}%  ",
+                fmt::bytes(total),
+                c.bits_per_value,
+                share
+            )),
+            Span::raw(c.layout.clone()).dim(),
+        ]));
+    }
+    f.render_widget(Paragraph::new(lines).block(block(title)), area);
 }
