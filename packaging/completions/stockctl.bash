@@ -19,6 +19,9 @@ _stockctl() {
             stockctl,cache)
                 cmd="stockctl__subcmd__cache"
                 ;;
+            stockctl,columns)
+                cmd="stockctl__subcmd__columns"
+                ;;
             stockctl,get)
                 cmd="stockctl__subcmd__get"
                 ;;
@@ -70,6 +73,9 @@ _stockctl() {
             stockctl__subcmd__help,cache)
                 cmd="stockctl__subcmd__help__subcmd__cache"
                 ;;
+            stockctl__subcmd__help,columns)
+                cmd="stockctl__subcmd__help__subcmd__columns"
+                ;;
             stockctl__subcmd__help,get)
                 cmd="stockctl__subcmd__help__subcmd__get"
                 ;;
@@ -110,7 +116,7 @@ _stockctl() {
 
     case "${cmd}" in
         stockctl)
-            opts="-h -V --socket --interval-ms --help --version status get top search cache reload trim watch help"
+            opts="-h -V --socket --interval-ms --help --version status columns get top search cache reload trim watch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -289,6 +295,28 @@ _stockctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        stockctl__subcmd__columns)
+            opts="-h --json --socket --interval-ms --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --socket)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --interval-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         stockctl__subcmd__get)
             opts="-h --date --fields --json --socket --interval-ms --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -320,7 +348,7 @@ _stockctl() {
             return 0
             ;;
         stockctl__subcmd__help)
-            opts="status get top search cache reload trim watch help"
+            opts="status columns get top search cache reload trim watch help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -378,6 +406,20 @@ _stockctl() {
         stockctl__subcmd__help__subcmd__cache__subcmd__resize)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        stockctl__subcmd__help__subcmd__columns)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -29,6 +29,7 @@ complete -c stockctl -n "__fish_stockctl_needs_command" -l interval-ms -d 'How o
 complete -c stockctl -n "__fish_stockctl_needs_command" -s h -l help -d 'Print help'
 complete -c stockctl -n "__fish_stockctl_needs_command" -s V -l version -d 'Print version'
 complete -c stockctl -n "__fish_stockctl_needs_command" -f -a "status" -d 'Summary of the daemon\'s state (admin)'
+complete -c stockctl -n "__fish_stockctl_needs_command" -f -a "columns" -d 'Where the store\'s memory goes: bytes and bits per value of each column, most expensive first, then the indexes (admin)'
 complete -c stockctl -n "__fish_stockctl_needs_command" -f -a "get" -d 'One stock\'s row (its latest date unless --date)'
 complete -c stockctl -n "__fish_stockctl_needs_command" -f -a "top" -d 'The top N stocks of a date ranked by a numeric column'
 complete -c stockctl -n "__fish_stockctl_needs_command" -f -a "search" -d 'Find stocks: code, name, industry, board and listing date, by code'
@@ -41,6 +42,10 @@ complete -c stockctl -n "__fish_stockctl_using_subcommand status" -l socket -d '
 complete -c stockctl -n "__fish_stockctl_using_subcommand status" -l interval-ms -d 'How often the console and `watch` refresh the status, in milliseconds' -r
 complete -c stockctl -n "__fish_stockctl_using_subcommand status" -l json -d 'Print the raw admin.status result as JSON'
 complete -c stockctl -n "__fish_stockctl_using_subcommand status" -s h -l help -d 'Print help'
+complete -c stockctl -n "__fish_stockctl_using_subcommand columns" -l socket -d 'stockd\'s Unix socket [default: $RUNTIME_DIRECTORY/stockd.sock, else /run/stockd/stockd.sock when it exists, else $XDG_RUNTIME_DIR/stockd.sock, else ./stockd.sock]' -r -F
+complete -c stockctl -n "__fish_stockctl_using_subcommand columns" -l interval-ms -d 'How often the console and `watch` refresh the status, in milliseconds' -r
+complete -c stockctl -n "__fish_stockctl_using_subcommand columns" -l json -d 'Print the columns\' figures as JSON (table order, exact bytes)'
+complete -c stockctl -n "__fish_stockctl_using_subcommand columns" -s h -l help -d 'Print help'
 complete -c stockctl -n "__fish_stockctl_using_subcommand get" -l date -d 'Trading date, YYYY-MM-DD' -r
 complete -c stockctl -n "__fish_stockctl_using_subcommand get" -l fields -d 'Columns to show, comma-separated (default: all)' -r
 complete -c stockctl -n "__fish_stockctl_using_subcommand get" -l socket -d 'stockd\'s Unix socket [default: $RUNTIME_DIRECTORY/stockd.sock, else /run/stockd/stockd.sock when it exists, else $XDG_RUNTIME_DIR/stockd.sock, else ./stockd.sock]' -r -F
@@ -94,15 +99,16 @@ complete -c stockctl -n "__fish_stockctl_using_subcommand trim" -s h -l help -d 
 complete -c stockctl -n "__fish_stockctl_using_subcommand watch" -l socket -d 'stockd\'s Unix socket [default: $RUNTIME_DIRECTORY/stockd.sock, else /run/stockd/stockd.sock when it exists, else $XDG_RUNTIME_DIR/stockd.sock, else ./stockd.sock]' -r -F
 complete -c stockctl -n "__fish_stockctl_using_subcommand watch" -l interval-ms -d 'How often the console and `watch` refresh the status, in milliseconds' -r
 complete -c stockctl -n "__fish_stockctl_using_subcommand watch" -s h -l help -d 'Print help'
-complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status get top search cache reload trim watch help" -f -a "status" -d 'Summary of the daemon\'s state (admin)'
-complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status get top search cache reload trim watch help" -f -a "get" -d 'One stock\'s row (its latest date unless --date)'
-complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status get top search cache reload trim watch help" -f -a "top" -d 'The top N stocks of a date ranked by a numeric column'
-complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status get top search cache reload trim watch help" -f -a "search" -d 'Find stocks: code, name, industry, board and listing date, by code'
-complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status get top search cache reload trim watch help" -f -a "cache" -d 'List, clear or resize the daemon\'s caches (admin)'
-complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status get top search cache reload trim watch help" -f -a "reload" -d 'Reload the store from its source now and wait for it (admin)'
-complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status get top search cache reload trim watch help" -f -a "trim" -d 'Shed caches to half their caps and return memory to the OS (admin)'
-complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status get top search cache reload trim watch help" -f -a "watch" -d 'Print a status line every interval until interrupted (admin)'
-complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status get top search cache reload trim watch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status columns get top search cache reload trim watch help" -f -a "status" -d 'Summary of the daemon\'s state (admin)'
+complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status columns get top search cache reload trim watch help" -f -a "columns" -d 'Where the store\'s memory goes: bytes and bits per value of each column, most expensive first, then the indexes (admin)'
+complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status columns get top search cache reload trim watch help" -f -a "get" -d 'One stock\'s row (its latest date unless --date)'
+complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status columns get top search cache reload trim watch help" -f -a "top" -d 'The top N stocks of a date ranked by a numeric column'
+complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status columns get top search cache reload trim watch help" -f -a "search" -d 'Find stocks: code, name, industry, board and listing date, by code'
+complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status columns get top search cache reload trim watch help" -f -a "cache" -d 'List, clear or resize the daemon\'s caches (admin)'
+complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status columns get top search cache reload trim watch help" -f -a "reload" -d 'Reload the store from its source now and wait for it (admin)'
+complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status columns get top search cache reload trim watch help" -f -a "trim" -d 'Shed caches to half their caps and return memory to the OS (admin)'
+complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status columns get top search cache reload trim watch help" -f -a "watch" -d 'Print a status line every interval until interrupted (admin)'
+complete -c stockctl -n "__fish_stockctl_using_subcommand help; and not __fish_seen_subcommand_from status columns get top search cache reload trim watch help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c stockctl -n "__fish_stockctl_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "list" -d 'Every cache: entries, bytes, cap, hit rate, evictions'
 complete -c stockctl -n "__fish_stockctl_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "clear" -d 'Drop every entry of one cache, or of all without NAME'
 complete -c stockctl -n "__fish_stockctl_using_subcommand help; and __fish_seen_subcommand_from cache" -f -a "resize" -d 'Set a cache\'s cap (B, KiB, MiB or GiB) and evict down to it now'

@@ -395,6 +395,35 @@ impl RowReader {
     }
 }
 
+/// How the daemon's `stock.get` of (code, date) differs from PostgreSQL's
+/// row, each difference prefixed with the key; an error when PostgreSQL
+/// has no such row or the answer is not a row.
+pub async fn row_differences(
+    daemon: &crate::Daemon,
+    reader: &RowReader,
+    client: &Client,
+    code: &str,
+    date: &str,
+) -> Result<Vec<String>> {
+    let expected = reader
+        .read(client, code, date)
+        .await?
+        .with_context(|| format!("no SQL row for ({code}, {date})"))?;
+    let body = daemon
+        .call_raw("stock.get", serde_json::json!({"code": code, "date": date}))
+        .await?;
+    let row = raw_row(&body).with_context(|| format!("({code}, {date}): {body}"))?;
+    Ok(compare_values(
+        &reader.cols,
+        &expected,
+        &row.values,
+        &["stock_code", "date"],
+    )
+    .into_iter()
+    .map(|d| format!("({code}, {date}): {d}"))
+    .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

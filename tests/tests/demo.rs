@@ -4,7 +4,7 @@
 //! demo store goes through the same lossless path as a real load).
 
 use anyhow::{ensure, Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 use stockd::demo::DemoParams;
 use stockd_api::MarketInfo;
 use stockd_tests::compare::{self, RowReader};
@@ -96,19 +96,7 @@ async fn demo_daemon_serves_the_reference_layout_at_scale() -> Result<()> {
     let mut failures = Vec::new();
     for i in rng.sample(keys.len(), 200) {
         let (code, date) = &keys[i];
-        let expected = reader.read(db.client(), code, date).await?.context("row")?;
-        let body = daemon
-            .call_raw("stock.get", json!({"code": code, "date": date}))
-            .await?;
-        let row = compare::raw_row(&body)?;
-        for d in compare::compare_values(
-            &reader.cols,
-            &expected,
-            &row.values,
-            &["stock_code", "date"],
-        ) {
-            failures.push(format!("({code}, {date}): {d}"));
-        }
+        failures.extend(compare::row_differences(&daemon, &reader, db.client(), code, date).await?);
     }
     ensure!(
         failures.is_empty(),

@@ -1,12 +1,15 @@
 //! Refresh: NOTIFY triggers a reload at once; polling finds changed rows
-//! through the change column and new dates by itself; a load that fails
-//! (table renamed, connection killed mid-COPY) leaves the previous
-//! generation serving, is logged, and the daemon recovers afterwards.
+//! through the change column and new dates by itself; a new day is read
+//! alone (incremental) while a changed or deleted held row makes a full
+//! load; a load that fails (table renamed, connection killed mid-COPY)
+//! leaves the previous generation serving, is logged, and the daemon
+//! recovers afterwards.
 
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
-use stockd_tests::{compare, Daemon, PgTestDb};
+use stockd_tests::compare::{self, RowReader};
+use stockd_tests::{Daemon, PgTestDb};
 
 const TABLE: &str = "daily_stock_data";
 const D1: &str = "2024-01-02";
@@ -275,6 +278,13 @@ async fn a_connection_killed_mid_copy_keeps_the_previous_generation() -> Result<
             .await?;
         log_len = daemon.stderr().len();
         attempts += 1;
+        // A held row's change column moves: the NOTIFY reads the whole
+        // table (a full load, the long COPY to kill), not only the new day.
+        db.execute(
+            "UPDATE daily_stock_data SET updated_at = clock_timestamp()
+             WHERE id = (SELECT min(id) FROM daily_stock_data)",
+        )
+        .await?;
         db.notify("stockd_refresh").await?;
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut polls = 0u32;
@@ -554,5 +564,134 @@ async fn check_config_says_what_it_found_in_the_database() -> Result<()> {
     ] {
         ensure!(out.contains(&needle), "{needle:?} missing from:\n{out}");
     }
+    Ok(())
+}
+
+/// Every row of the table, read through `stock.get`, equals PostgreSQL's,
+/// and the daemon holds exactly the table's rows.
+async fn matches_the_table(daemon: &Daemon, db: &PgTestDb) -> Result<()> {
+    let cols = compare::discover(db.client(), TABLE).await?;
+    let reader = RowReader::prepare(db.client(), TABLE, &cols, "stock_code", "date").await?;
+    let keys = db
+        .query(
+            "SELECT stock_code, date::text FROM daily_stock_data ORDER BY 1, 2",
+            &[],
+        )
+        .await?;
+    let mut failures = Vec::new();
+    for k in &keys {
+        let (code, date): (String, String) = (k.get(0), k.get(1));
+        failures
+            .extend(compare::row_differences(daemon, &reader, db.client(), &code, &date).await?);
+    }
+    ensure!(
+        failures.is_empty(),
+        "{} differences with PostgreSQL; first ones:\n{}",
+        failures.len(),
+        failures[..failures.len().min(20)].join("\n")
+    );
+    let info = daemon.call("market.info", Value::Null).await?;
+    ensure!(
+        info["rows"] == keys.len() as u64,
+        "{} rows in the table: {info}",
+        keys.len()
+    );
+    Ok(())
+}
+
+/// `admin.status` → `store`: (read_kind, read_rows, read_dates).
+async fn last_read(daemon: &Daemon) -> Result<(String, u64, u64)> {
+    let st = daemon.call("admin.status", json!({})).await?;
+    let s = &st["store"];
+    Ok((
+        s["read_kind"].as_str().unwrap_or_default().to_string(),
+        s["read_rows"].as_u64().unwrap_or(0),
+        s["read_dates"].as_u64().unwrap_or(0),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_day_is_read_alone_and_a_changed_old_row_reads_all() -> Result<()> {
+    let db = small_db().await?;
+    let daemon = Daemon::builder()
+        .database_url(db.url())
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1h")
+        .start()
+        .await?;
+    ensure!(
+        last_read(&daemon).await? == ("full".into(), 60, 2),
+        "the first load reads the table: {:?}",
+        last_read(&daemon).await?
+    );
+
+    // A new day, with codes never seen before (the text dictionaries grow).
+    db.fill_small(TABLE, 40, &[D3]).await?;
+    db.notify("stockd_refresh").await?;
+    daemon
+        .wait_info("the new day", Duration::from_secs(10), |i| {
+            last_date(i) == D3
+        })
+        .await?;
+    ensure!(
+        last_read(&daemon).await? == ("incremental".into(), 40, 1),
+        "only the new day's rows are read: {:?}\nstderr:\n{}",
+        last_read(&daemon).await?,
+        daemon.stderr()
+    );
+    matches_the_table(&daemon, &db).await?;
+    let top = daemon
+        .call("stock.top", json!({"by": "volume", "n": 3}))
+        .await?;
+    ensure!(
+        top[0]["code"] == "600039",
+        "a code new on the new day ranks first: {top}"
+    );
+
+    // A correction of an old row, seen through updated_at: all is read.
+    db.execute(&format!(
+        "UPDATE daily_stock_data SET close = 77.77, updated_at = clock_timestamp() + interval '1 second'
+         WHERE stock_code = '600001' AND date = DATE '{D1}'"
+    ))
+    .await?;
+    db.notify("stockd_refresh").await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while last_read(&daemon).await?.0 != "full" {
+        ensure!(
+            Instant::now() < deadline,
+            "no full load after a held row changed: {:?}",
+            last_read(&daemon).await?
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ensure!(last_read(&daemon).await? == ("full".into(), 100, 3));
+    matches_the_table(&daemon, &db).await?;
+
+    // A deleted old row (the count of held rows drops): all is read too,
+    // after another incremental day.
+    let d4 = "2024-01-05";
+    db.fill_small(TABLE, 40, &[d4]).await?;
+    db.notify("stockd_refresh").await?;
+    daemon
+        .wait_info("the next day", Duration::from_secs(10), |i| {
+            last_date(i) == d4
+        })
+        .await?;
+    ensure!(last_read(&daemon).await? == ("incremental".into(), 40, 1));
+    db.execute(&format!(
+        "DELETE FROM daily_stock_data WHERE stock_code = '600002' AND date = DATE '{D2}'"
+    ))
+    .await?;
+    db.notify("stockd_refresh").await?;
+    let info = daemon
+        .wait_info("the reload after a delete", Duration::from_secs(10), |i| {
+            i["rows"] == 139
+        })
+        .await?;
+    ensure!(
+        last_read(&daemon).await? == ("full".into(), 139, 4),
+        "{:?} {info}",
+        last_read(&daemon).await?
+    );
+    matches_the_table(&daemon, &db).await?;
     Ok(())
 }

@@ -485,6 +485,24 @@ pub fn spark_levels(values: &[u64], levels: u64) -> Vec<u64> {
         .collect()
 }
 
+/// The store's columns, most expensive (values and null bitmap) first,
+/// and the width their names need (at least `min`, at most `max`).
+pub fn columns_by_cost(
+    s: &stockd_api::StoreStatus,
+    min: usize,
+    max: usize,
+) -> (Vec<&stockd_api::ColumnMemory>, usize) {
+    let mut cols: Vec<&stockd_api::ColumnMemory> = s.column_bytes.iter().collect();
+    cols.sort_by_key(|c| std::cmp::Reverse(c.bytes + c.null_bytes));
+    let width = cols
+        .iter()
+        .map(|c| c.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(min, max);
+    (cols, width)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -381,9 +381,7 @@ pub fn columns_text(s: &stockd_api::StoreStatus) -> String {
     if !s.loaded {
         return "no store loaded yet\n".to_string();
     }
-    let mut cols: Vec<&stockd_api::ColumnMemory> = s.column_bytes.iter().collect();
-    cols.sort_by_key(|c| std::cmp::Reverse(c.bytes + c.null_bytes));
-    let name_w = cols.iter().map(|c| c.name.chars().count()).max().unwrap_or(0).max(7);
+    let (cols, name_w) = fmt::columns_by_cost(s, 7, 64);
     let per_row = |b: u64| {
         if s.rows == 0 {
             0.0

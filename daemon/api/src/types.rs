@@ -235,6 +235,16 @@ pub struct StoreStatus {
     pub loaded_at: Option<String>,
     pub load_ms: u64,
     pub stale: bool,
+    /// What the load of this generation read: `full` (the whole table,
+    /// or the demo data), `incremental` (only the dates after the previous
+    /// generation's newest; the rest is shared with it) or `snapshot`.
+    #[serde(default)]
+    pub read_kind: String,
+    /// Rows and trading dates that load read.
+    #[serde(default)]
+    pub read_rows: u64,
+    #[serde(default)]
+    pub read_dates: u64,
     /// Where the bytes go: one entry per column, in table order. The
     /// indexes are the rest of `bytes`.
     #[serde(default)]

@@ -72,6 +72,7 @@ pub fn load(
             window_days: params.days,
             skipped: vec![],
         },
+        read: crate::store::Read::FULL,
     });
     // The load's duration includes building the indexes.
     store.info.load_ms = started.elapsed().as_millis() as u64;

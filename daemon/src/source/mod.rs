@@ -452,6 +452,20 @@ impl PgSource {
         }
     }
 
+    /// `COPY (SELECT <every column> FROM table<filter>) TO STDOUT` in
+    /// binary; `filter` is empty or starts with " WHERE".
+    fn copy_sql(&self, specs: &[ColumnSpec], filter: &str) -> String {
+        let cols = specs
+            .iter()
+            .map(|s| quote_ident(&s.name))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "COPY (SELECT {cols} FROM {t}{filter}) TO STDOUT (FORMAT binary)",
+            t = self.quoted
+        )
+    }
+
     /// The change check: one aggregate over the window.
     pub async fn fingerprint(&self, start: Option<i32>) -> Result<Fingerprint, LoadError> {
         let conn = self.conn().await?;
@@ -615,16 +629,7 @@ impl PgSource {
         };
         let start = self.window_start(through).await?;
         let fp = self.fingerprint(start).await?;
-        let cols = specs
-            .iter()
-            .map(|s| quote_ident(&s.name))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!(
-            "COPY (SELECT {cols} FROM {t}{w}) TO STDOUT (FORMAT binary)",
-            t = self.quoted,
-            w = self.window_filter(start)
-        );
+        let sql = self.copy_sql(&specs, &self.window_filter(start));
         let info = LoadInfo {
             generation,
             loaded_at: SystemTime::now(),
@@ -635,6 +640,7 @@ impl PgSource {
                 window_days: self.window_days,
                 skipped,
             },
+            read: crate::store::Read::FULL,
         };
         // Receiving, decoding and building run on the load thread, on a
         // connection of its own (decode.rs).
@@ -657,6 +663,149 @@ impl PgSource {
             store,
             known: Known { fp, start, through },
         })
+    }
+}
+
+impl PgSource {
+    /// A refresh that reads only the new dates. When the rows `prev` holds
+    /// are unchanged in the table (the same count, and no change-column
+    /// value other than the newest held), reads the rows of the dates after
+    /// `prev`'s newest and appends them to it ([`Store::append`]): the new
+    /// generation shares `prev`'s column buffers, so it costs about one
+    /// day's memory, and PostgreSQL sends one day's rows, not the table.
+    ///
+    /// `Ok(None)` when that cannot be known or done, and the caller loads
+    /// in full: no change column (an edit of a held row would go unseen),
+    /// other columns or another source, a window that moved past the
+    /// oldest date held, held rows changed, added or deleted.
+    pub async fn load_increment(
+        &self,
+        prev: &Store,
+        generation: u64,
+        complete: Complete,
+    ) -> Result<Option<Loaded>, LoadError> {
+        let started = Instant::now();
+        let p = &prev.info.provenance;
+        if p.kind != "postgres" || p.detail != self.detail() || p.window_days != self.window_days {
+            return Ok(None);
+        }
+        let Some(&held_last) = prev.dates().last() else {
+            return Ok(None);
+        };
+        let (specs, skipped) = self.discover().await?;
+        self.resolve_change_column(&specs, &skipped);
+        if specs != prev.specs() || skipped != p.skipped {
+            return Ok(None);
+        }
+        let Some(change) = self.change_column_in_use() else {
+            return Ok(None);
+        };
+        let Some(change_col) = prev.column(&change).filter(|&c| {
+            matches!(
+                specs[c].kind,
+                ColumnKind::Timestamp | ColumnKind::TimestampTz
+            )
+        }) else {
+            return Ok(None);
+        };
+        let through = match complete {
+            Complete::Start => return Ok(None),
+            Complete::All => self.newest_date().await?,
+            Complete::Through(t) => t,
+        };
+        let start = self.window_start(through).await?;
+        if start.is_some_and(|s| prev.dates().first().is_some_and(|&first| s > first)) {
+            tracing::info!(
+                "the window moved past {}: a full load drops the oldest dates",
+                crate::store::time::date_string(prev.dates()[0])
+            );
+            return Ok(None);
+        }
+        // Taken before anything is read: a change after it is seen by the
+        // next poll.
+        let fp = self.fingerprint(start).await?;
+        let d = quote_ident(&self.date);
+        let held = format!(
+            "({d} IS NULL OR {d} <= DATE '2000-01-01' + {held_last} OR {d} = 'infinity'){}",
+            match start {
+                Some(s) => format!(" AND {d} >= DATE '2000-01-01' + {s}"),
+                None => String::new(),
+            }
+        );
+        let sql = format!(
+            "SELECT count(*), max({c}) FROM {t} WHERE {held}",
+            c = quote_ident(&change),
+            t = self.quoted
+        );
+        let row = self.conn().await?.query_one(&sql, &[]).await?;
+        let (count, newest): (i64, Option<Micros>) = (row.get(0), row.get(1));
+        let newest = newest.map(|m| m.0);
+        let held_newest = prev.newest_i64(change_col);
+        if count != prev.rows() as i64 || newest != held_newest {
+            tracing::info!(
+                "rows already held changed ({} rows held, {count} in the table through {}; newest {change} {}): a full load",
+                prev.rows(),
+                crate::store::time::date_string(held_last),
+                if newest == held_newest {
+                    "unchanged"
+                } else {
+                    "changed"
+                },
+            );
+            return Ok(None);
+        }
+        let sql = self.copy_sql(
+            &specs,
+            &format!(" WHERE {d} > DATE '2000-01-01' + {held_last} AND {d} < 'infinity'"),
+        );
+        let info = LoadInfo {
+            generation,
+            loaded_at: SystemTime::now(),
+            load_ms: 0,
+            provenance: p.clone(),
+            read: crate::store::Read::FULL,
+        };
+        let more = decode::copy_and_build(decode::CopyJob {
+            connector: self.connector.clone(),
+            sql,
+            specs,
+            code: self.code.clone(),
+            date: self.date.clone(),
+            rows: (fp.rows - count).max(0) as usize,
+            table: self.table.clone(),
+            info: info.clone(),
+        })
+        .await?;
+        let Some(mut store) = prev.append(more, info) else {
+            return Ok(None);
+        };
+        store.info.loaded_at = SystemTime::now();
+        store.hold_back_after(through.unwrap_or(i32::MIN));
+        store.info.load_ms = started.elapsed().as_millis() as u64;
+        Ok(Some(Loaded {
+            store,
+            known: Known { fp, start, through },
+        }))
+    }
+}
+
+/// A `timestamp` or `timestamptz` as PostgreSQL sends it: microseconds
+/// since 2000-01-01 (±infinity as i64::MAX/MIN), as the store holds it.
+struct Micros(i64);
+
+impl<'a> tokio_postgres::types::FromSql<'a> for Micros {
+    fn from_sql(
+        _: &tokio_postgres::types::Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Micros(i64::from_be_bytes(raw.try_into()?)))
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        matches!(
+            *ty,
+            tokio_postgres::types::Type::TIMESTAMP | tokio_postgres::types::Type::TIMESTAMPTZ
+        )
     }
 }
 
@@ -800,11 +949,29 @@ pub async fn reload(
         .load()
         .as_ref()
         .map_or(1, |s| s.info.generation + 1);
-    match source.load(generation, complete).await {
+    // A change seen by a poll, a NOTIFY or the settle rule reads only the
+    // new dates when it can; a start, a retry and `store.reload` read all.
+    let prev = shared.store.load_full();
+    let increment = match (prev.as_deref(), trigger) {
+        (Some(prev), Trigger::Poll | Trigger::Notify | Trigger::Pending) => {
+            source.load_increment(prev, generation, complete).await
+        }
+        _ => Ok(None),
+    };
+    drop(prev);
+    let loaded = match increment {
+        Ok(Some(loaded)) => Ok(loaded),
+        Ok(None) => source.load(generation, complete).await,
+        Err(e) => Err(e),
+    };
+    match loaded {
         Ok(Loaded { store, known }) => {
             tracing::info!(
                 ?trigger,
                 generation,
+                read = store.info.read.kind.as_str(),
+                read_rows = store.info.read.rows,
+                read_dates = store.info.read.dates,
                 rows = store.rows(),
                 dates = store.served_dates().len(),
                 latest = store.served_dates().last().map_or_else(

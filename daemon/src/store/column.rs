@@ -4,6 +4,7 @@
 //! booleans and NULLs bitmaps. Values are written back out exactly as
 //! PostgreSQL holds them (see [`super::json`]).
 
+use super::shared::{extend, room_for, Shared};
 use std::collections::HashMap;
 
 /// A fixed-length bit set.
@@ -70,6 +71,18 @@ impl Bitmap {
         out
     }
 
+    /// These bits followed by `more`'s (`None` stands for all clear).
+    fn concat(a: Option<&Bitmap>, a_len: usize, b: Option<&Bitmap>, b_len: usize) -> Bitmap {
+        let mut out = Bitmap::with_capacity(a_len + b_len);
+        for i in 0..a_len {
+            out.push(a.is_some_and(|a| a.get(i)));
+        }
+        for i in 0..b_len {
+            out.push(b.is_some_and(|b| b.get(i)));
+        }
+        out
+    }
+
     /// A bitmap from its words; `None` if they do not match `len`.
     pub(crate) fn from_words(words: Vec<u64>, len: usize) -> Option<Bitmap> {
         (words.len() == len.div_ceil(64)).then_some(Bitmap { words, len })
@@ -125,6 +138,21 @@ impl StrArena {
         out
     }
 
+    /// These strings followed by `more`'s.
+    fn concat(&self, more: &StrArena) -> StrArena {
+        let mut out = StrArena {
+            bytes: String::with_capacity(self.bytes.len() + more.bytes.len()),
+            ends: Vec::with_capacity(self.len() + more.len()),
+        };
+        for i in 0..self.len() {
+            out.push(self.get(i));
+        }
+        for i in 0..more.len() {
+            out.push(more.get(i));
+        }
+        out
+    }
+
     pub(crate) fn parts(&self) -> (&str, &[u32]) {
         (&self.bytes, &self.ends)
     }
@@ -146,9 +174,9 @@ impl StrArena {
 /// Dictionary codes, as narrow as the dictionary allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Codes {
-    U8(Vec<u8>),
-    U16(Vec<u16>),
-    U32(Vec<u32>),
+    U8(Shared<u8>),
+    U16(Shared<u16>),
+    U32(Shared<u32>),
 }
 
 impl Codes {
@@ -179,33 +207,73 @@ impl Codes {
 
     fn narrow(wide: Vec<u32>, distinct: usize) -> Codes {
         if distinct <= 1 << 8 {
-            Codes::U8(wide.into_iter().map(|c| c as u8).collect())
+            Codes::U8(narrowed(&wide, |c| c as u8))
         } else if distinct <= 1 << 16 {
-            Codes::U16(wide.into_iter().map(|c| c as u16).collect())
+            Codes::U16(narrowed(&wide, |c| c as u16))
         } else {
-            let mut wide = wide;
-            wide.shrink_to_fit();
-            Codes::U32(wide)
+            Codes::U32(wide.into())
         }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Codes::U8(v) => v.len(),
+            Codes::U16(v) => v.len(),
+            Codes::U32(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn heap_bytes(&self) -> usize {
         match self {
-            Codes::U8(v) => v.capacity(),
-            Codes::U16(v) => v.capacity() * 2,
-            Codes::U32(v) => v.capacity() * 4,
+            Codes::U8(v) => v.bytes(),
+            Codes::U16(v) => v.bytes(),
+            Codes::U32(v) => v.bytes(),
         }
     }
+
+    /// These codes followed by `more` (codes of a dictionary of `distinct`
+    /// entries that extends this one's): shared when the width still holds
+    /// them, else all codes again at the width `distinct` needs.
+    fn append(&self, more: &[u32], distinct: usize) -> Codes {
+        match self {
+            Codes::U8(a) if distinct <= 1 << 8 => Codes::U8(extend(
+                a,
+                &more.iter().map(|&c| c as u8).collect::<Vec<_>>(),
+            )),
+            Codes::U16(a) if distinct <= 1 << 16 => Codes::U16(extend(
+                a,
+                &more.iter().map(|&c| c as u16).collect::<Vec<_>>(),
+            )),
+            Codes::U32(a) => Codes::U32(extend(a, more)),
+            _ => {
+                let mut wide: Vec<u32> = Vec::with_capacity(self.len() + more.len());
+                wide.extend((0..self.len()).map(|i| self.get(i)));
+                wide.extend_from_slice(more);
+                Codes::narrow(wide, distinct)
+            }
+        }
+    }
+}
+
+/// `wide`'s codes in a narrower type, in a buffer with room to append.
+fn narrowed<T: Copy + Send + Sync>(wide: &[u32], f: impl Fn(u32) -> T) -> Shared<T> {
+    let mut v = Vec::with_capacity(wide.len() + room_for(wide.len()));
+    v.extend(wide.iter().map(|&c| f(c)));
+    v.into()
 }
 
 /// Scaled decimal mantissas. The minimum of each width is the NaN sentinel:
 /// `numeric(p,s)` never reaches it, since p digits fit with room to spare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decimals {
-    I16(Vec<i16>),
-    I32(Vec<i32>),
-    I64(Vec<i64>),
-    I128(Vec<i128>),
+    I16(Shared<i16>),
+    I32(Shared<i32>),
+    I64(Shared<i64>),
+    I128(Shared<i128>),
 }
 
 impl Decimals {
@@ -240,29 +308,128 @@ impl Decimals {
 
     fn heap_bytes(&self) -> usize {
         match self {
-            Decimals::I16(v) => v.capacity() * 2,
-            Decimals::I32(v) => v.capacity() * 4,
-            Decimals::I64(v) => v.capacity() * 8,
-            Decimals::I128(v) => v.capacity() * 16,
+            Decimals::I16(v) => v.bytes(),
+            Decimals::I32(v) => v.bytes(),
+            Decimals::I64(v) => v.bytes(),
+            Decimals::I128(v) => v.bytes(),
         }
     }
 
-    /// An empty buffer of the width `precision` digits need.
-    fn for_precision(precision: u16, capacity: usize) -> Decimals {
-        match precision {
-            0..=4 => Decimals::I16(Vec::with_capacity(capacity)),
-            5..=9 => Decimals::I32(Vec::with_capacity(capacity)),
-            10..=18 => Decimals::I64(Vec::with_capacity(capacity)),
-            _ => Decimals::I128(Vec::with_capacity(capacity)),
-        }
-    }
-
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         match self {
             Decimals::I16(v) => v.len(),
             Decimals::I32(v) => v.len(),
             Decimals::I64(v) => v.len(),
             Decimals::I128(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes per mantissa.
+    fn width(&self) -> usize {
+        match self {
+            Decimals::I16(_) => 2,
+            Decimals::I32(_) => 4,
+            Decimals::I64(_) => 8,
+            Decimals::I128(_) => 16,
+        }
+    }
+
+    /// These mantissas followed by `more`'s: shared when `more` fits this
+    /// width (a narrower `more` is widened first), else all of them again
+    /// at `more`'s wider width.
+    fn append(&self, more: &Decimals) -> Decimals {
+        match (self, more) {
+            (Decimals::I16(a), Decimals::I16(b)) => Decimals::I16(extend(a, b)),
+            (Decimals::I32(a), Decimals::I32(b)) => Decimals::I32(extend(a, b)),
+            (Decimals::I64(a), Decimals::I64(b)) => Decimals::I64(extend(a, b)),
+            (Decimals::I128(a), Decimals::I128(b)) => Decimals::I128(extend(a, b)),
+            _ => {
+                let wider = self.width() > more.width();
+                let mut m = Mantissas::of_width(
+                    self.width().max(more.width()),
+                    if wider {
+                        more.len()
+                    } else {
+                        self.len() + more.len()
+                    },
+                );
+                let from_self = if wider { 0 } else { self.len() };
+                for i in 0..from_self {
+                    m.push_fitting(self.get(i));
+                }
+                for i in 0..more.len() {
+                    m.push_fitting(more.get(i));
+                }
+                if wider {
+                    self.append(&m.freeze())
+                } else {
+                    m.freeze()
+                }
+            }
+        }
+    }
+}
+
+/// Mantissas being loaded: [`Decimals`] while it grows.
+#[derive(Debug)]
+pub enum Mantissas {
+    I16(Vec<i16>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    I128(Vec<i128>),
+}
+
+impl Mantissas {
+    /// An empty buffer of the width `precision` digits need.
+    fn for_precision(precision: u16, capacity: usize) -> Mantissas {
+        Mantissas::of_width(
+            match precision {
+                0..=4 => 2,
+                5..=9 => 4,
+                10..=18 => 8,
+                _ => 16,
+            },
+            capacity,
+        )
+    }
+
+    fn of_width(bytes: usize, capacity: usize) -> Mantissas {
+        match bytes {
+            0..=2 => Mantissas::I16(Vec::with_capacity(capacity)),
+            3..=4 => Mantissas::I32(Vec::with_capacity(capacity)),
+            5..=8 => Mantissas::I64(Vec::with_capacity(capacity)),
+            _ => Mantissas::I128(Vec::with_capacity(capacity)),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Mantissas::I16(v) => v.len(),
+            Mantissas::I32(v) => v.len(),
+            Mantissas::I64(v) => v.len(),
+            Mantissas::I128(v) => v.len(),
+        }
+    }
+
+    fn get(&self, i: usize) -> Option<i128> {
+        match self {
+            Mantissas::I16(v) => (v[i] != i16::MIN).then_some(v[i] as i128),
+            Mantissas::I32(v) => (v[i] != i32::MIN).then_some(v[i] as i128),
+            Mantissas::I64(v) => (v[i] != i64::MIN).then_some(v[i] as i128),
+            Mantissas::I128(v) => (v[i] != i128::MIN).then_some(v[i]),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Mantissas::I16(v) => v.capacity() * 2,
+            Mantissas::I32(v) => v.capacity() * 4,
+            Mantissas::I64(v) => v.capacity() * 8,
+            Mantissas::I128(v) => v.capacity() * 16,
         }
     }
 
@@ -285,10 +452,27 @@ impl Decimals {
             true
         }
         match self {
-            Decimals::I16(v) => put(v, m, i16::MIN),
-            Decimals::I32(v) => put(v, m, i32::MIN),
-            Decimals::I64(v) => put(v, m, i64::MIN),
-            Decimals::I128(v) => put(v, m, i128::MIN),
+            Mantissas::I16(v) => put(v, m, i16::MIN),
+            Mantissas::I32(v) => put(v, m, i32::MIN),
+            Mantissas::I64(v) => put(v, m, i64::MIN),
+            Mantissas::I128(v) => put(v, m, i128::MIN),
+        }
+    }
+
+    /// Appends a mantissa known to fit this width (read from a narrower
+    /// width, or checked against this one's range).
+    fn push_fitting(&mut self, m: Option<i128>) {
+        let fitted = self.push(m);
+        debug_assert!(fitted, "{m:?} does not fit");
+    }
+
+    /// The mantissas as they are, in a buffer with room to append.
+    fn freeze(self) -> Decimals {
+        match self {
+            Mantissas::I16(v) => Decimals::I16(v.into()),
+            Mantissas::I32(v) => Decimals::I32(v.into()),
+            Mantissas::I64(v) => Decimals::I64(v.into()),
+            Mantissas::I128(v) => Decimals::I128(v.into()),
         }
     }
 
@@ -303,34 +487,24 @@ impl Decimals {
             hi = hi.max(m);
         }
         let fits = |min: i128, max: i128| lo > min && hi <= max;
-        let target = if fits(i16::MIN as i128, i16::MAX as i128) {
-            Decimals::I16(Vec::with_capacity(n))
+        let bytes = if fits(i16::MIN as i128, i16::MAX as i128) {
+            2
         } else if fits(i32::MIN as i128, i32::MAX as i128) {
-            Decimals::I32(Vec::with_capacity(n))
+            4
         } else if fits(i64::MIN as i128, i64::MAX as i128) {
-            Decimals::I64(Vec::with_capacity(n))
+            8
         } else {
-            Decimals::I128(Vec::with_capacity(n))
+            16
         };
+        let mut target = Mantissas::of_width(bytes, 0);
         if std::mem::discriminant(&target) == std::mem::discriminant(&self) {
-            let mut same = self;
-            same.shrink();
-            return same;
+            return self.freeze();
         }
-        let mut target = target;
+        target = Mantissas::of_width(bytes, n + super::shared::room_for(n));
         for i in 0..n {
-            target.push(self.get(i));
+            target.push_fitting(self.get(i));
         }
-        target
-    }
-
-    fn shrink(&mut self) {
-        match self {
-            Decimals::I16(v) => v.shrink_to_fit(),
-            Decimals::I32(v) => v.shrink_to_fit(),
-            Decimals::I64(v) => v.shrink_to_fit(),
-            Decimals::I128(v) => v.shrink_to_fit(),
-        }
+        target.freeze()
     }
 }
 
@@ -373,7 +547,7 @@ pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u8, Decimals)> {
             }
         }
     }
-    let mut out = Vec::with_capacity(v.len());
+    let mut out = Vec::with_capacity(v.len() + room_for(v.len()));
     let (mut lo, mut hi) = (0i32, 0i32);
     for &x in v {
         let m = encode(x, e)?;
@@ -382,9 +556,11 @@ pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u8, Decimals)> {
         out.push(m);
     }
     let values = if lo > i16::MIN as i32 && hi <= i16::MAX as i32 {
-        Decimals::I16(out.into_iter().map(|m| m as i16).collect())
+        let mut narrow = Vec::with_capacity(out.len() + room_for(out.len()));
+        narrow.extend(out.iter().map(|&m| m as i16));
+        Decimals::I16(narrow.into())
     } else {
-        Decimals::I32(out)
+        Decimals::I32(out.into())
     };
     Some((e as u8, values))
 }
@@ -393,11 +569,11 @@ pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u8, Decimals)> {
 /// column's null bitmap says which rows are NULL.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
-    Int2(Vec<i16>),
-    Int4(Vec<i32>),
-    Int8(Vec<i64>),
-    Float4(Vec<f32>),
-    Float8(Vec<f64>),
+    Int2(Shared<i16>),
+    Int4(Shared<i32>),
+    Int8(Shared<i64>),
+    Float4(Shared<f32>),
+    Float8(Shared<f64>),
     /// A `double precision` column whose every value is an integer over a
     /// power of ten (prices, volumes, money with two decimals — most of a
     /// market table): value = mantissa as f64 / 10^exp, in 2 or 4 bytes
@@ -417,11 +593,11 @@ pub enum ColumnData {
     DecimalText(StrArena),
     Bool(Bitmap),
     /// Days since 2000-01-01 (PostgreSQL's epoch); i32::MIN/MAX = -infinity/infinity.
-    Date(Vec<i32>),
+    Date(Shared<i32>),
     /// Microseconds since 2000-01-01 00:00:00; i64::MIN/MAX = -infinity/infinity.
-    Timestamp(Vec<i64>),
+    Timestamp(Shared<i64>),
     /// Microseconds since 2000-01-01 00:00:00 UTC.
-    TimestampTz(Vec<i64>),
+    TimestampTz(Shared<i64>),
     /// Dictionary-encoded text.
     Text {
         dict: StrArena,
@@ -430,21 +606,134 @@ pub enum ColumnData {
 }
 
 impl ColumnData {
+    /// Bytes of the values (a buffer's room for later rows is not
+    /// resident until written, so it is not counted).
     pub fn heap_bytes(&self) -> usize {
         match self {
-            ColumnData::Int2(v) => v.capacity() * 2,
-            ColumnData::Int4(v) | ColumnData::Date(v) => v.capacity() * 4,
+            ColumnData::Int2(v) => v.bytes(),
+            ColumnData::Int4(v) | ColumnData::Date(v) => v.bytes(),
             ColumnData::Int8(v) | ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) => {
-                v.capacity() * 8
+                v.bytes()
             }
-            ColumnData::Float4(v) => v.capacity() * 4,
-            ColumnData::Float8(v) => v.capacity() * 8,
+            ColumnData::Float4(v) => v.bytes(),
+            ColumnData::Float8(v) => v.bytes(),
             ColumnData::DecimalF64 { values, .. } => values.heap_bytes(),
             ColumnData::Decimal { values, .. } => values.heap_bytes(),
             ColumnData::DecimalText(a) => a.heap_bytes(),
             ColumnData::Bool(b) => b.heap_bytes(),
             ColumnData::Text { dict, codes } => dict.heap_bytes() + codes.heap_bytes(),
         }
+    }
+
+    /// Rows held.
+    pub fn len(&self) -> usize {
+        match self {
+            ColumnData::Int2(v) => v.len(),
+            ColumnData::Int4(v) | ColumnData::Date(v) => v.len(),
+            ColumnData::Int8(v) | ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) => v.len(),
+            ColumnData::Float4(v) => v.len(),
+            ColumnData::Float8(v) => v.len(),
+            ColumnData::DecimalF64 { values, .. } | ColumnData::Decimal { values, .. } => {
+                values.len()
+            }
+            ColumnData::DecimalText(a) => a.len(),
+            ColumnData::Bool(b) => b.len(),
+            ColumnData::Text { codes, .. } => codes.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// A double column's values (NULL rows hold 0.0).
+    fn f64s(&self) -> Option<Vec<f64>> {
+        match self {
+            ColumnData::Float8(v) => Some(v.to_vec()),
+            ColumnData::DecimalF64 { exp, values } => Some(
+                (0..values.len())
+                    .map(|i| decimal_f64(values.get(i).unwrap_or(0), *exp))
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
+    /// These values followed by `more`'s (see [`Column::append`]); `None`
+    /// when `more` is not the same table type.
+    fn append(&self, more: &ColumnData) -> Option<ColumnData> {
+        use ColumnData as D;
+        Some(match (self, more) {
+            (D::Int2(a), D::Int2(b)) => D::Int2(extend(a, b)),
+            (D::Int4(a), D::Int4(b)) => D::Int4(extend(a, b)),
+            (D::Int8(a), D::Int8(b)) => D::Int8(extend(a, b)),
+            (D::Float4(a), D::Float4(b)) => D::Float4(extend(a, b)),
+            (D::Float8(a), D::Float8(b)) => D::Float8(extend(a, b)),
+            (D::Date(a), D::Date(b)) => D::Date(extend(a, b)),
+            (D::Timestamp(a), D::Timestamp(b)) => D::Timestamp(extend(a, b)),
+            (D::TimestampTz(a), D::TimestampTz(b)) => D::TimestampTz(extend(a, b)),
+            (D::DecimalF64 { exp: ea, values: a }, D::DecimalF64 { exp: eb, values: b })
+                if ea == eb =>
+            {
+                D::DecimalF64 {
+                    exp: *ea,
+                    values: a.append(b),
+                }
+            }
+            // Plain doubles stay plain: the new rows' values are doubles.
+            (D::Float8(a), b @ D::DecimalF64 { .. }) => D::Float8(extend(a, &b.f64s()?)),
+            // Another exponent, or new values that are not decimals: the
+            // whole column is encoded again (the exact check of every value
+            // decides, as at load).
+            (a @ D::DecimalF64 { .. }, b @ (D::DecimalF64 { .. } | D::Float8(_))) => {
+                let mut v = a.f64s()?;
+                v.extend_from_slice(&b.f64s()?);
+                ColumnBuilder::Float8(v).finish()
+            }
+            (
+                D::Decimal {
+                    scale: sa,
+                    values: a,
+                },
+                D::Decimal {
+                    scale: sb,
+                    values: b,
+                },
+            ) if sa == sb => D::Decimal {
+                scale: *sa,
+                values: a.append(b),
+            },
+            (D::DecimalText(a), D::DecimalText(b)) => D::DecimalText(a.concat(b)),
+            (D::Bool(a), D::Bool(b)) => D::Bool(Bitmap::concat(Some(a), a.len(), Some(b), b.len())),
+            (
+                D::Text {
+                    dict: da,
+                    codes: ca,
+                },
+                D::Text {
+                    dict: db,
+                    codes: cb,
+                },
+            ) => {
+                // The new rows' strings join this dictionary (a copy: it
+                // is small next to the codes), their codes are renumbered.
+                let mut dict = da.clone();
+                let mut ids: HashMap<&str, u32> =
+                    (0..da.len()).map(|i| (da.get(i), i as u32)).collect();
+                let renumber: Vec<u32> = (0..db.len())
+                    .map(|j| {
+                        let s = db.get(j);
+                        *ids.entry(s).or_insert_with(|| dict.push(s))
+                    })
+                    .collect();
+                let codes: Vec<u32> = (0..cb.len())
+                    .map(|r| renumber[cb.get(r) as usize])
+                    .collect();
+                let codes = ca.append(&codes, dict.len());
+                D::Text { dict, codes }
+            }
+            _ => return None,
+        })
     }
 
     /// A short name of the physical layout, for `admin.status` and docs.
@@ -524,6 +813,28 @@ impl Column {
         }
     }
 
+    /// This column's rows followed by `more`'s (the same table column,
+    /// loaded from newer rows alone). Values are written into the room of
+    /// this column's buffers where the two are held alike, so the old and
+    /// the new generation share them; where they are not (a wider decimal,
+    /// another exponent, a dictionary that outgrows its code width) or the
+    /// room is used up, the column is copied into a new buffer. NULL
+    /// bitmaps, boolean and decimal-text columns are copied (they are
+    /// small, or rare). `None` when `more` is another type of column.
+    pub fn append(&self, more: &Column) -> Option<Column> {
+        let data = self.data.append(&more.data)?;
+        let nulls = match (&self.nulls, &more.nulls) {
+            (None, None) => None,
+            (a, b) => Some(Bitmap::concat(
+                a.as_ref(),
+                self.data.len(),
+                b.as_ref(),
+                more.data.len(),
+            )),
+        };
+        Some(Column { data, nulls })
+    }
+
     /// The column with its rows in the order `perm` gives: row i of the
     /// result is row `perm[i]` of `self`. Every index in `perm` is a row.
     pub fn permute(self, perm: &[u32]) -> Column {
@@ -572,9 +883,11 @@ fn prefetch(at: *const u8) {
     let _ = at;
 }
 
-/// `v[perm[0]], v[perm[1]], …`
-fn gather<T: Copy>(v: &[T], perm: &[u32]) -> Vec<T> {
-    perm.iter().map(|&r| v[r as usize]).collect()
+/// `v[perm[0]], v[perm[1]], …`, in a buffer with room to append.
+fn gather<T: Copy + Send + Sync>(v: &[T], perm: &[u32]) -> Shared<T> {
+    let mut out = Vec::with_capacity(perm.len() + room_for(perm.len()));
+    out.extend(perm.iter().map(|&r| v[r as usize]));
+    out.into()
 }
 
 pub use super::decode::DecodeError;
@@ -589,7 +902,7 @@ pub enum ColumnBuilder {
     Decimal {
         precision: u16,
         scale: u16,
-        values: Decimals,
+        values: Mantissas,
     },
     DecimalText(StrArena),
     Bool(Bitmap),
@@ -627,7 +940,7 @@ impl ColumnBuilder {
             } if p <= 38 => ColumnBuilder::Decimal {
                 precision: p,
                 scale: s,
-                values: Decimals::for_precision(p, capacity),
+                values: Mantissas::for_precision(p, capacity),
             },
             K::Numeric { .. } => ColumnBuilder::DecimalText(StrArena::default()),
             K::Bool => ColumnBuilder::Bool(Bitmap::with_capacity(capacity)),
@@ -740,9 +1053,9 @@ impl ColumnBuilder {
 
     /// Freezes into the narrowest representation and releases spare capacity.
     pub fn finish(self) -> ColumnData {
-        fn tight<T>(mut v: Vec<T>) -> Vec<T> {
-            v.shrink_to_fit();
-            v
+        // Each buffer keeps room to append later rows (see `shared`).
+        fn tight<T: Copy + Send + Sync>(v: Vec<T>) -> Shared<T> {
+            v.into()
         }
         match self {
             ColumnBuilder::Int2(v) => ColumnData::Int2(tight(v)),
@@ -847,7 +1160,7 @@ mod tests {
     #[test]
     fn decimals_narrow_to_the_loaded_range_and_keep_nan() {
         let build = |p: u16, ms: &[Option<i128>]| {
-            let mut d = Decimals::for_precision(p, ms.len());
+            let mut d = Mantissas::for_precision(p, ms.len());
             assert!(ms.iter().all(|&m| d.push(m)));
             d.narrow()
         };

@@ -183,6 +183,7 @@ mod tests {
                 window_days: 0,
                 skipped: vec![],
             },
+            read: super::super::Read::FULL,
         }
     }
 

@@ -154,7 +154,7 @@ mod tests {
     fn floats_round_trip_bit_exact() {
         let vals = [0.1f32, -3.4028235e38, 1.0e-45, 123.456, -0.0];
         let col = Column {
-            data: ColumnData::Float4(vals.to_vec()),
+            data: ColumnData::Float4(vals.to_vec().into()),
             nulls: None,
         };
         for (i, v) in vals.iter().enumerate() {
@@ -177,7 +177,7 @@ mod tests {
         let col = Column {
             data: ColumnData::Decimal {
                 scale: 2,
-                values: Decimals::I32(vec![1230, 0, i32::MIN]),
+                values: Decimals::I32(vec![1230, 0, i32::MIN].into()),
             },
             nulls: Some(nulls),
         };

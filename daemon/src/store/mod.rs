@@ -10,6 +10,7 @@ pub mod decode;
 pub mod json;
 pub mod numeric;
 pub mod schema;
+pub mod shared;
 pub mod snapshot;
 pub mod time;
 
@@ -44,6 +45,47 @@ pub struct LoadInfo {
     pub loaded_at: SystemTime,
     pub load_ms: u64,
     pub provenance: Provenance,
+    /// What the load read (filled in when the store is built).
+    pub read: Read,
+}
+
+/// How a generation was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadKind {
+    /// Every row read from the source (or made, for the demo data).
+    Full,
+    /// Only the rows of dates after the previous generation's last; the
+    /// rest is shared with it.
+    Incremental,
+    /// Read back from a snapshot file.
+    Snapshot,
+}
+
+impl ReadKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadKind::Full => "full",
+            ReadKind::Incremental => "incremental",
+            ReadKind::Snapshot => "snapshot",
+        }
+    }
+}
+
+/// What one load read: its kind, and the rows and trading dates it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Read {
+    pub kind: ReadKind,
+    pub rows: u64,
+    pub dates: u64,
+}
+
+impl Read {
+    /// A full load; the counts are filled in when the store is built.
+    pub const FULL: Read = Read {
+        kind: ReadKind::Full,
+        rows: 0,
+        dates: 0,
+    };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +246,7 @@ impl StoreBuilder {
     }
 
     /// Freezes the columns and builds the indexes.
-    pub fn finish(self, info: LoadInfo) -> Store {
+    pub fn finish(self, mut info: LoadInfo) -> Store {
         let rows = self.rows;
         let columns: Vec<Column> = self
             .builders
@@ -220,14 +262,17 @@ impl StoreBuilder {
                 }),
             })
             .collect();
-        Store::index(
+        info.read.rows = rows as u64;
+        let mut store = Store::index(
             self.specs,
             columns,
             rows,
             self.code_col,
             self.date_col,
             info,
-        )
+        );
+        store.info.read.dates = store.dates.len() as u64;
+        store
     }
 }
 
@@ -266,6 +311,7 @@ pub struct Store {
 }
 
 impl Store {
+    /// Indexes `columns` and holds their rows by (date, code).
     fn index(
         specs: Vec<ColumnSpec>,
         columns: Vec<Column>,
@@ -273,6 +319,67 @@ impl Store {
         code_col: usize,
         date_col: usize,
         info: LoadInfo,
+    ) -> Store {
+        Store::build(specs, columns, rows, code_col, date_col, info, true)
+    }
+
+    /// A new generation: this store's rows followed by `more`'s, whose
+    /// dates all come after this store's last. The columns share this
+    /// store's buffers where they can ([`Column::append`]), so it costs
+    /// about `more`'s memory and new indexes, not a second store. `None`
+    /// when `more` is not the same table (columns, types, keys) or has a
+    /// date that is not newer: the caller then loads in full.
+    pub fn append(&self, more: Store, mut info: LoadInfo) -> Option<Store> {
+        if more.specs != self.specs
+            || more.code_col != self.code_col
+            || more.date_col != self.date_col
+        {
+            return None;
+        }
+        if let (Some(&last), Some(&first)) = (self.dates.last(), more.dates.first()) {
+            if first <= last {
+                return None;
+            }
+        }
+        let rows = self
+            .rows
+            .checked_add(more.rows)
+            .filter(|&r| r <= MAX_ROWS)?;
+        let columns = self
+            .columns
+            .iter()
+            .zip(&more.columns)
+            .map(|(a, b)| a.append(b))
+            .collect::<Option<Vec<Column>>>()?;
+        info.read = Read {
+            kind: ReadKind::Incremental,
+            rows: more.rows as u64,
+            dates: more.dates.len() as u64,
+        };
+        // The rows stay where they are: this store's by (date, code), then
+        // `more`'s, also by (date, code) with its unindexed rows first, so
+        // a repeated key's later row still wins when indexed again.
+        Some(Store::build(
+            self.specs.clone(),
+            columns,
+            rows,
+            self.code_col,
+            self.date_col,
+            info,
+            false,
+        ))
+    }
+
+    /// Indexes `columns`; with `reorder`, first moves their rows into
+    /// (date, code) order, unindexed rows first.
+    fn build(
+        specs: Vec<ColumnSpec>,
+        columns: Vec<Column>,
+        rows: usize,
+        code_col: usize,
+        date_col: usize,
+        info: LoadInfo,
+        reorder: bool,
     ) -> Store {
         let (code_dict_len, code_of): (usize, Box<dyn Fn(usize) -> u32>) =
             match &columns[code_col].data {
@@ -354,8 +461,8 @@ impl Store {
         // spread over the store). The unindexed rows go first, in load
         // order, so that indexing these columns again (a snapshot restore)
         // finds the same rows and the same winner of a repeated key.
-        let mut new_of = vec![NONE; rows];
-        for (i, &r) in date_rows.iter().enumerate() {
+        let mut new_of = vec![NONE; if reorder { rows } else { 0 }];
+        for (i, &r) in date_rows.iter().enumerate().filter(|_| reorder) {
             new_of[r as usize] = (unindexed + i) as u32;
         }
         for (next, slot) in new_of.iter_mut().filter(|s| **s == NONE).enumerate() {
@@ -487,6 +594,20 @@ impl Store {
 
     pub fn columns(&self) -> &[Column] {
         &self.columns
+    }
+
+    /// The largest non-NULL value of a timestamp or bigint column.
+    pub fn newest_i64(&self, col: usize) -> Option<i64> {
+        let c = self.columns.get(col)?;
+        match &c.data {
+            ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) | ColumnData::Int8(v) => v
+                .iter()
+                .enumerate()
+                .filter(|&(r, _)| !c.is_null(r))
+                .map(|(_, &x)| x)
+                .max(),
+            _ => None,
+        }
     }
 
     pub fn column(&self, name: &str) -> Option<usize> {
@@ -627,6 +748,7 @@ mod tests {
                 window_days: 0,
                 skipped: vec![],
             },
+            read: Read::FULL,
         }
     }
 
@@ -730,6 +852,180 @@ mod tests {
         assert_eq!(again.rows_on(1), &[3, 4]);
         assert_eq!(again.row(b_id, 1).map(|r| x(&again, r)), Some(Some(4)));
         assert_eq!(again.unindexed_rows(), 2);
+    }
+
+    /// One row of the append test's table, as binary COPY fields.
+    type Wide = (Option<String>, i32, Option<i32>, f64, i64, String);
+
+    fn wide_specs() -> Vec<ColumnSpec> {
+        vec![
+            ColumnSpec::new("code", ColumnKind::Text, true),
+            ColumnSpec::new("d", ColumnKind::Date, false),
+            ColumnSpec::new("x", ColumnKind::Int4, true),
+            ColumnSpec::new("price", ColumnKind::Float8, false),
+            ColumnSpec::new(
+                "amount",
+                ColumnKind::Numeric {
+                    precision: Some(20),
+                    scale: Some(0),
+                },
+                false,
+            ),
+            ColumnSpec::new("name", ColumnKind::Text, false),
+        ]
+    }
+
+    fn numeric_bytes(v: i64) -> Vec<u8> {
+        // PostgreSQL's binary numeric: base-10000 digits, weight, sign.
+        let mut digits = Vec::new();
+        let mut m = v.unsigned_abs();
+        while m > 0 {
+            digits.push((m % 10000) as i16);
+            m /= 10000;
+        }
+        digits.reverse();
+        let mut out = Vec::new();
+        out.extend_from_slice(&(digits.len() as i16).to_be_bytes());
+        out.extend_from_slice(&(digits.len() as i16 - 1).to_be_bytes());
+        out.extend_from_slice(&(if v < 0 { 0x4000u16 } else { 0 }).to_be_bytes());
+        out.extend_from_slice(&0u16.to_be_bytes());
+        for d in digits {
+            out.extend_from_slice(&d.to_be_bytes());
+        }
+        out
+    }
+
+    fn wide_store(rows: &[Wide]) -> Store {
+        let mut b = StoreBuilder::new(wide_specs(), "code", "d", rows.len()).unwrap();
+        for (code, d, x, price, amount, name) in rows {
+            let (d, x, p, a) = (
+                d.to_be_bytes(),
+                x.map(i32::to_be_bytes),
+                price.to_be_bytes(),
+                numeric_bytes(*amount),
+            );
+            b.push_row([
+                code.as_deref().map(str::as_bytes),
+                Some(&d[..]),
+                x.as_ref().map(|v| &v[..]),
+                Some(&p[..]),
+                Some(&a[..]),
+                Some(name.as_bytes()),
+            ])
+            .unwrap();
+        }
+        b.finish(info())
+    }
+
+    /// Every (code, date)'s values as JSON text, and the dates served.
+    fn contents(s: &Store) -> (Vec<String>, Vec<i32>) {
+        let mut out = Vec::new();
+        for code in s.codes() {
+            let id = s.code_id(code).unwrap();
+            for di in 0..s.dates().len() {
+                if let Some(r) = s.row(id, di) {
+                    let mut line = String::new();
+                    for c in s.columns() {
+                        json::write_value(&mut line, c, r);
+                        line.push(' ');
+                    }
+                    out.push(line);
+                }
+            }
+        }
+        (out, s.served_dates().to_vec())
+    }
+
+    #[test]
+    fn an_appended_day_is_the_same_store_and_shares_the_old_buffers() {
+        // Prices are exact decimals: a mantissa over 100, or 1,000.
+        let day =
+            |d: i32, codes: std::ops::Range<u32>, price: (i64, f64), amount: i64| -> Vec<Wide> {
+                codes
+                    .map(|c| {
+                        (
+                            Some(format!("{c:06}")),
+                            d,
+                            (c % 3 != 0).then_some(c as i32),
+                            (price.0 + c as i64) as f64 / price.1,
+                            amount + c as i64,
+                            format!("name {}", c % 7),
+                        )
+                    })
+                    .collect()
+            };
+        let old: Vec<Wide> = [
+            day(10, 0..200, (150, 100.0), 7),
+            day(11, 0..200, (225, 100.0), 9),
+        ]
+        .concat();
+        let base = wide_store(&old);
+        // Kept as they are: the shared buffers are the old ones.
+        let price_at = |s: &Store| match &s.columns()[3].data {
+            ColumnData::DecimalF64 { values, .. } => match values {
+                column::Decimals::I16(v) => v.as_ptr() as usize,
+                column::Decimals::I32(v) => v.as_ptr() as usize,
+                _ => 0,
+            },
+            other => panic!("price is held as {}", other.layout()),
+        };
+        let date_at = |s: &Store| match &s.columns()[1].data {
+            ColumnData::Date(v) => v.as_ptr() as usize,
+            _ => 0,
+        };
+
+        // A day like the others: everything shares, nothing is copied.
+        let new_day = day(12, 0..200, (300, 100.0), 11);
+        let grown = base.append(wide_store(&new_day), info()).unwrap();
+        assert_eq!(grown.info.read.kind, ReadKind::Incremental);
+        assert_eq!((grown.info.read.rows, grown.info.read.dates), (200, 1));
+        assert_eq!(date_at(&grown), date_at(&base));
+        assert_eq!(price_at(&grown), price_at(&base));
+        let all = wide_store(&[old.clone(), new_day.clone()].concat());
+        assert_eq!(contents(&grown), contents(&all));
+        // The old generation still reads its own rows only.
+        assert_eq!(contents(&base), contents(&wide_store(&old)));
+
+        // A day that changes how columns are held: new codes past 256
+        // (wider dictionary codes), a price with a third decimal (another
+        // exponent), an amount past i16 (wider mantissas), NULL codes.
+        let mut odd = day(13, 150..400, (4125, 1000.0), 40_000_000_000);
+        odd.push((None, 13, Some(1), 1.0, 1, "no code".into()));
+        let again = grown.append(wide_store(&odd), info()).unwrap();
+        let everything = wide_store(&[old.clone(), new_day.clone(), odd.clone()].concat());
+        assert_eq!(contents(&again), contents(&everything));
+        assert_eq!(again.rows(), everything.rows());
+        assert_eq!(again.unindexed_rows(), 1);
+        assert_eq!(contents(&grown), contents(&all), "the previous generation");
+        // The date column still shares; the re-encoded price does not.
+        assert_eq!(date_at(&again), date_at(&base));
+        assert_ne!(price_at(&again), price_at(&base));
+
+        // Narrower new values join wider held ones (amount: i16 into i64).
+        let small = day(15, 0..200, (500, 100.0), 3);
+        let fifteen = again.append(wide_store(&small), info()).unwrap();
+        assert_eq!(
+            contents(&fifteen),
+            contents(&wide_store(
+                &[old.clone(), new_day.clone(), odd.clone(), small].concat()
+            ))
+        );
+
+        // Only newer dates append; the generation before cannot append a
+        // second time into the room its successor took.
+        assert!(again
+            .append(wide_store(&day(13, 0..5, (1, 100.0), 1)), info())
+            .is_none());
+        let late = grown
+            .append(wide_store(&day(14, 0..200, (500, 100.0), 3)), info())
+            .unwrap();
+        assert_ne!(date_at(&late), date_at(&base), "copied, not shared");
+        assert_eq!(
+            contents(&late),
+            contents(&wide_store(
+                &[old, new_day, day(14, 0..200, (500, 100.0), 3)].concat()
+            ))
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@
 
 use super::column::{Bitmap, Codes, Column, ColumnData, Decimals, StrArena};
 use super::schema::{ColumnKind, ColumnSpec};
+use super::shared::{room_for, Shared};
 use super::{LoadInfo, Provenance, Store};
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -180,11 +181,24 @@ impl<R: Read> In<R> {
     }
 
     fn vec<T: Pod>(&mut self, expect: Option<usize>) -> Result<Vec<T>, SnapshotError> {
+        self.vec_with_room(expect, |_| 0)
+    }
+
+    /// A column's values, in a buffer with room to append later rows.
+    fn column<T: Pod + Send + Sync>(&mut self, rows: usize) -> Result<Shared<T>, SnapshotError> {
+        Ok(self.vec_with_room(Some(rows), room_for)?.into())
+    }
+
+    fn vec_with_room<T: Pod>(
+        &mut self,
+        expect: Option<usize>,
+        room: impl Fn(usize) -> usize,
+    ) -> Result<Vec<T>, SnapshotError> {
         let n = self.len(T::SIZE)?;
         if expect.is_some_and(|e| e != n) {
             return Err(corrupt("a column's length differs from the row count"));
         }
-        let mut v = Vec::with_capacity(n);
+        let mut v = Vec::with_capacity(n + room(n));
         // Read in slabs: one allocation per column, bounded temporary.
         let mut remaining = n;
         while remaining > 0 {
@@ -312,22 +326,21 @@ fn write_data<W: Write>(o: &mut Out<'_, W>, d: &ColumnData) -> io::Result<()> {
 }
 
 fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, SnapshotError> {
-    let n = Some(rows);
     let tag: u8 = i.pod()?;
     Ok(match tag {
-        1 => ColumnData::Int2(i.vec(n)?),
-        2 => ColumnData::Int4(i.vec(n)?),
-        3 => ColumnData::Int8(i.vec(n)?),
-        4 => ColumnData::Float4(i.vec(n)?),
-        5 => ColumnData::Float8(i.vec(n)?),
+        1 => ColumnData::Int2(i.column(rows)?),
+        2 => ColumnData::Int4(i.column(rows)?),
+        3 => ColumnData::Int8(i.column(rows)?),
+        4 => ColumnData::Float4(i.column(rows)?),
+        5 => ColumnData::Float8(i.column(rows)?),
         6 => {
             let scale: u16 = i.pod()?;
             let width: u8 = i.pod()?;
             let values = match width {
-                2 => Decimals::I16(i.vec(n)?),
-                4 => Decimals::I32(i.vec(n)?),
-                8 => Decimals::I64(i.vec(n)?),
-                16 => Decimals::I128(i.vec(n)?),
+                2 => Decimals::I16(i.column(rows)?),
+                4 => Decimals::I32(i.column(rows)?),
+                8 => Decimals::I64(i.column(rows)?),
+                16 => Decimals::I128(i.column(rows)?),
                 _ => return Err(corrupt("unknown decimal width")),
             };
             ColumnData::Decimal { scale, values }
@@ -339,8 +352,8 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
             }
             let width: u8 = i.pod()?;
             let values = match width {
-                2 => Decimals::I16(i.vec(n)?),
-                4 => Decimals::I32(i.vec(n)?),
+                2 => Decimals::I16(i.column(rows)?),
+                4 => Decimals::I32(i.column(rows)?),
                 _ => return Err(corrupt("unknown decimal-coded float width")),
             };
             ColumnData::DecimalF64 { exp, values }
@@ -355,16 +368,16 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
             ColumnData::DecimalText(a)
         }
         8 => ColumnData::Bool(read_bitmap(i, rows)?),
-        9 => ColumnData::Date(i.vec(n)?),
-        10 => ColumnData::Timestamp(i.vec(n)?),
-        11 => ColumnData::TimestampTz(i.vec(n)?),
+        9 => ColumnData::Date(i.column(rows)?),
+        10 => ColumnData::Timestamp(i.column(rows)?),
+        11 => ColumnData::TimestampTz(i.column(rows)?),
         12 => {
             let dict = read_arena(i)?;
             let width: u8 = i.pod()?;
             let codes = match width {
-                1 => Codes::U8(i.vec(n)?),
-                2 => Codes::U16(i.vec(n)?),
-                4 => Codes::U32(i.vec(n)?),
+                1 => Codes::U8(i.column(rows)?),
+                2 => Codes::U16(i.column(rows)?),
+                4 => Codes::U32(i.column(rows)?),
                 _ => return Err(corrupt("unknown dictionary code width")),
             };
             if (0..rows).any(|r| codes.get(r) as usize >= dict.len()) {
@@ -477,8 +490,15 @@ fn read_body<R: Read>(i: &mut In<R>) -> Result<Store, SnapshotError> {
             window_days,
             skipped,
         },
+        read: super::Read {
+            kind: super::ReadKind::Snapshot,
+            rows: rows as u64,
+            dates: 0,
+        },
     };
-    Ok(Store::index(specs, columns, rows, code_col, date_col, info))
+    let mut store = Store::index(specs, columns, rows, code_col, date_col, info);
+    store.info.read.dates = store.dates().len() as u64;
+    Ok(store)
 }
 
 /// Writes `store` to `dir/store.snapshot` atomically; returns its path.

@@ -369,7 +369,7 @@ mod tests {
     #[test]
     fn real_values_read_as_their_shortest_text() {
         let col = Column {
-            data: ColumnData::Float4(vec![7.98, -0.02, 20.0, f32::INFINITY, 1.2345678]),
+            data: ColumnData::Float4(vec![7.98, -0.02, 20.0, f32::INFINITY, 1.2345678].into()),
             nulls: None,
         };
         let got: Vec<Option<Dec>> = (0..5).map(|r| value(&col, r)).collect();
@@ -384,7 +384,7 @@ mod tests {
             ]
         );
         let col = Column {
-            data: ColumnData::Float8(vec![0.1, 1e300]),
+            data: ColumnData::Float8(vec![0.1, 1e300].into()),
             nulls: None,
         };
         assert_eq!(value(&col, 0), Some(d(1, 1)));

@@ -110,6 +110,7 @@ pub fn build(cols: &[(&str, ColumnKind)], rows: &[Vec<V<'_>>]) -> Store {
             window_days: 0,
             skipped: vec![],
         },
+        read: crate::store::Read::FULL,
     })
 }
 

@@ -13,7 +13,8 @@
 //! With `STOCKD_SOAK_SCALE` (`seed`, `quarter` or `year`, the benchmark's
 //! scales) the load runs against a PostgreSQL table of that size instead
 //! of the embedded demo, with a snapshot directory and a `NOTIFY` every
-//! `STOCKD_SOAK_NOTIFY_SECS` (default 60), each a full reload; the report
+//! `STOCKD_SOAK_NOTIFY_SECS` (default 60), each after one held row's
+//! `updated_at` moved, so each is a full reload; the report
 //! adds RSS at start and end and the RSS slope in MiB/h after the first
 //! 5 minutes (target ≤ 1 MiB/h). CI sets neither variable.
 //!
@@ -996,7 +997,16 @@ async fn mixed_load(report: Report) -> Result<()> {
                 let mut next = Instant::now() + every;
                 while !stop.load(Ordering::Relaxed) {
                     if Instant::now() >= next {
-                        match db.notify("stockd_refresh").await {
+                        // A held row's change column moves, so the NOTIFY
+                        // is a full reload (without a change, it would read
+                        // nothing and share the store: an incremental one).
+                        let touched = db
+                            .execute(
+                                "UPDATE daily_stock_data SET updated_at = clock_timestamp() \
+                                 WHERE id = (SELECT min(id) FROM daily_stock_data)",
+                            )
+                            .await;
+                        match db.notify("stockd_refresh").await.and(touched) {
                             Ok(()) => sent += 1,
                             Err(_) => failed += 1,
                         }

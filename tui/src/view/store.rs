@@ -63,7 +63,17 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
             "loaded",
             L,
             vec![Span::raw(match &s.loaded_at {
-                Some(at) => format!("{} in {}", fmt::timestamp(at), fmt::millis(s.load_ms)),
+                Some(at) if s.read_kind.is_empty() => {
+                    format!("{} in {}", fmt::timestamp(at), fmt::millis(s.load_ms))
+                }
+                Some(at) => format!(
+                    "{} in {} · {}: {} rows, {} dates read",
+                    fmt::timestamp(at),
+                    fmt::millis(s.load_ms),
+                    s.read_kind,
+                    fmt::count(s.read_rows),
+                    s.read_dates
+                ),
                 None => "never".to_string(),
             })],
         ),
@@ -162,14 +172,7 @@ fn draw_columns(f: &mut Frame, area: Rect, s: &stockd_api::StoreStatus) {
         " Columns by bytes · indexes {} · stockctl columns lists all ",
         fmt::bytes(s.index_bytes)
     );
-    let mut cols: Vec<&stockd_api::ColumnMemory> = s.column_bytes.iter().collect();
-    cols.sort_by_key(|c| std::cmp::Reverse(c.bytes + c.null_bytes));
-    let name_w = cols
-        .iter()
-        .map(|c| c.name.chars().count())
-        .max()
-        .unwrap_or(0)
-        .clamp(6, 24);
+    let (cols, name_w) = fmt::columns_by_cost(s, 6, 24);
     let mut lines = Vec::new();
     if cols.is_empty() {
         lines.push(Line::from("no per-column figures (no store loaded yet)").dim());

@@ -62,7 +62,7 @@ use crate::ops::{many_codes, Op, Request, TOP_N};
 use crate::pgval::PgDate;
 use crate::prepare::{DataSet, Universe};
 use crate::redis::{RedisLoad, RedisTarget};
-use crate::report::{Check, Goal, MemoryResult, Results, ScaleResult, WarmRestart};
+use crate::report::{Check, Goal, MemoryResult, RefreshResult, Results, ScaleResult, WarmRestart};
 use crate::resp::{RedisAddr, RespConn};
 use crate::rpc::HttpConn;
 use crate::runner::{OpStats, RunConfig};
@@ -75,6 +75,10 @@ const LOAD_RATIO_MAX: f64 = 1.5;
 const TARGET_CLIENTS: usize = 8;
 const GET_VS_REDIS_MIN: f64 = 1.0;
 const GET_P99_MAX_US: f64 = 500.0;
+/// Issue #13: a new trading day served within 2 s of its NOTIFY, with a
+/// peak RSS at most 48 MiB over the steady one.
+const REFRESH_MAX_MS: f64 = 2000.0;
+const REFRESH_PEAK_MAX_MIB: f64 = 48.0;
 const TOP_VS_PG_MIN: f64 = 5.0;
 const TOP_VS_REDIS_MIN: f64 = 1.0;
 const MEM_VS_REDIS_MAX: f64 = 0.25;
@@ -538,6 +542,17 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         }
     };
 
+    // A new day while a daemon serves: read alone, or the whole table.
+    let refresh = match refresh_one_day(ctx, &ds, &pg).await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            step(&format!(
+                "{scale}: refresh of one new day not measured: {e:#}"
+            ));
+            None
+        }
+    };
+
     if let Some((addr, db)) = &ctx.redis {
         let mut c = RespConn::connect(addr, *db).await?;
         let n = redis::clear(&mut c).await?;
@@ -555,6 +570,7 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         natural_width: natural,
         load,
         warm,
+        refresh,
         memory,
         redis_load,
         ops: stats,
@@ -618,6 +634,194 @@ async fn warm_restart(ctx: &Ctx<'_>, ds: &DataSet) -> Result<WarmRestart> {
         rows,
         rss_bytes: mem.map(|m| m.rss_bytes),
     })
+}
+
+/// Samples a process's RSS every 5 ms until dropped; `peak()` is the
+/// highest seen.
+struct RssSampler {
+    peak: Arc<std::sync::atomic::AtomicU64>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> RssSampler {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let peak = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, st) = (peak.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                if let Some(m) = daemon::proc_mem(pid) {
+                    p.fetch_max(m.rss_bytes, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        RssSampler { peak, stop }
+    }
+
+    fn peak(&self) -> u64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for RssSampler {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Resets the process's VmHWM (Linux `clear_refs` 5), so the next reading
+/// is the peak since now; `false` where the kernel refuses.
+fn reset_peak(pid: u32) -> bool {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_ok()
+}
+
+/// Adds one trading day to the table (the last day's rows, one day later)
+/// while a daemon holding the whole table serves it, and times NOTIFY →
+/// the new date served, with the RSS peak; then a full `store.reload` of
+/// the same daemon. The added day is deleted again afterwards.
+async fn refresh_one_day(
+    ctx: &Ctx<'_>,
+    ds: &DataSet,
+    pg: &tokio_postgres::Client,
+) -> Result<RefreshResult> {
+    if !ds.columns.iter().any(|c| c.name == "date") {
+        bail!("the table has no column named date");
+    }
+    let last: i32 = pg
+        .query_one(
+            &format!(
+                "SELECT (max(date) - DATE '2000-01-01') FROM {t}",
+                t = ds.quoted
+            ),
+            &[],
+        )
+        .await?
+        .get::<_, Option<i32>>(0)
+        .context("empty table")?;
+    let whole = DataSet {
+        window_days: 0,
+        ..ds.clone()
+    };
+    let label = format!("{}-refresh", ds.scale);
+    let config = "[source]\nrefresh_interval = \"1h\"\n";
+    let mut d = spawn(ctx, &whole, 92, &label, config)?;
+    let (_, info) = d.wait_ready(READY_TIMEOUT).await?;
+    let rows = info.get("rows").and_then(Value::as_u64).unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_before = d.proc_mem().map_or(0, |m| m.rss_bytes);
+
+    let list: Vec<&str> = ds
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .filter(|n| *n != "id")
+        .collect();
+    let select: Vec<String> = list
+        .iter()
+        .map(|n| match *n {
+            "date" => "date + 1".to_string(),
+            "updated_at" | "created_at" => "now()".to_string(),
+            other => prepare::quote_ident(other),
+        })
+        .collect();
+    let insert = format!(
+        "INSERT INTO {t} ({cols}) SELECT {sel} FROM {t} WHERE date = DATE '2000-01-01' + {last}",
+        t = ds.quoted,
+        cols = list
+            .iter()
+            .map(|n| prepare::quote_ident(n))
+            .collect::<Vec<_>>()
+            .join(", "),
+        sel = select.join(", "),
+    );
+    let cleanup = format!(
+        "DELETE FROM {t} WHERE date > DATE '2000-01-01' + {last}",
+        t = ds.quoted
+    );
+    let measured = async {
+        let new_rows = pg.execute(&insert, &[]).await.context("adding a day")?;
+        let new_date = pg
+            .query_one(
+                &format!("SELECT (DATE '2000-01-01' + {last} + 1)::text"),
+                &[],
+            )
+            .await?
+            .get::<_, String>(0);
+        let mut c = HttpConn::connect(&d.socket).await?;
+        let hwm_ok = reset_peak(d.pid);
+        let sampler = RssSampler::start(d.pid);
+        let t0 = Instant::now();
+        pg.batch_execute("NOTIFY stockd_refresh").await?;
+        loop {
+            let i = c.call("market.info", json!({})).await?;
+            if i.pointer("/dates/last").and_then(Value::as_str) == Some(new_date.as_str()) {
+                break;
+            }
+            if t0.elapsed() > Duration::from_secs(300) {
+                bail!("the new date {new_date} was not served within 300 s: {i}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let served_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let peak_rss_sampled = sampler.peak();
+        drop(sampler);
+        let peak_rss_hwm = hwm_ok
+            .then(|| d.proc_mem().map(|m| m.peak_rss_bytes))
+            .flatten();
+        let st = c.call("admin.status", json!({})).await?;
+        let store = st.get("store").cloned().unwrap_or_default();
+        let read_kind = store["read_kind"].as_str().unwrap_or("?").to_string();
+        let (read_rows, read_dates) = (
+            store["read_rows"].as_u64().unwrap_or(0),
+            store["read_dates"].as_u64().unwrap_or(0),
+        );
+
+        // The same daemon, a full reload.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let hwm_ok = reset_peak(d.pid);
+        let sampler = RssSampler::start(d.pid);
+        let t1 = Instant::now();
+        c.call("store.reload", json!({})).await?;
+        let full_ms = t1.elapsed().as_secs_f64() * 1000.0;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let full_peak_rss_sampled = sampler.peak();
+        drop(sampler);
+        let full_peak_rss_hwm = hwm_ok
+            .then(|| d.proc_mem().map(|m| m.peak_rss_bytes))
+            .flatten();
+        step(&format!(
+            "{}: one new day ({new_rows} rows) served {served_ms:.0} ms after NOTIFY, read {read_kind} {read_rows} rows / {read_dates} dates, RSS {:.1} → peak {:.1} MiB; full store.reload {full_ms:.0} ms, peak {:.1} MiB",
+            ds.scale,
+            rss_before as f64 / 1_048_576.0,
+            peak_rss_sampled.max(peak_rss_hwm.unwrap_or(0)) as f64 / 1_048_576.0,
+            full_peak_rss_sampled.max(full_peak_rss_hwm.unwrap_or(0)) as f64 / 1_048_576.0,
+        ));
+        Ok::<_, anyhow::Error>(RefreshResult {
+            new_rows,
+            rss_before,
+            served_ms,
+            peak_rss_sampled,
+            peak_rss_hwm,
+            read_kind,
+            read_rows,
+            read_dates,
+            full_ms,
+            full_peak_rss_sampled,
+            full_peak_rss_hwm,
+        })
+    }
+    .await;
+    let cleaned = pg.execute(&cleanup, &[]).await;
+    let _ = d.terminate(Duration::from_secs(15));
+    let r = measured?;
+    cleaned.context("deleting the added day")?;
+    if rows != ds.rows {
+        bail!("the refresh daemon held {rows} rows, the table {}", ds.rows);
+    }
+    Ok(r)
 }
 
 /// The SQL of `op` with literal values of a sample request (for EXPLAIN).
@@ -729,6 +933,21 @@ fn checks(scales: &[ScaleResult], with_redis: bool) -> Vec<Check> {
                     "×",
                 ));
             }
+        }
+        if let Some(f) = &s.refresh {
+            out.push(Check::new(
+                format!("{sc}: one new trading day served after NOTIFY (issue #13)"),
+                Some(f.served_ms),
+                Goal::AtMost(REFRESH_MAX_MS),
+                "ms",
+            ));
+            let peak = f.peak_rss_sampled.max(f.peak_rss_hwm.unwrap_or(0));
+            out.push(Check::new(
+                format!("{sc}: peak RSS over steady while a new day is added (issue #13)"),
+                Some(peak.saturating_sub(f.rss_before) as f64 / 1_048_576.0),
+                Goal::AtMost(REFRESH_PEAK_MAX_MIB),
+                "MiB",
+            ));
         }
         if with_redis {
             let rss = s.memory.after_load.map(|m| m.rss_bytes as f64);

@@ -46,6 +46,29 @@ pub struct WarmRestart {
     pub rss_bytes: Option<u64>,
 }
 
+/// One new trading day added to the table while a daemon (holding the
+/// whole table, `window_days = 0`) serves it, then a full `store.reload`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RefreshResult {
+    /// The rows added (the last day's, one day later).
+    pub new_rows: u64,
+    pub rss_before: u64,
+    /// NOTIFY → `market.info` names the new date as the last.
+    pub served_ms: f64,
+    /// Highest RSS sampled every 5 ms from the NOTIFY until served, and
+    /// VmHWM (reset before the NOTIFY through /proc/PID/clear_refs).
+    pub peak_rss_sampled: u64,
+    pub peak_rss_hwm: Option<u64>,
+    /// `admin.status` `store.read_kind`, `read_rows`, `read_dates` after it.
+    pub read_kind: String,
+    pub read_rows: u64,
+    pub read_dates: u64,
+    /// The same daemon's full `store.reload` right after, for comparison.
+    pub full_ms: f64,
+    pub full_peak_rss_sampled: u64,
+    pub full_peak_rss_hwm: Option<u64>,
+}
+
 /// Everything measured at one scale.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ScaleResult {
@@ -54,6 +77,7 @@ pub struct ScaleResult {
     pub natural_width: NaturalWidth,
     pub load: LoadResult,
     pub warm: Option<WarmRestart>,
+    pub refresh: Option<RefreshResult>,
     pub memory: MemoryResult,
     pub redis_load: Option<RedisLoad>,
     pub ops: Vec<OpStats>,
@@ -456,6 +480,43 @@ pub fn markdown(r: &Results) -> String {
         );
     }
     let _ = writeln!(s);
+    if r.scales.iter().any(|x| x.refresh.is_some()) {
+        let _ = writeln!(
+            s,
+            "Refresh of one new trading day (the last day's rows again, one day later; a daemon holding the whole table, `window_days = 0`; NOTIFY → the new date served), then a full `store.reload` of the same daemon:\n"
+        );
+        let _ = writeln!(
+            s,
+            "| scale | rows added | read (kind, rows, dates) | NOTIFY → served | RSS before | peak RSS (sampled / VmHWM) | peak − before | full reload | its peak − before |"
+        );
+        let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|---:|");
+        for x in &r.scales {
+            let Some(f) = &x.refresh else { continue };
+            let over = |peak: u64| mib(peak.saturating_sub(f.rss_before));
+            let peak = f.peak_rss_hwm.unwrap_or(0).max(f.peak_rss_sampled);
+            let full_peak = f
+                .full_peak_rss_hwm
+                .unwrap_or(0)
+                .max(f.full_peak_rss_sampled);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {}, {}, {} | {:.0} ms | {} | {} / {} | {} | {:.0} ms | {} |",
+                x.scale,
+                thousands(f.new_rows),
+                f.read_kind,
+                thousands(f.read_rows),
+                f.read_dates,
+                f.served_ms,
+                mib(f.rss_before),
+                mib(f.peak_rss_sampled),
+                opt_mib(f.peak_rss_hwm),
+                over(peak),
+                f.full_ms,
+                over(full_peak),
+            );
+        }
+        let _ = writeln!(s);
+    }
     let _ = writeln!(
         s,
         "| scale | stockd store | bytes/row | RSS after load | RSS after mixed run | Redis used_memory (rows / total) | PostgreSQL table + indexes | stockd RSS / Redis | store / Redis |"
