@@ -94,12 +94,14 @@ pub async fn copy_and_build(job: CopyJob) -> Result<Store, LoadError> {
                 "cannot start the load thread's runtime: {e}"
             )))),
         };
+        // The builder's buffers (the store's columns are in buffers of
+        // their own now), a cancelled build, and whatever other threads
+        // freed of this thread's pages go back to the kernel before the
+        // store is handed over, so the RSS it is served with is its own.
+        crate::memory::release_to_os();
         if let Some(result) = result {
             let _ = done_tx.send(result);
         }
-        // The spare capacity of the builder, a cancelled build, and
-        // whatever other threads freed of this thread's pages.
-        crate::memory::release_to_os();
     });
     queue()?
         .send(work)

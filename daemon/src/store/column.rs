@@ -261,7 +261,7 @@ impl Codes {
 
 /// `wide`'s codes in a narrower type, in a buffer with room to append.
 fn narrowed<T: Copy + Send + Sync>(wide: &[u32], f: impl Fn(u32) -> T) -> Shared<T> {
-    let mut v = Vec::with_capacity(wide.len() + room_for(wide.len()));
+    let mut v = Vec::with_capacity(wide.len());
     v.extend(wide.iter().map(|&c| f(c)));
     v.into()
 }
@@ -500,7 +500,7 @@ impl Mantissas {
         if std::mem::discriminant(&target) == std::mem::discriminant(&self) {
             return self.freeze();
         }
-        target = Mantissas::of_width(bytes, n + super::shared::room_for(n));
+        target = Mantissas::of_width(bytes, n);
         for i in 0..n {
             target.push_fitting(self.get(i));
         }

@@ -12,13 +12,17 @@
 //! buffer that may already hold more (a newer generation's rows). Only the
 //! generation whose `len` is the buffer's filled length may append: a
 //! second append from an older view is refused, so two generations never
-//! write the same room. Unwritten room is virtual memory until it is
-//! written (the allocator maps large buffers fresh from the kernel), so it
-//! costs no RSS.
+//! write the same room. The room's whole pages are handed back to the
+//! kernel when the buffer is made (`madvise(MADV_DONTNEED)`), so they cost
+//! no RSS until written: the allocator often reuses pages a freed buffer
+//! left resident, and room in them counted (110 MiB at year scale).
 
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+/// Room of fewer bytes than this is not handed back (not worth a call).
+const RELEASE_FROM: usize = 64 << 10;
 
 /// The allocation behind one or more [`Shared`] views.
 struct Buf<T> {
@@ -38,9 +42,25 @@ unsafe impl<T: Copy + Send + Sync> Sync for Buf<T> {}
 
 impl<T> Drop for Buf<T> {
     fn drop(&mut self) {
-        // SAFETY: `ptr` and `cap` came from a `Vec<T>` (see `Shared::new`);
+        // SAFETY: `ptr` and `cap` came from a `Vec<T>` (see `Shared::in_vec`);
         // a length of 0 drops no value (T is Copy anyway).
         unsafe { drop(Vec::from_raw_parts(self.ptr, 0, self.cap)) }
+    }
+}
+
+/// Hands the whole pages of `ptr[len..cap]` back to the kernel: they read
+/// as zeros and cost no RSS until written again.
+fn release_room<T>(ptr: *mut T, len: usize, cap: usize) {
+    const PAGE: usize = 4096;
+    let size = std::mem::size_of::<T>();
+    let start = (ptr as usize + len * size).next_multiple_of(PAGE);
+    let end = (ptr as usize + cap * size) / PAGE * PAGE;
+    if end > start && end - start >= RELEASE_FROM {
+        // SAFETY: [start, end) lies inside this buffer's allocation, past
+        // every value written (nobody reads it until an append writes it);
+        // MADV_DONTNEED on anonymous memory keeps the mapping, which reads
+        // as zero pages afterwards. A refusal only leaves the pages resident.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
     }
 }
 
@@ -58,10 +78,27 @@ unsafe impl<T: Copy + Send + Sync> Send for Shared<T> {}
 unsafe impl<T: Copy + Send + Sync> Sync for Shared<T> {}
 
 impl<T: Copy + Send + Sync> Shared<T> {
-    /// The values of `v`, with room for `room` more appended later. Reuses
-    /// `v`'s allocation when it already has the room.
-    pub fn new(mut v: Vec<T>, room: usize) -> Shared<T> {
+    /// The values of `v`, with room for `room` more appended later, in
+    /// `v`'s allocation (grown or trimmed to fit).
+    pub fn new(v: Vec<T>, room: usize) -> Shared<T> {
         let want = v.len().saturating_add(room);
+        Shared::in_vec(v, want)
+    }
+
+    /// `parts` one after the other, with room for `room` more.
+    pub fn concat(parts: &[&[T]], room: usize) -> Shared<T> {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let want = len.saturating_add(room);
+        let mut v = Vec::with_capacity(want);
+        for p in parts {
+            v.extend_from_slice(p);
+        }
+        Shared::in_vec(v, want)
+    }
+
+    /// A view of `v`'s values in `v`'s allocation, grown (or trimmed) to
+    /// about `want` values, its room handed back to the kernel.
+    fn in_vec(mut v: Vec<T>, want: usize) -> Shared<T> {
         if v.capacity() < want {
             v.reserve_exact(want - v.len());
         } else if v.capacity() > want.saturating_add(want / 4).max(64) {
@@ -70,6 +107,7 @@ impl<T: Copy + Send + Sync> Shared<T> {
         let len = v.len();
         let mut v = std::mem::ManuallyDrop::new(v);
         let (ptr, cap) = (v.as_mut_ptr(), v.capacity());
+        release_room(ptr, len, cap);
         Shared {
             buf: Arc::new(Buf {
                 ptr,
@@ -129,13 +167,8 @@ impl<T: Copy + Send + Sync> From<Vec<T>> for Shared<T> {
 /// `a` followed by `b`: appended into `a`'s room when it can be (the
 /// buffer is then shared with `a`), else copied into a new buffer.
 pub fn extend<T: Copy + Send + Sync>(a: &Shared<T>, b: &[T]) -> Shared<T> {
-    a.append(b).unwrap_or_else(|| {
-        let n = a.len() + b.len();
-        let mut v = Vec::with_capacity(n + room_for(n));
-        v.extend_from_slice(a);
-        v.extend_from_slice(b);
-        v.into()
-    })
+    a.append(b)
+        .unwrap_or_else(|| Shared::concat(&[a, b], room_for(a.len() + b.len())))
 }
 
 impl<T: Copy> Shared<T> {
@@ -199,6 +232,21 @@ mod tests {
         drop(a);
         drop(b);
         assert_eq!(&*c, &[1, 2, 3, 4, 5, 6, 7]);
+    }
+
+    #[test]
+    fn released_room_appends_like_any_other() {
+        // Room well past RELEASE_FROM, its pages handed back.
+        let n = RELEASE_FROM;
+        let a = Shared::new((0..n as u64).collect(), n);
+        let b = a.append(&[7; 100]).expect("room");
+        assert_eq!((b.len(), b[n - 1], b[n + 99]), (n + 100, n as u64 - 1, 7));
+        let c = Shared::concat(&[&b[..10], &[1, 2]], n);
+        assert_eq!(&c[..], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 2]);
+        let d = c.append(&vec![5; n]).expect("room for n");
+        assert!(d[12..].iter().all(|&x| x == 5));
+        let small = Shared::concat(&[&[1u8, 2][..], &[3]], 5);
+        assert_eq!((&small[..], small.room()), (&[1u8, 2, 3][..], 5));
     }
 
     #[test]

@@ -180,15 +180,16 @@ impl<R: Read> In<R> {
         String::from_utf8(b).map_err(|_| corrupt("a string is not UTF-8"))
     }
 
-    fn vec<T: Pod>(&mut self, expect: Option<usize>) -> Result<Vec<T>, SnapshotError> {
-        self.vec_with_room(expect, |_| 0)
-    }
-
     /// A column's values, in a buffer with room to append later rows.
     fn column<T: Pod + Send + Sync>(&mut self, rows: usize) -> Result<Shared<T>, SnapshotError> {
         Ok(self.vec_with_room(Some(rows), room_for)?.into())
     }
 
+    fn vec<T: Pod>(&mut self, expect: Option<usize>) -> Result<Vec<T>, SnapshotError> {
+        self.vec_with_room(expect, |_| 0)
+    }
+
+    /// `expect` values (checked), in a `Vec` with `room(n)` spare capacity.
     fn vec_with_room<T: Pod>(
         &mut self,
         expect: Option<usize>,
