@@ -2,7 +2,9 @@
 //! code) so that one date's rows are adjacent, a dense (code, date) → row
 //! index, and per-date row ranges for ranking without touching other
 //! dates. A store is immutable once built; a new one is built off to the
-//! side ([`StoreBuilder`]) and swapped in whole by the caller.
+//! side ([`StoreBuilder`]), or made from the one in service plus newer
+//! dates' rows sharing its column buffers ([`Store::append`], see
+//! [`shared`]), and swapped in whole by the caller.
 
 pub mod column;
 pub mod copy;
