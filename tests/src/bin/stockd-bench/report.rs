@@ -69,6 +69,23 @@ pub struct RefreshResult {
     pub full_peak_rss_hwm: Option<u64>,
 }
 
+impl RefreshResult {
+    /// Bytes of the new day's RSS peak (the higher of the two readings)
+    /// over the RSS before it.
+    pub fn refresh_over(&self) -> u64 {
+        self.peak_rss_sampled
+            .max(self.peak_rss_hwm.unwrap_or(0))
+            .saturating_sub(self.rss_before)
+    }
+
+    /// The same for the full reload.
+    pub fn full_over(&self) -> u64 {
+        self.full_peak_rss_sampled
+            .max(self.full_peak_rss_hwm.unwrap_or(0))
+            .saturating_sub(self.rss_before)
+    }
+}
+
 /// Everything measured at one scale.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ScaleResult {
@@ -492,12 +509,6 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|---:|");
         for x in &r.scales {
             let Some(f) = &x.refresh else { continue };
-            let over = |peak: u64| mib(peak.saturating_sub(f.rss_before));
-            let peak = f.peak_rss_hwm.unwrap_or(0).max(f.peak_rss_sampled);
-            let full_peak = f
-                .full_peak_rss_hwm
-                .unwrap_or(0)
-                .max(f.full_peak_rss_sampled);
             let _ = writeln!(
                 s,
                 "| {} | {} | {}, {}, {} | {:.0} ms | {} | {} / {} | {} | {:.0} ms | {} |",
@@ -510,9 +521,9 @@ pub fn markdown(r: &Results) -> String {
                 mib(f.rss_before),
                 mib(f.peak_rss_sampled),
                 opt_mib(f.peak_rss_hwm),
-                over(peak),
+                mib(f.refresh_over()),
                 f.full_ms,
-                over(full_peak),
+                mib(f.full_over()),
             );
         }
         let _ = writeln!(s);
