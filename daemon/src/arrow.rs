@@ -284,35 +284,35 @@ pub fn store_column(
         ColumnData::Int2(v) => (
             DataType::Int16,
             Arc::new(Int16Array::from_iter(
-                rows.iter().map(|&r| some(r).then(|| v[r])),
+                rows.iter().map(|&r| some(r).then(|| v.get(r) as i16)),
             )),
             None,
         ),
         ColumnData::Int4(v) => (
             DataType::Int32,
             Arc::new(Int32Array::from_iter(
-                rows.iter().map(|&r| some(r).then(|| v[r])),
+                rows.iter().map(|&r| some(r).then(|| v.get(r) as i32)),
             )),
             None,
         ),
         ColumnData::Int8(v) => (
             DataType::Int64,
             Arc::new(Int64Array::from_iter(
-                rows.iter().map(|&r| some(r).then(|| v[r])),
+                rows.iter().map(|&r| some(r).then(|| v.get(r))),
             )),
             None,
         ),
         ColumnData::Float4(v) => (
             DataType::Float32,
             Arc::new(Float32Array::from_iter(
-                rows.iter().map(|&r| some(r).then(|| v[r])),
+                rows.iter().map(|&r| some(r).then(|| v.f32(r))),
             )),
             None,
         ),
         ColumnData::Float8(v) => (
             DataType::Float64,
             Arc::new(Float64Array::from_iter(
-                rows.iter().map(|&r| some(r).then(|| v[r])),
+                rows.iter().map(|&r| some(r).then(|| v.f64(r))),
             )),
             None,
         ),
@@ -384,12 +384,16 @@ pub fn store_column(
             None,
         ),
         ColumnData::Date(v) => {
-            let days: Vec<Option<i32>> = rows.iter().map(|&r| some(r).then(|| v[r])).collect();
+            let days: Vec<Option<i32>> = rows
+                .iter()
+                .map(|&r| some(r).then(|| v.get(r) as i32))
+                .collect();
             date_array(&days)
         }
         ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) => {
             let utc = matches!(column.data, ColumnData::TimestampTz(_));
-            let micros: Vec<Option<i64>> = rows.iter().map(|&r| some(r).then(|| v[r])).collect();
+            let micros: Vec<Option<i64>> =
+                rows.iter().map(|&r| some(r).then(|| v.get(r))).collect();
             timestamp_array(&micros, utc)
         }
         ColumnData::Text { dict, codes } => {

@@ -391,15 +391,24 @@ pub fn stock_history(
         out.push('"');
     }
     out.push_str("],\"columns\":{");
-    // One code's rows are a date apart: fetch the next column's while
-    // writing this one's.
+    // One code's rows are a date apart, each in another block: fetch the
+    // block headers two columns ahead and the values of the next column
+    // while writing this one's.
+    let heads = |c: usize| {
+        rows.iter()
+            .for_each(|&r| store.columns()[c].prefetch_head(r))
+    };
     let fetch = |c: usize| rows.iter().for_each(|&r| store.columns()[c].prefetch(r));
+    fields.iter().take(2).for_each(|&c| heads(c));
     if let Some(&first) = fields.first() {
         fetch(first);
     }
     for (i, &c) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
+        }
+        if let Some(&ahead) = fields.get(i + 2) {
+            heads(ahead);
         }
         if let Some(&next) = fields.get(i + 1) {
             fetch(next);
@@ -443,9 +452,9 @@ fn rank_key(store: &Store, col: usize, row: usize) -> Option<Key> {
         return None;
     }
     Some(match &c.data {
-        ColumnData::Int2(v) => Key::Int(v[row] as i128),
-        ColumnData::Int4(v) => Key::Int(v[row] as i128),
-        ColumnData::Int8(v) => Key::Int(v[row] as i128),
+        ColumnData::Int2(v) | ColumnData::Int4(v) | ColumnData::Int8(v) => {
+            Key::Int(v.get(row) as i128)
+        }
         ColumnData::Decimal { values, .. } => Key::Int(values.get(row)?),
         _ => Key::Float(value_f64(c, row)?),
     })

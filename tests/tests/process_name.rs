@@ -18,12 +18,14 @@ async fn the_daemon_is_named_stockd() -> Result<()> {
     // variable it sets is in the running image's environment.
     let environ = std::fs::read(format!("/proc/{pid}/environ"))
         .with_context(|| format!("reading /proc/{pid}/environ"))?;
-    ensure!(
-        environ
-            .split(|b| *b == 0)
-            .any(|kv| kv.starts_with(b"MIMALLOC_ARENA_EAGER_COMMIT=")),
-        "stockd (pid {pid}) did not re-execute itself with MIMALLOC_ARENA_EAGER_COMMIT set"
-    );
+    for name in ["MIMALLOC_ARENA_EAGER_COMMIT=", "MIMALLOC_PURGE_DELAY="] {
+        ensure!(
+            environ
+                .split(|b| *b == 0)
+                .any(|kv| kv.starts_with(name.as_bytes())),
+            "stockd (pid {pid}) did not re-execute itself with {name}… set"
+        );
+    }
 
     let comm = std::fs::read_to_string(format!("/proc/{pid}/comm"))
         .with_context(|| format!("reading /proc/{pid}/comm"))?;

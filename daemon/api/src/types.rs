@@ -260,11 +260,16 @@ pub struct ColumnMemory {
     pub name: String,
     /// The column's PostgreSQL type.
     pub pg_type: String,
-    /// How the values are held: `f64`, `i32`, `date-i32`, `timestamp-i64`,
-    /// `f64-decimal-i16`/`-i32` (a double whose every value is an integer
-    /// over a power of ten, held as that integer), `decimal-i16`…`-i128`
-    /// (numeric as a scaled integer), `decimal-text`, `dict-u8`/`-u16`/
-    /// `-u32` (text as dictionary codes), `bitmap` (boolean).
+    /// How the values are held. `…-packed`: in blocks of 4,096 rows, each
+    /// frame-of-reference + bit-packed at the width its values need:
+    /// `int-packed` (smallint, integer, bigint), `date-packed`,
+    /// `timestamp-packed`, `decimal-packed` (numeric as a scaled integer),
+    /// `f64-decimal-packed` (a double whose every value is an integer of
+    /// at most 2^53 over a power of ten, held as that integer),
+    /// `f64-packed`/`f32-packed` (other doubles and reals, by their bit
+    /// patterns). Also `decimal-i128` (numeric past 18 digits),
+    /// `decimal-text`, `dict-u8`/`-u16`/`-u32` (text as dictionary codes),
+    /// `bitmap` (boolean).
     pub layout: String,
     /// Bytes of the values (with the dictionary, for text).
     pub bytes: u64,

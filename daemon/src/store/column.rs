@@ -1,9 +1,11 @@
-//! Typed column buffers, each no wider than its PostgreSQL type needs:
-//! smallint is 2 bytes, numeric(p,s) a scaled integer of the narrowest width
-//! that holds the loaded values, text a dictionary code of 1, 2 or 4 bytes,
-//! booleans and NULLs bitmaps. Values are written back out exactly as
-//! PostgreSQL holds them (see [`super::json`]).
+//! Typed column buffers. Integers, dates, timestamps, numeric mantissas,
+//! decimal-valued doubles and the bit patterns of other doubles and reals
+//! are held bit-packed in blocks of 4,096 rows (see [`super::packed`]),
+//! each block at the width its own values need; text as dictionary codes
+//! of 1, 2 or 4 bytes; booleans and NULLs as bitmaps. Values are written
+//! back out exactly as PostgreSQL holds them (see [`super::json`]).
 
+use super::packed::{f64_key, Packed};
 use super::shared::{extend, room_for, Shared};
 use std::collections::HashMap;
 
@@ -63,7 +65,7 @@ impl Bitmap {
 
     /// The bits in the order `perm` gives: bit i of the result is bit
     /// `perm[i]` of `self`.
-    fn permute(&self, perm: &[u32]) -> Bitmap {
+    pub fn permute(&self, perm: &[u32]) -> Bitmap {
         let mut out = Bitmap::with_capacity(perm.len());
         for &r in perm {
             out.push(self.get(r as usize));
@@ -266,31 +268,27 @@ fn narrowed<T: Copy + Send + Sync>(wide: &[u32], f: impl Fn(u32) -> T) -> Shared
     v.into()
 }
 
-/// Scaled decimal mantissas. The minimum of each width is the NaN sentinel:
-/// `numeric(p,s)` never reaches it, since p digits fit with room to spare.
+/// Scaled decimal mantissas: bit-packed in blocks (see [`Packed`]) when
+/// every one fits an i64, else 16 bytes each. The minimum of the type is
+/// the NaN sentinel: `numeric(p,s)` never reaches it, since p digits fit
+/// with room to spare.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decimals {
-    I16(Shared<i16>),
-    I32(Shared<i32>),
-    I64(Shared<i64>),
+    Packed(Packed),
     I128(Shared<i128>),
 }
 
 impl Decimals {
     fn at(&self, i: usize) -> *const u8 {
         match self {
-            Decimals::I16(v) => v.as_ptr().wrapping_add(i).cast(),
-            Decimals::I32(v) => v.as_ptr().wrapping_add(i).cast(),
-            Decimals::I64(v) => v.as_ptr().wrapping_add(i).cast(),
+            Decimals::Packed(v) => v.addr(i),
             Decimals::I128(v) => v.as_ptr().wrapping_add(i).cast(),
         }
     }
 
     fn permute(&self, perm: &[u32]) -> Decimals {
         match self {
-            Decimals::I16(v) => Decimals::I16(gather(v, perm)),
-            Decimals::I32(v) => Decimals::I32(gather(v, perm)),
-            Decimals::I64(v) => Decimals::I64(gather(v, perm)),
+            Decimals::Packed(v) => Decimals::Packed(v.permute(perm)),
             Decimals::I128(v) => Decimals::I128(gather(v, perm)),
         }
     }
@@ -299,27 +297,24 @@ impl Decimals {
     #[inline]
     pub fn get(&self, i: usize) -> Option<i128> {
         match self {
-            Decimals::I16(v) => (v[i] != i16::MIN).then_some(v[i] as i128),
-            Decimals::I32(v) => (v[i] != i32::MIN).then_some(v[i] as i128),
-            Decimals::I64(v) => (v[i] != i64::MIN).then_some(v[i] as i128),
+            Decimals::Packed(v) => {
+                let m = v.get(i);
+                (m != i64::MIN).then_some(m as i128)
+            }
             Decimals::I128(v) => (v[i] != i128::MIN).then_some(v[i]),
         }
     }
 
     fn heap_bytes(&self) -> usize {
         match self {
-            Decimals::I16(v) => v.bytes(),
-            Decimals::I32(v) => v.bytes(),
-            Decimals::I64(v) => v.bytes(),
+            Decimals::Packed(v) => v.bytes(),
             Decimals::I128(v) => v.bytes(),
         }
     }
 
     pub fn len(&self) -> usize {
         match self {
-            Decimals::I16(v) => v.len(),
-            Decimals::I32(v) => v.len(),
-            Decimals::I64(v) => v.len(),
+            Decimals::Packed(v) => v.len(),
             Decimals::I128(v) => v.len(),
         }
     }
@@ -328,48 +323,44 @@ impl Decimals {
         self.len() == 0
     }
 
-    /// Bytes per mantissa.
-    fn width(&self) -> usize {
-        match self {
-            Decimals::I16(_) => 2,
-            Decimals::I32(_) => 4,
-            Decimals::I64(_) => 8,
-            Decimals::I128(_) => 16,
-        }
+    /// Mantissas as i64, NaN as `i64::MIN`; `None` if one needs more.
+    fn narrow_values(&self) -> Option<Vec<i64>> {
+        (0..self.len())
+            .map(|i| match self.get(i) {
+                None => Some(i64::MIN),
+                Some(m) => i64::try_from(m).ok().filter(|&m| m != i64::MIN),
+            })
+            .collect()
     }
 
-    /// These mantissas followed by `more`'s: shared when `more` fits this
-    /// width (a narrower `more` is widened first), else all of them again
-    /// at `more`'s wider width.
+    /// These mantissas followed by `more`'s: appended into this column's
+    /// blocks when both are packed, else all of them again as i128.
     fn append(&self, more: &Decimals) -> Decimals {
         match (self, more) {
-            (Decimals::I16(a), Decimals::I16(b)) => Decimals::I16(extend(a, b)),
-            (Decimals::I32(a), Decimals::I32(b)) => Decimals::I32(extend(a, b)),
-            (Decimals::I64(a), Decimals::I64(b)) => Decimals::I64(extend(a, b)),
-            (Decimals::I128(a), Decimals::I128(b)) => Decimals::I128(extend(a, b)),
-            _ => {
-                let wider = self.width() > more.width();
-                let mut m = Mantissas::of_width(
-                    self.width().max(more.width()),
-                    if wider {
-                        more.len()
-                    } else {
-                        self.len() + more.len()
-                    },
-                );
-                let from_self = if wider { 0 } else { self.len() };
-                for i in 0..from_self {
-                    m.push_fitting(self.get(i));
-                }
-                for i in 0..more.len() {
-                    m.push_fitting(more.get(i));
-                }
-                if wider {
-                    self.append(&m.freeze())
-                } else {
-                    m.freeze()
-                }
+            (Decimals::Packed(a), Decimals::Packed(b)) => {
+                Decimals::Packed(a.append(&b.iter().collect::<Vec<_>>()))
             }
+            (Decimals::Packed(a), _) => match more.narrow_values() {
+                Some(b) => Decimals::Packed(a.append(&b)),
+                None => Decimals::I128(Shared::from(
+                    (0..self.len() + more.len())
+                        .map(|i| {
+                            let m = if i < self.len() {
+                                self.get(i)
+                            } else {
+                                more.get(i - self.len())
+                            };
+                            m.unwrap_or(i128::MIN)
+                        })
+                        .collect::<Vec<_>>(),
+                )),
+            },
+            (Decimals::I128(a), _) => Decimals::I128(extend(
+                a,
+                &(0..more.len())
+                    .map(|i| more.get(i).unwrap_or(i128::MIN))
+                    .collect::<Vec<_>>(),
+            )),
         }
     }
 }
@@ -406,21 +397,13 @@ impl Mantissas {
         }
     }
 
-    fn len(&self) -> usize {
+    /// The last mantissa pushed, if any and not NaN.
+    fn last(&self) -> Option<i128> {
         match self {
-            Mantissas::I16(v) => v.len(),
-            Mantissas::I32(v) => v.len(),
-            Mantissas::I64(v) => v.len(),
-            Mantissas::I128(v) => v.len(),
-        }
-    }
-
-    fn get(&self, i: usize) -> Option<i128> {
-        match self {
-            Mantissas::I16(v) => (v[i] != i16::MIN).then_some(v[i] as i128),
-            Mantissas::I32(v) => (v[i] != i32::MIN).then_some(v[i] as i128),
-            Mantissas::I64(v) => (v[i] != i64::MIN).then_some(v[i] as i128),
-            Mantissas::I128(v) => (v[i] != i128::MIN).then_some(v[i]),
+            Mantissas::I16(v) => v.last().filter(|&&m| m != i16::MIN).map(|&m| m as i128),
+            Mantissas::I32(v) => v.last().filter(|&&m| m != i32::MIN).map(|&m| m as i128),
+            Mantissas::I64(v) => v.last().filter(|&&m| m != i64::MIN).map(|&m| m as i128),
+            Mantissas::I128(v) => v.last().filter(|&&m| m != i128::MIN).copied(),
         }
     }
 
@@ -459,52 +442,37 @@ impl Mantissas {
         }
     }
 
-    /// Appends a mantissa known to fit this width (read from a narrower
-    /// width, or checked against this one's range).
-    fn push_fitting(&mut self, m: Option<i128>) {
-        let fitted = self.push(m);
-        debug_assert!(fitted, "{m:?} does not fit");
-    }
-
-    /// The mantissas as they are, in a buffer with room to append.
-    fn freeze(self) -> Decimals {
-        match self {
-            Mantissas::I16(v) => Decimals::I16(v.into()),
-            Mantissas::I32(v) => Decimals::I32(v.into()),
-            Mantissas::I64(v) => Decimals::I64(v.into()),
-            Mantissas::I128(v) => Decimals::I128(v.into()),
-        }
-    }
-
-    /// Re-encodes into the narrowest width that holds every loaded mantissa
-    /// (lossless: the declared precision is an upper bound, the data often
-    /// needs less).
+    /// The mantissas bit-packed when every one fits an i64 (lossless: the
+    /// declared precision is an upper bound, the data often needs less),
+    /// else as i128.
     fn narrow(self) -> Decimals {
-        let n = self.len();
-        let (mut lo, mut hi) = (0i128, 0i128);
-        for m in (0..n).filter_map(|i| self.get(i)) {
-            lo = lo.min(m);
-            hi = hi.max(m);
+        let packed = |v: Vec<i64>| Decimals::Packed(Packed::new(&v));
+        match self {
+            Mantissas::I16(v) => packed(
+                v.iter()
+                    .map(|&m| if m == i16::MIN { i64::MIN } else { m as i64 })
+                    .collect(),
+            ),
+            Mantissas::I32(v) => packed(
+                v.iter()
+                    .map(|&m| if m == i32::MIN { i64::MIN } else { m as i64 })
+                    .collect(),
+            ),
+            Mantissas::I64(v) => packed(v),
+            Mantissas::I128(v) => {
+                let narrow: Option<Vec<i64>> = v
+                    .iter()
+                    .map(|&m| match m {
+                        i128::MIN => Some(i64::MIN),
+                        m => i64::try_from(m).ok().filter(|&m| m != i64::MIN),
+                    })
+                    .collect();
+                match narrow {
+                    Some(n) => packed(n),
+                    None => Decimals::I128(v.into()),
+                }
+            }
         }
-        let fits = |min: i128, max: i128| lo > min && hi <= max;
-        let bytes = if fits(i16::MIN as i128, i16::MAX as i128) {
-            2
-        } else if fits(i32::MIN as i128, i32::MAX as i128) {
-            4
-        } else if fits(i64::MIN as i128, i64::MAX as i128) {
-            8
-        } else {
-            16
-        };
-        let mut target = Mantissas::of_width(bytes, 0);
-        if std::mem::discriminant(&target) == std::mem::discriminant(&self) {
-            return self.freeze();
-        }
-        target = Mantissas::of_width(bytes, n);
-        for i in 0..n {
-            target.push_fitting(self.get(i));
-        }
-        target.freeze()
     }
 }
 
@@ -519,8 +487,8 @@ pub fn decimal_f64(mantissa: i128, exp: u8) -> f64 {
 }
 
 /// Mantissas and exponent that give back every value of `v` bit for bit
-/// through [`decimal_f64`], if they fit 4 bytes (else `None`: the column
-/// stays plain f64). Non-finite values and -0.0 keep a column plain.
+/// through [`decimal_f64`], if every mantissa is at most 2^53 (else
+/// `None`: the column stays plain f64). Non-finite values and -0.0 keep a column plain.
 ///
 /// One pass finds the smallest exponent that works so far (a full-precision
 /// value fails every exponent at once, so such columns cost a few
@@ -528,14 +496,15 @@ pub fn decimal_f64(mantissa: i128, exp: u8) -> f64 {
 /// value again, since a later, larger exponent is not proven for earlier
 /// values.
 pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u8, Decimals)> {
-    // i32::MIN is the sentinel of `Decimals`; stay clear of it.
-    const LIMIT: f64 = i32::MAX as f64;
-    let encode = |x: f64, e: usize| -> Option<i32> {
+    // Every integer up to 2^53 is exact in f64, so the division is one
+    // correctly rounded operation on exact operands.
+    const LIMIT: f64 = (1u64 << 53) as f64;
+    let encode = |x: f64, e: usize| -> Option<i64> {
         let m = (x * POW10[e]).round();
         if m.is_nan() || m.abs() > LIMIT {
             return None;
         }
-        let m = m as i32;
+        let m = m as i64;
         ((m as f64 / POW10[e]).to_bits() == x.to_bits()).then_some(m)
     };
     let mut e = 0;
@@ -547,33 +516,132 @@ pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u8, Decimals)> {
             }
         }
     }
-    let mut out = Vec::with_capacity(v.len() + room_for(v.len()));
-    let (mut lo, mut hi) = (0i32, 0i32);
-    for &x in v {
-        let m = encode(x, e)?;
-        lo = lo.min(m);
-        hi = hi.max(m);
-        out.push(m);
-    }
-    let values = if lo > i16::MIN as i32 && hi <= i16::MAX as i32 {
-        let mut narrow = Vec::with_capacity(out.len() + room_for(out.len()));
-        narrow.extend(out.iter().map(|&m| m as i16));
-        Decimals::I16(narrow.into())
-    } else {
-        Decimals::I32(out.into())
-    };
-    Some((e as u8, values))
+    let out: Option<Vec<i64>> = v.iter().map(|&x| encode(x, e)).collect();
+    Some((e as u8, Decimals::Packed(Packed::new(&out?))))
 }
 
-/// One column's values. A NULL row holds a zero/empty placeholder; the
-/// column's null bitmap says which rows are NULL.
+/// Powers of ten that are exact in f32, for [`Reals`].
+const POW10_F32: [f32; 11] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+
+/// A `real` column: as decimal mantissas, bit-packed, when every value is
+/// an integer of at most 2^24 over a power of ten (value = mantissa as
+/// f32 / 10^exp, one correctly rounded division of exact operands, checked
+/// bit for bit at load); else by the values' bit patterns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reals {
+    pub exp: Option<u8>,
+    pub values: Packed,
+}
+
+impl Reals {
+    pub fn new(v: &[f32]) -> Reals {
+        match decimal_reals(v) {
+            Some((exp, m)) => Reals {
+                exp: Some(exp),
+                values: Packed::new(&m),
+            },
+            None => Reals {
+                exp: None,
+                values: Packed::of_f32s(v),
+            },
+        }
+    }
+
+    /// Row `i`'s value.
+    #[inline]
+    pub fn f32(&self, i: usize) -> f32 {
+        let k = self.values.get(i);
+        match self.exp {
+            None => super::packed::f32_of(k),
+            Some(e) => k as f32 / POW10_F32[e as usize],
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.values.bytes()
+    }
+
+    fn permute(&self, perm: &[u32]) -> Reals {
+        Reals {
+            exp: self.exp,
+            values: self.values.permute(perm),
+        }
+    }
+
+    /// These values followed by `more`'s: appended into this column's
+    /// blocks when `more` is held alike (its values encode at this
+    /// exponent, checked), else the whole column encoded again.
+    fn append(&self, more: &Reals) -> Reals {
+        let theirs: Vec<f32> = (0..more.len()).map(|i| more.f32(i)).collect();
+        let keys: Option<Vec<i64>> = match self.exp {
+            None => Some(theirs.iter().map(|&x| super::packed::f32_key(x)).collect()),
+            Some(e) => theirs
+                .iter()
+                .map(|&x| real_mantissa(x, e as usize))
+                .collect(),
+        };
+        match keys {
+            Some(k) => Reals {
+                exp: self.exp,
+                values: self.values.append(&k),
+            },
+            None => {
+                let mut all: Vec<f32> = (0..self.len()).map(|i| self.f32(i)).collect();
+                all.extend_from_slice(&theirs);
+                Reals::new(&all)
+            }
+        }
+    }
+}
+
+/// `x`'s mantissa at exponent `e`, if it gives `x` back bit for bit.
+fn real_mantissa(x: f32, e: usize) -> Option<i64> {
+    const LIMIT: f64 = (1u32 << 24) as f64;
+    let m = (x as f64 * POW10_F32[e] as f64).round();
+    if m.is_nan() || m.abs() > LIMIT {
+        return None;
+    }
+    let m = m as i64;
+    ((m as f32 / POW10_F32[e]).to_bits() == x.to_bits()).then_some(m)
+}
+
+/// The smallest exponent at which every value of `v` is a mantissa of at
+/// most 2^24 (see [`Reals`]), and the mantissas.
+fn decimal_reals(v: &[f32]) -> Option<(u8, Vec<i64>)> {
+    let mut e = 0;
+    for &x in v {
+        while real_mantissa(x, e).is_none() {
+            e += 1;
+            if e == POW10_F32.len() {
+                return None;
+            }
+        }
+    }
+    let m: Option<Vec<i64>> = v.iter().map(|&x| real_mantissa(x, e)).collect();
+    Some((e as u8, m?))
+}
+
+/// One column's values. A NULL row holds a placeholder (the value of the
+/// row before it, so that it does not widen its block; empty text, false);
+/// the column's null bitmap says which rows are NULL.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ColumnData {
-    Int2(Shared<i16>),
-    Int4(Shared<i32>),
-    Int8(Shared<i64>),
-    Float4(Shared<f32>),
-    Float8(Shared<f64>),
+    /// Integers, dates and timestamps are held bit-packed in blocks
+    /// ([`Packed`]); doubles and reals by their bit patterns (see
+    /// [`super::packed::f64_key`]).
+    Int2(Packed),
+    Int4(Packed),
+    Int8(Packed),
+    Float4(Reals),
+    Float8(Packed),
     /// A `double precision` column whose every value is an integer over a
     /// power of ten (prices, volumes, money with two decimals — most of a
     /// market table): value = mantissa as f64 / 10^exp, in 2 or 4 bytes
@@ -593,11 +661,11 @@ pub enum ColumnData {
     DecimalText(StrArena),
     Bool(Bitmap),
     /// Days since 2000-01-01 (PostgreSQL's epoch); i32::MIN/MAX = -infinity/infinity.
-    Date(Shared<i32>),
+    Date(Packed),
     /// Microseconds since 2000-01-01 00:00:00; i64::MIN/MAX = -infinity/infinity.
-    Timestamp(Shared<i64>),
+    Timestamp(Packed),
     /// Microseconds since 2000-01-01 00:00:00 UTC.
-    TimestampTz(Shared<i64>),
+    TimestampTz(Packed),
     /// Dictionary-encoded text.
     Text {
         dict: StrArena,
@@ -610,13 +678,14 @@ impl ColumnData {
     /// resident until written, so it is not counted).
     pub fn heap_bytes(&self) -> usize {
         match self {
-            ColumnData::Int2(v) => v.bytes(),
-            ColumnData::Int4(v) | ColumnData::Date(v) => v.bytes(),
-            ColumnData::Int8(v) | ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) => {
-                v.bytes()
-            }
+            ColumnData::Int2(v)
+            | ColumnData::Int4(v)
+            | ColumnData::Date(v)
+            | ColumnData::Int8(v)
+            | ColumnData::Timestamp(v)
+            | ColumnData::TimestampTz(v)
+            | ColumnData::Float8(v) => v.bytes(),
             ColumnData::Float4(v) => v.bytes(),
-            ColumnData::Float8(v) => v.bytes(),
             ColumnData::DecimalF64 { values, .. } => values.heap_bytes(),
             ColumnData::Decimal { values, .. } => values.heap_bytes(),
             ColumnData::DecimalText(a) => a.heap_bytes(),
@@ -628,11 +697,14 @@ impl ColumnData {
     /// Rows held.
     pub fn len(&self) -> usize {
         match self {
-            ColumnData::Int2(v) => v.len(),
-            ColumnData::Int4(v) | ColumnData::Date(v) => v.len(),
-            ColumnData::Int8(v) | ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) => v.len(),
+            ColumnData::Int2(v)
+            | ColumnData::Int4(v)
+            | ColumnData::Date(v)
+            | ColumnData::Int8(v)
+            | ColumnData::Timestamp(v)
+            | ColumnData::TimestampTz(v)
+            | ColumnData::Float8(v) => v.len(),
             ColumnData::Float4(v) => v.len(),
-            ColumnData::Float8(v) => v.len(),
             ColumnData::DecimalF64 { values, .. } | ColumnData::Decimal { values, .. } => {
                 values.len()
             }
@@ -649,7 +721,7 @@ impl ColumnData {
     /// A double column's values (NULL rows hold 0.0).
     fn f64s(&self) -> Option<Vec<f64>> {
         match self {
-            ColumnData::Float8(v) => Some(v.to_vec()),
+            ColumnData::Float8(v) => Some((0..v.len()).map(|i| v.f64(i)).collect()),
             ColumnData::DecimalF64 { exp, values } => Some(
                 (0..values.len())
                     .map(|i| decimal_f64(values.get(i).unwrap_or(0), *exp))
@@ -664,14 +736,14 @@ impl ColumnData {
     fn append(&self, more: &ColumnData) -> Option<ColumnData> {
         use ColumnData as D;
         Some(match (self, more) {
-            (D::Int2(a), D::Int2(b)) => D::Int2(extend(a, b)),
-            (D::Int4(a), D::Int4(b)) => D::Int4(extend(a, b)),
-            (D::Int8(a), D::Int8(b)) => D::Int8(extend(a, b)),
-            (D::Float4(a), D::Float4(b)) => D::Float4(extend(a, b)),
-            (D::Float8(a), D::Float8(b)) => D::Float8(extend(a, b)),
-            (D::Date(a), D::Date(b)) => D::Date(extend(a, b)),
-            (D::Timestamp(a), D::Timestamp(b)) => D::Timestamp(extend(a, b)),
-            (D::TimestampTz(a), D::TimestampTz(b)) => D::TimestampTz(extend(a, b)),
+            (D::Int2(a), D::Int2(b)) => D::Int2(a.append_packed(b)),
+            (D::Int4(a), D::Int4(b)) => D::Int4(a.append_packed(b)),
+            (D::Int8(a), D::Int8(b)) => D::Int8(a.append_packed(b)),
+            (D::Float4(a), D::Float4(b)) => D::Float4(a.append(b)),
+            (D::Float8(a), D::Float8(b)) => D::Float8(a.append_packed(b)),
+            (D::Date(a), D::Date(b)) => D::Date(a.append_packed(b)),
+            (D::Timestamp(a), D::Timestamp(b)) => D::Timestamp(a.append_packed(b)),
+            (D::TimestampTz(a), D::TimestampTz(b)) => D::TimestampTz(a.append_packed(b)),
             (D::DecimalF64 { exp: ea, values: a }, D::DecimalF64 { exp: eb, values: b })
                 if ea == eb =>
             {
@@ -681,7 +753,9 @@ impl ColumnData {
                 }
             }
             // Plain doubles stay plain: the new rows' values are doubles.
-            (D::Float8(a), b @ D::DecimalF64 { .. }) => D::Float8(extend(a, &b.f64s()?)),
+            (D::Float8(a), b @ D::DecimalF64 { .. }) => {
+                D::Float8(a.append(&b.f64s()?.into_iter().map(f64_key).collect::<Vec<_>>()))
+            }
             // Another exponent, or new values that are not decimals: the
             // whole column is encoded again (the exact check of every value
             // decides, as at load).
@@ -739,25 +813,24 @@ impl ColumnData {
     /// A short name of the physical layout, for `admin.status` and docs.
     pub fn layout(&self) -> &'static str {
         match self {
-            ColumnData::Int2(_) => "i16",
-            ColumnData::Int4(_) => "i32",
-            ColumnData::Int8(_) => "i64",
-            ColumnData::Float4(_) => "f32",
-            ColumnData::Float8(_) => "f64",
+            ColumnData::Int2(_) | ColumnData::Int4(_) | ColumnData::Int8(_) => "int-packed",
+            ColumnData::Float4(v) => match v.exp {
+                Some(_) => "f32-decimal-packed",
+                None => "f32-packed",
+            },
+            ColumnData::Float8(_) => "f64-packed",
             ColumnData::DecimalF64 { values, .. } => match values {
-                Decimals::I16(_) => "f64-decimal-i16",
-                _ => "f64-decimal-i32",
+                Decimals::Packed(_) => "f64-decimal-packed",
+                Decimals::I128(_) => "f64-decimal-i128",
             },
             ColumnData::Decimal { values, .. } => match values {
-                Decimals::I16(_) => "decimal-i16",
-                Decimals::I32(_) => "decimal-i32",
-                Decimals::I64(_) => "decimal-i64",
+                Decimals::Packed(_) => "decimal-packed",
                 Decimals::I128(_) => "decimal-i128",
             },
             ColumnData::DecimalText(_) => "decimal-text",
             ColumnData::Bool(_) => "bitmap",
-            ColumnData::Date(_) => "date-i32",
-            ColumnData::Timestamp(_) | ColumnData::TimestampTz(_) => "timestamp-i64",
+            ColumnData::Date(_) => "date-packed",
+            ColumnData::Timestamp(_) | ColumnData::TimestampTz(_) => "timestamp-packed",
             ColumnData::Text { codes, .. } => match codes {
                 Codes::U8(_) => "dict-u8",
                 Codes::U16(_) => "dict-u16",
@@ -793,13 +866,14 @@ impl Column {
     #[inline]
     pub fn prefetch(&self, row: usize) {
         let at: *const u8 = match &self.data {
-            ColumnData::Int2(v) => v.as_ptr().wrapping_add(row).cast(),
-            ColumnData::Int4(v) | ColumnData::Date(v) => v.as_ptr().wrapping_add(row).cast(),
-            ColumnData::Int8(v) | ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) => {
-                v.as_ptr().wrapping_add(row).cast()
-            }
-            ColumnData::Float4(v) => v.as_ptr().wrapping_add(row).cast(),
-            ColumnData::Float8(v) => v.as_ptr().wrapping_add(row).cast(),
+            ColumnData::Int2(v)
+            | ColumnData::Int4(v)
+            | ColumnData::Date(v)
+            | ColumnData::Int8(v)
+            | ColumnData::Timestamp(v)
+            | ColumnData::TimestampTz(v)
+            | ColumnData::Float8(v) => v.addr(row),
+            ColumnData::Float4(v) => v.values.addr(row),
             ColumnData::DecimalF64 { values, .. } | ColumnData::Decimal { values, .. } => {
                 values.at(row)
             }
@@ -811,6 +885,32 @@ impl Column {
         if let Some(n) = &self.nulls {
             prefetch(n.words.as_ptr().wrapping_add(row / 64).cast());
         }
+    }
+
+    /// The first step of [`Column::prefetch`] for a bit-packed column:
+    /// asks for the header of `row`'s block, whose fields locate the value.
+    /// A reader of many values calls it a step ahead of `prefetch`, so that
+    /// the header is in cache when `prefetch` computes the value's address.
+    #[inline]
+    pub fn prefetch_head(&self, row: usize) {
+        let packed = match &self.data {
+            ColumnData::Int2(v)
+            | ColumnData::Int4(v)
+            | ColumnData::Date(v)
+            | ColumnData::Int8(v)
+            | ColumnData::Timestamp(v)
+            | ColumnData::TimestampTz(v)
+            | ColumnData::Float8(v) => v,
+            ColumnData::Float4(v) => &v.values,
+            ColumnData::DecimalF64 { values, .. } | ColumnData::Decimal { values, .. } => {
+                match values {
+                    Decimals::Packed(v) => v,
+                    Decimals::I128(_) => return,
+                }
+            }
+            _ => return,
+        };
+        prefetch(packed.head_addr(row));
     }
 
     /// This column's rows followed by `more`'s (the same table column,
@@ -839,11 +939,11 @@ impl Column {
     /// result is row `perm[i]` of `self`. Every index in `perm` is a row.
     pub fn permute(self, perm: &[u32]) -> Column {
         let data = match self.data {
-            ColumnData::Int2(v) => ColumnData::Int2(gather(&v, perm)),
-            ColumnData::Int4(v) => ColumnData::Int4(gather(&v, perm)),
-            ColumnData::Int8(v) => ColumnData::Int8(gather(&v, perm)),
-            ColumnData::Float4(v) => ColumnData::Float4(gather(&v, perm)),
-            ColumnData::Float8(v) => ColumnData::Float8(gather(&v, perm)),
+            ColumnData::Int2(v) => ColumnData::Int2(v.permute(perm)),
+            ColumnData::Int4(v) => ColumnData::Int4(v.permute(perm)),
+            ColumnData::Int8(v) => ColumnData::Int8(v.permute(perm)),
+            ColumnData::Float4(v) => ColumnData::Float4(v.permute(perm)),
+            ColumnData::Float8(v) => ColumnData::Float8(v.permute(perm)),
             ColumnData::DecimalF64 { exp, values } => ColumnData::DecimalF64 {
                 exp,
                 values: values.permute(perm),
@@ -854,9 +954,9 @@ impl Column {
             },
             ColumnData::DecimalText(a) => ColumnData::DecimalText(a.permute(perm)),
             ColumnData::Bool(b) => ColumnData::Bool(b.permute(perm)),
-            ColumnData::Date(v) => ColumnData::Date(gather(&v, perm)),
-            ColumnData::Timestamp(v) => ColumnData::Timestamp(gather(&v, perm)),
-            ColumnData::TimestampTz(v) => ColumnData::TimestampTz(gather(&v, perm)),
+            ColumnData::Date(v) => ColumnData::Date(v.permute(perm)),
+            ColumnData::Timestamp(v) => ColumnData::Timestamp(v.permute(perm)),
+            ColumnData::TimestampTz(v) => ColumnData::TimestampTz(v.permute(perm)),
             ColumnData::Text { dict, codes } => ColumnData::Text {
                 dict,
                 codes: codes.permute(perm),
@@ -961,23 +1061,23 @@ impl ColumnBuilder {
         match self {
             ColumnBuilder::Int2(v) => v.push(match raw {
                 Some(r) => i16::from_be_bytes(fixed(r, "smallint")?),
-                None => 0,
+                None => v.last().copied().unwrap_or_default(),
             }),
             ColumnBuilder::Int4(v) => v.push(match raw {
                 Some(r) => i32::from_be_bytes(fixed(r, "integer")?),
-                None => 0,
+                None => v.last().copied().unwrap_or_default(),
             }),
             ColumnBuilder::Int8(v) => v.push(match raw {
                 Some(r) => i64::from_be_bytes(fixed(r, "bigint")?),
-                None => 0,
+                None => v.last().copied().unwrap_or_default(),
             }),
             ColumnBuilder::Float4(v) => v.push(match raw {
                 Some(r) => f32::from_be_bytes(fixed(r, "real")?),
-                None => 0.0,
+                None => v.last().copied().unwrap_or_default(),
             }),
             ColumnBuilder::Float8(v) => v.push(match raw {
                 Some(r) => f64::from_be_bytes(fixed(r, "double precision")?),
-                None => 0.0,
+                None => v.last().copied().unwrap_or_default(),
             }),
             ColumnBuilder::Decimal {
                 precision,
@@ -998,7 +1098,7 @@ impl ColumnBuilder {
                             }
                         }
                     }
-                    None => Some(0),
+                    None => Some(values.last().unwrap_or(0)),
                 };
                 if !values.push(m) {
                     return Err(DecodeError::NumericOverflow {
@@ -1019,11 +1119,11 @@ impl ColumnBuilder {
             }),
             ColumnBuilder::Date(v) => v.push(match raw {
                 Some(r) => i32::from_be_bytes(fixed(r, "date")?),
-                None => 0,
+                None => v.last().copied().unwrap_or_default(),
             }),
             ColumnBuilder::Timestamp(v) | ColumnBuilder::TimestampTz(v) => v.push(match raw {
                 Some(r) => i64::from_be_bytes(fixed(r, "timestamp")?),
-                None => 0,
+                None => v.last().copied().unwrap_or_default(),
             }),
             ColumnBuilder::Text {
                 dict,
@@ -1054,17 +1154,14 @@ impl ColumnBuilder {
     /// Freezes into the narrowest representation and releases spare capacity.
     pub fn finish(self) -> ColumnData {
         // Each buffer keeps room to append later rows (see `shared`).
-        fn tight<T: Copy + Send + Sync>(v: Vec<T>) -> Shared<T> {
-            v.into()
-        }
         match self {
-            ColumnBuilder::Int2(v) => ColumnData::Int2(tight(v)),
-            ColumnBuilder::Int4(v) => ColumnData::Int4(tight(v)),
-            ColumnBuilder::Int8(v) => ColumnData::Int8(tight(v)),
-            ColumnBuilder::Float4(v) => ColumnData::Float4(tight(v)),
+            ColumnBuilder::Int2(v) => ColumnData::Int2(Packed::of(&v)),
+            ColumnBuilder::Int4(v) => ColumnData::Int4(Packed::of(&v)),
+            ColumnBuilder::Int8(v) => ColumnData::Int8(Packed::new(&v)),
+            ColumnBuilder::Float4(v) => ColumnData::Float4(Reals::new(&v)),
             ColumnBuilder::Float8(v) => match decimal_floats(&v) {
                 Some((exp, values)) => ColumnData::DecimalF64 { exp, values },
-                None => ColumnData::Float8(tight(v)),
+                None => ColumnData::Float8(Packed::of_f64s(&v)),
             },
             ColumnBuilder::Decimal { scale, values, .. } => ColumnData::Decimal {
                 scale,
@@ -1078,9 +1175,9 @@ impl ColumnBuilder {
                 b.shrink();
                 ColumnData::Bool(b)
             }
-            ColumnBuilder::Date(v) => ColumnData::Date(tight(v)),
-            ColumnBuilder::Timestamp(v) => ColumnData::Timestamp(tight(v)),
-            ColumnBuilder::TimestampTz(v) => ColumnData::TimestampTz(tight(v)),
+            ColumnBuilder::Date(v) => ColumnData::Date(Packed::of(&v)),
+            ColumnBuilder::Timestamp(v) => ColumnData::Timestamp(Packed::new(&v)),
+            ColumnBuilder::TimestampTz(v) => ColumnData::TimestampTz(Packed::new(&v)),
             ColumnBuilder::Text {
                 mut dict, codes, ..
             } => {
@@ -1091,6 +1188,32 @@ impl ColumnBuilder {
                     codes: Codes::narrow(codes, distinct),
                 }
             }
+        }
+    }
+
+    /// Moves the rows into the order `perm` gives (row i becomes row
+    /// `perm[i]`), before [`ColumnBuilder::finish`] encodes them once.
+    pub fn permute(&mut self, perm: &[u32]) {
+        fn g<T: Copy>(v: &mut Vec<T>, perm: &[u32]) {
+            *v = perm.iter().map(|&r| v[r as usize]).collect();
+        }
+        match self {
+            ColumnBuilder::Int2(v) => g(v, perm),
+            ColumnBuilder::Int4(v) | ColumnBuilder::Date(v) => g(v, perm),
+            ColumnBuilder::Int8(v)
+            | ColumnBuilder::Timestamp(v)
+            | ColumnBuilder::TimestampTz(v) => g(v, perm),
+            ColumnBuilder::Float4(v) => g(v, perm),
+            ColumnBuilder::Float8(v) => g(v, perm),
+            ColumnBuilder::Decimal { values, .. } => match values {
+                Mantissas::I16(v) => g(v, perm),
+                Mantissas::I32(v) => g(v, perm),
+                Mantissas::I64(v) => g(v, perm),
+                Mantissas::I128(v) => g(v, perm),
+            },
+            ColumnBuilder::DecimalText(a) => *a = a.permute(perm),
+            ColumnBuilder::Bool(b) => *b = b.permute(perm),
+            ColumnBuilder::Text { codes, .. } => g(codes, perm),
         }
     }
 
@@ -1122,37 +1245,63 @@ mod tests {
 
     /// Every value decoded from the decimal form is the loaded value, bit
     /// for bit, or the column stays plain f64.
-    fn round_trips(v: &[f64]) -> Option<(u8, &'static str)> {
+    fn round_trips(v: &[f64]) -> Option<u8> {
         let (exp, values) = decimal_floats(v)?;
+        assert!(matches!(values, Decimals::Packed(_)));
         for (i, &x) in v.iter().enumerate() {
             let back = decimal_f64(values.get(i).expect("no sentinel"), exp);
             assert_eq!(back.to_bits(), x.to_bits(), "{x} at exponent {exp}");
         }
-        let width = match values {
-            Decimals::I16(_) => "i16",
-            Decimals::I32(_) => "i32",
-            _ => "wider",
-        };
-        Some((exp, width))
+        Some(exp)
     }
 
     #[test]
     fn decimal_floats_are_exact_or_refused() {
-        assert_eq!(
-            round_trips(&[8.97, 8.99, 0.0, 10.03, -0.42]),
-            Some((2, "i16"))
-        );
-        assert_eq!(round_trips(&[26320900.0, 0.0, 1.0]), Some((0, "i32")));
-        assert_eq!(round_trips(&[9.166, 9.4975, 7.98925]), Some((5, "i32")));
-        assert_eq!(round_trips(&[-4364473.72, 14915051.25]), Some((2, "i32")));
+        assert_eq!(round_trips(&[8.97, 8.99, 0.0, 10.03, -0.42]), Some(2));
+        assert_eq!(round_trips(&[26320900.0, 0.0, 1.0]), Some(0));
+        assert_eq!(round_trips(&[9.166, 9.4975, 7.98925]), Some(5));
+        assert_eq!(round_trips(&[-4364473.72, 14915051.25]), Some(2));
+        // Wide mantissas, up to 2^53.
+        assert_eq!(round_trips(&[232479349.25, 1.0]), Some(2));
+        assert_eq!(round_trips(&[123456789012.34, -0.01]), Some(2));
+        assert_eq!(round_trips(&[9007199254740992.0]), Some(0));
         // Too many digits, too large, not finite, negative zero, 1/3.
         assert_eq!(round_trips(&[0.09719585162277156]), None);
-        assert_eq!(round_trips(&[232479349.25, 1.0]), None);
+        assert_eq!(round_trips(&[1e16, 1.0]), None);
         assert_eq!(round_trips(&[1.0, f64::NAN]), None);
         assert_eq!(round_trips(&[1.0, f64::INFINITY]), None);
         assert_eq!(round_trips(&[-0.0]), None);
         assert_eq!(round_trips(&[1.0 / 3.0]), None);
-        assert_eq!(round_trips(&[]), Some((0, "i16")));
+        assert_eq!(round_trips(&[]), Some(0));
+    }
+
+    #[test]
+    fn reals_are_decimals_when_exact_and_bit_patterns_otherwise() {
+        let check = |v: &[f32]| {
+            let r = Reals::new(v);
+            for (i, &x) in v.iter().enumerate() {
+                assert_eq!(r.f32(i).to_bits(), x.to_bits(), "{x}");
+            }
+            r.exp
+        };
+        assert_eq!(check(&[2.35, -9.99, 0.0, 10.0, 7.98]), Some(2));
+        assert_eq!(check(&[1.5, 100.0]), Some(1));
+        assert_eq!(check(&[16777216.0]), Some(0));
+        assert_eq!(check(&[0.1, f32::NAN]), None);
+        assert_eq!(check(&[-0.0, 1.0]), None);
+        assert_eq!(check(&[1.0 / 3.0]), None);
+        assert_eq!(check(&[f32::INFINITY]), None);
+        assert_eq!(check(&[]), Some(0));
+        // Appending: the same exponent shares, another one fits or re-encodes.
+        let a = Reals::new(&[1.25, 2.5]);
+        let b = a.append(&Reals::new(&[3.5]));
+        assert_eq!((b.exp, b.f32(2)), (Some(2), 3.5));
+        let c = b.append(&Reals::new(&[0.001]));
+        assert_eq!((c.exp, c.f32(3), c.f32(0)), (Some(3), 0.001, 1.25));
+        let d = c.append(&Reals::new(&[f32::NAN]));
+        assert_eq!(d.exp, None);
+        assert!(d.f32(4).is_nan());
+        assert_eq!(d.f32(1), 2.5);
     }
 
     use crate::store::schema::ColumnKind;
@@ -1165,13 +1314,18 @@ mod tests {
             d.narrow()
         };
         let d = build(10, &[Some(1230), Some(-5), None]);
-        assert!(matches!(d, Decimals::I16(_)));
+        assert!(matches!(d, Decimals::Packed(_)));
         assert_eq!((d.get(0), d.get(1), d.get(2)), (Some(1230), Some(-5), None));
         let d = build(12, &[Some(9_999_999_999)]);
-        assert!(matches!(d, Decimals::I64(_)));
+        assert!(matches!(d, Decimals::Packed(_)));
         assert_eq!(d.get(0), Some(9_999_999_999));
         let big = 10i128.pow(30);
-        assert_eq!(build(38, &[Some(big)]).get(0), Some(big));
+        let d = build(38, &[Some(big), None, Some(-1)]);
+        assert!(matches!(d, Decimals::I128(_)));
+        assert_eq!((d.get(0), d.get(1), d.get(2)), (Some(big), None, Some(-1)));
+        let d = build(38, &[Some(i64::MAX as i128), None]);
+        assert!(matches!(d, Decimals::Packed(_)));
+        assert_eq!((d.get(0), d.get(1)), (Some(i64::MAX as i128), None));
     }
 
     #[test]

@@ -68,11 +68,11 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
     }
     let mut ib = itoa::Buffer::new();
     match &col.data {
-        ColumnData::Int2(v) => out.push_str(ib.format(v[row])),
-        ColumnData::Int4(v) => out.push_str(ib.format(v[row])),
-        ColumnData::Int8(v) => out.push_str(ib.format(v[row])),
-        ColumnData::Float4(v) => write_f32(out, v[row]),
-        ColumnData::Float8(v) => write_f64(out, v[row]),
+        ColumnData::Int2(v) | ColumnData::Int4(v) | ColumnData::Int8(v) => {
+            out.push_str(ib.format(v.get(row)))
+        }
+        ColumnData::Float4(v) => write_f32(out, v.f32(row)),
+        ColumnData::Float8(v) => write_f64(out, v.f64(row)),
         ColumnData::DecimalF64 { exp, values } => {
             write_f64(out, decimal_f64(values.get(row).unwrap_or(0), *exp))
         }
@@ -95,17 +95,17 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
         ColumnData::Bool(b) => out.push_str(if b.get(row) { "true" } else { "false" }),
         ColumnData::Date(v) => {
             out.push('"');
-            time::write_date(out, v[row]);
+            time::write_date(out, v.get(row) as i32);
             out.push('"');
         }
         ColumnData::Timestamp(v) => {
             out.push('"');
-            time::write_timestamp(out, v[row], false);
+            time::write_timestamp(out, v.get(row), false);
             out.push('"');
         }
         ColumnData::TimestampTz(v) => {
             out.push('"');
-            time::write_timestamp(out, v[row], true);
+            time::write_timestamp(out, v.get(row), true);
             out.push('"');
         }
         ColumnData::Text { dict, codes } => write_str(out, dict.get(codes.get(row) as usize)),
@@ -121,11 +121,9 @@ pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
         return None;
     }
     let v = match &col.data {
-        ColumnData::Int2(v) => v[row] as f64,
-        ColumnData::Int4(v) => v[row] as f64,
-        ColumnData::Int8(v) => v[row] as f64,
-        ColumnData::Float4(v) => v[row] as f64,
-        ColumnData::Float8(v) => v[row],
+        ColumnData::Int2(v) | ColumnData::Int4(v) | ColumnData::Int8(v) => v.get(row) as f64,
+        ColumnData::Float4(v) => v.f32(row) as f64,
+        ColumnData::Float8(v) => v.f64(row),
         ColumnData::DecimalF64 { exp, values } => decimal_f64(values.get(row)?, *exp),
         ColumnData::Decimal { scale, values } => {
             values.get(row)? as f64 / 10f64.powi(*scale as i32)
@@ -154,7 +152,7 @@ mod tests {
     fn floats_round_trip_bit_exact() {
         let vals = [0.1f32, -3.4028235e38, 1.0e-45, 123.456, -0.0];
         let col = Column {
-            data: ColumnData::Float4(vals.to_vec().into()),
+            data: ColumnData::Float4(crate::store::column::Reals::new(&vals)),
             nulls: None,
         };
         for (i, v) in vals.iter().enumerate() {
@@ -177,7 +175,7 @@ mod tests {
         let col = Column {
             data: ColumnData::Decimal {
                 scale: 2,
-                values: Decimals::I32(vec![1230, 0, i32::MIN].into()),
+                values: Decimals::Packed(crate::store::packed::Packed::new(&[1230, 0, i64::MIN])),
             },
             nulls: Some(nulls),
         };

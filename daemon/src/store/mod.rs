@@ -11,6 +11,7 @@ pub mod copy;
 pub mod decode;
 pub mod json;
 pub mod numeric;
+pub mod packed;
 pub mod schema;
 pub mod shared;
 pub mod snapshot;
@@ -247,34 +248,201 @@ impl StoreBuilder {
         Ok(())
     }
 
-    /// Freezes the columns and builds the indexes.
+    /// Freezes the columns and builds the indexes. The key columns are
+    /// finished first: their index gives the (date, code) order, and every
+    /// other column is put in that order before it is encoded, once.
     pub fn finish(self, mut info: LoadInfo) -> Store {
         let rows = self.rows;
-        let columns: Vec<Column> = self
-            .builders
+        let (code_col, date_col) = (self.code_col, self.date_col);
+        let mut builders = self.builders;
+        let mut nulls: Vec<Option<Bitmap>> = self
+            .nulls
             .into_iter()
-            .zip(self.nulls)
-            .map(|(b, nulls)| Column {
-                data: b.finish(),
-                nulls: nulls.map(|mut bits| {
+            .map(|n| {
+                n.map(|mut bits| {
                     while bits.len() < rows {
                         bits.push(false);
                     }
                     bits
-                }),
+                })
+            })
+            .collect();
+        let mut key = |i: usize| Column {
+            data: std::mem::replace(&mut builders[i], ColumnBuilder::Bool(Bitmap::default()))
+                .finish(),
+            nulls: nulls[i].take(),
+        };
+        let (code, date) = (key(code_col), key(date_col));
+        let mut keys = Keys::of(&code, &date, rows);
+        let perm = keys.order(true);
+        let mut done = [(code_col, Some(code)), (date_col, Some(date))];
+        let columns: Vec<Column> = builders
+            .into_iter()
+            .zip(nulls)
+            .enumerate()
+            .map(|(i, (mut b, mut n))| {
+                let key = done.iter_mut().find(|(k, _)| *k == i);
+                if let Some(c) = key.and_then(|(_, c)| c.take()) {
+                    return match &perm {
+                        Some(p) => c.permute(p),
+                        None => c,
+                    };
+                }
+                if let Some(p) = &perm {
+                    b.permute(p);
+                    n = n.map(|bits| bits.permute(p));
+                }
+                Column {
+                    data: b.finish(),
+                    nulls: n,
+                }
             })
             .collect();
         info.read.rows = rows as u64;
-        let mut store = Store::index(
-            self.specs,
-            columns,
-            rows,
-            self.code_col,
-            self.date_col,
-            info,
-        );
+        let mut store = Store::assemble(self.specs, columns, rows, code_col, date_col, info, keys);
         store.info.read.dates = store.dates.len() as u64;
         store
+    }
+}
+
+/// A store's key index, computed from its code and date columns: which
+/// row holds each (code, date), the dates and codes held.
+struct Keys {
+    rows: usize,
+    code_dict_len: usize,
+    dates: Vec<i32>,
+    date_slot: Vec<u32>,
+    matrix: Vec<u32>,
+    unindexed: usize,
+    code_ids: HashMap<Box<str>, u32>,
+    code_order: Vec<u32>,
+    date_off: Vec<u32>,
+    date_rows: Vec<u32>,
+}
+
+impl Keys {
+    fn of(code: &Column, date: &Column, rows: usize) -> Keys {
+        let (code_dict_len, code_of): (usize, Box<dyn Fn(usize) -> u32>) = match &code.data {
+            ColumnData::Text { dict, codes } => (dict.len(), Box::new(|r| codes.get(r))),
+            _ => (0, Box::new(|_| NONE)),
+        };
+        let date_of = |r: usize| match &date.data {
+            ColumnData::Date(v) => v.get(r) as i32,
+            _ => 0,
+        };
+        let valid = |r: usize| {
+            !code.is_null(r) && !date.is_null(r) && !matches!(date_of(r), i32::MIN | i32::MAX)
+        };
+
+        let mut dates: Vec<i32> = (0..rows).filter(|&r| valid(r)).map(date_of).collect();
+        dates.sort_unstable();
+        dates.dedup();
+        dates.shrink_to_fit();
+        let first = dates.first().copied().unwrap_or(0);
+        let span = dates
+            .last()
+            .map_or(0, |&l| (l as i64 - first as i64 + 1) as usize);
+        let mut date_slot = vec![NONE; span];
+        for (i, &d) in dates.iter().enumerate() {
+            date_slot[(d - first) as usize] = i as u32;
+        }
+
+        let nd = dates.len();
+        let mut matrix = vec![NONE; code_dict_len * nd];
+        let mut unindexed = 0;
+        for r in 0..rows {
+            if !valid(r) {
+                unindexed += 1;
+                continue;
+            }
+            let di = date_slot[(date_of(r) - first) as usize] as usize;
+            let cell = &mut matrix[code_of(r) as usize * nd + di];
+            if *cell != NONE {
+                unindexed += 1; // a repeated (code, date): the later row wins
+            }
+            *cell = r as u32;
+        }
+        drop(code_of);
+
+        let (code_ids, code_order) = match &code.data {
+            ColumnData::Text { dict, .. } => {
+                let mut ids = HashMap::with_capacity(dict.len());
+                let mut order: Vec<u32> = Vec::with_capacity(dict.len());
+                for c in 0..dict.len() {
+                    if matrix[c * nd..(c + 1) * nd].iter().any(|&r| r != NONE) {
+                        ids.insert(Box::from(dict.get(c)), c as u32);
+                        order.push(c as u32);
+                    }
+                }
+                order.sort_unstable_by(|&a, &b| dict.get(a as usize).cmp(dict.get(b as usize)));
+                (ids, order)
+            }
+            _ => (HashMap::new(), Vec::new()),
+        };
+
+        let mut date_off = Vec::with_capacity(nd + 1);
+        let mut date_rows = Vec::with_capacity(rows - unindexed);
+        date_off.push(0u32);
+        for di in 0..nd {
+            for &c in &code_order {
+                let r = matrix[c as usize * nd + di];
+                if r != NONE {
+                    date_rows.push(r);
+                }
+            }
+            date_off.push(date_rows.len() as u32);
+        }
+
+        Keys {
+            rows,
+            code_dict_len,
+            dates,
+            date_slot,
+            matrix,
+            unindexed,
+            code_ids,
+            code_order,
+            date_off,
+            date_rows,
+        }
+    }
+
+    /// The permutation that holds the rows by (date, code) — row i of the
+    /// result is row `perm[i]` — with the index renumbered to it; `None`
+    /// when the rows are already so held, or `reorder` is false.
+    ///
+    /// One date's rows are then adjacent in every column, which is what
+    /// ranking, `stock.many` and the views read (in load order they are
+    /// spread over the store), and a block of packed values holds one
+    /// day's values of a column. The unindexed rows go first, in load
+    /// order, so that indexing these columns again (a snapshot restore)
+    /// finds the same rows and the same winner of a repeated key.
+    fn order(&mut self, reorder: bool) -> Option<Vec<u32>> {
+        if !reorder {
+            return None;
+        }
+        let (rows, unindexed) = (self.rows, self.unindexed);
+        let mut new_of = vec![NONE; rows];
+        for (i, &r) in self.date_rows.iter().enumerate() {
+            new_of[r as usize] = (unindexed + i) as u32;
+        }
+        for (next, slot) in new_of.iter_mut().filter(|s| **s == NONE).enumerate() {
+            *slot = next as u32;
+        }
+        if new_of.iter().enumerate().all(|(i, &n)| n as usize == i) {
+            return None;
+        }
+        let mut perm = vec![0u32; rows];
+        for (old, &new) in new_of.iter().enumerate() {
+            perm[new as usize] = old as u32;
+        }
+        for cell in self.matrix.iter_mut().filter(|c| **c != NONE) {
+            *cell = new_of[*cell as usize];
+        }
+        for (i, r) in self.date_rows.iter_mut().enumerate() {
+            *r = (unindexed + i) as u32;
+        }
+        Some(perm)
     }
 }
 
@@ -383,109 +551,38 @@ impl Store {
         info: LoadInfo,
         reorder: bool,
     ) -> Store {
-        let (code_dict_len, code_of): (usize, Box<dyn Fn(usize) -> u32>) =
-            match &columns[code_col].data {
-                ColumnData::Text { dict, codes } => (dict.len(), Box::new(|r| codes.get(r))),
-                _ => (0, Box::new(|_| NONE)),
-            };
-        let date_of = |r: usize| match &columns[date_col].data {
-            ColumnData::Date(v) => v[r],
-            _ => 0,
+        let mut keys = Keys::of(&columns[code_col], &columns[date_col], rows);
+        let columns = match keys.order(reorder) {
+            None => columns,
+            Some(perm) => columns.into_iter().map(|c| c.permute(&perm)).collect(),
         };
-        let valid = |r: usize| {
-            !columns[code_col].is_null(r)
-                && !columns[date_col].is_null(r)
-                && !matches!(date_of(r), i32::MIN | i32::MAX)
-        };
+        Store::assemble(specs, columns, rows, code_col, date_col, info, keys)
+    }
 
-        let mut dates: Vec<i32> = (0..rows).filter(|&r| valid(r)).map(date_of).collect();
-        dates.sort_unstable();
-        dates.dedup();
-        dates.shrink_to_fit();
-        let first = dates.first().copied().unwrap_or(0);
-        let span = dates
-            .last()
-            .map_or(0, |&l| (l as i64 - first as i64 + 1) as usize);
-        let mut date_slot = vec![NONE; span];
-        for (i, &d) in dates.iter().enumerate() {
-            date_slot[(d - first) as usize] = i as u32;
-        }
-
+    /// The store of `columns` (rows in their final order) and their `keys`.
+    fn assemble(
+        specs: Vec<ColumnSpec>,
+        columns: Vec<Column>,
+        rows: usize,
+        code_col: usize,
+        date_col: usize,
+        info: LoadInfo,
+        keys: Keys,
+    ) -> Store {
+        let Keys {
+            rows: _,
+            code_dict_len,
+            dates,
+            date_slot,
+            matrix,
+            unindexed,
+            code_ids,
+            code_order,
+            date_off,
+            date_rows,
+        } = keys;
+        debug_assert!(columns.iter().all(|c| c.data.len() == rows));
         let nd = dates.len();
-        let mut matrix = vec![NONE; code_dict_len * nd];
-        let mut unindexed = 0;
-        for r in 0..rows {
-            if !valid(r) {
-                unindexed += 1;
-                continue;
-            }
-            let di = date_slot[(date_of(r) - first) as usize] as usize;
-            let cell = &mut matrix[code_of(r) as usize * nd + di];
-            if *cell != NONE {
-                unindexed += 1; // a repeated (code, date): the later row wins
-            }
-            *cell = r as u32;
-        }
-        drop(code_of);
-
-        let (code_ids, code_order) = match &columns[code_col].data {
-            ColumnData::Text { dict, .. } => {
-                let mut ids = HashMap::with_capacity(dict.len());
-                let mut order: Vec<u32> = Vec::with_capacity(dict.len());
-                for c in 0..dict.len() {
-                    if matrix[c * nd..(c + 1) * nd].iter().any(|&r| r != NONE) {
-                        ids.insert(Box::from(dict.get(c)), c as u32);
-                        order.push(c as u32);
-                    }
-                }
-                order.sort_unstable_by(|&a, &b| dict.get(a as usize).cmp(dict.get(b as usize)));
-                (ids, order)
-            }
-            _ => (HashMap::new(), Vec::new()),
-        };
-
-        let mut date_off = Vec::with_capacity(nd + 1);
-        let mut date_rows = Vec::with_capacity(rows - unindexed);
-        date_off.push(0u32);
-        for di in 0..nd {
-            for &c in &code_order {
-                let r = matrix[c as usize * nd + di];
-                if r != NONE {
-                    date_rows.push(r);
-                }
-            }
-            date_off.push(date_rows.len() as u32);
-        }
-
-        // Hold the rows by (date, code), the order of `date_rows`: one
-        // date's rows are then adjacent in every column, which is what
-        // ranking, `stock.many` and the views read (in load order they are
-        // spread over the store). The unindexed rows go first, in load
-        // order, so that indexing these columns again (a snapshot restore)
-        // finds the same rows and the same winner of a repeated key.
-        let mut new_of = vec![NONE; if reorder { rows } else { 0 }];
-        for (i, &r) in date_rows.iter().enumerate().filter(|_| reorder) {
-            new_of[r as usize] = (unindexed + i) as u32;
-        }
-        for (next, slot) in new_of.iter_mut().filter(|s| **s == NONE).enumerate() {
-            *slot = next as u32;
-        }
-        let columns = if new_of.iter().enumerate().all(|(i, &n)| n as usize == i) {
-            columns
-        } else {
-            let mut perm = vec![0u32; rows];
-            for (old, &new) in new_of.iter().enumerate() {
-                perm[new as usize] = old as u32;
-            }
-            for cell in matrix.iter_mut().filter(|c| **c != NONE) {
-                *cell = new_of[*cell as usize];
-            }
-            for (i, r) in date_rows.iter_mut().enumerate() {
-                *r = (unindexed + i) as u32;
-            }
-            columns.into_iter().map(|c| c.permute(&perm)).collect()
-        };
-        drop(new_of);
         let latest = (0..code_dict_len)
             .map(|c| {
                 matrix[c * nd..(c + 1) * nd]
@@ -606,7 +703,7 @@ impl Store {
                 .iter()
                 .enumerate()
                 .filter(|&(r, _)| !c.is_null(r))
-                .map(|(_, &x)| x)
+                .map(|(_, x)| x)
                 .max(),
             _ => None,
         }
@@ -690,7 +787,7 @@ impl Store {
     /// The date of a row (PostgreSQL days).
     pub fn row_date(&self, row: usize) -> i32 {
         match &self.columns[self.date_col].data {
-            ColumnData::Date(v) => v[row],
+            ColumnData::Date(v) => v.get(row) as i32,
             _ => 0,
         }
     }
@@ -700,6 +797,11 @@ impl Store {
     /// this one.
     #[inline]
     pub fn prefetch(&self, row: usize, fields: &[usize]) {
+        // Every block header first, so that their fetches overlap; each
+        // value's address is then computed from a header in cache.
+        for &c in fields {
+            self.columns[c].prefetch_head(row);
+        }
         for &c in fields {
             self.columns[c].prefetch(row);
         }
@@ -809,7 +911,7 @@ mod tests {
     fn x(s: &Store, r: usize) -> Option<i32> {
         let col = &s.columns()[2];
         match &col.data {
-            ColumnData::Int4(v) => (!col.is_null(r)).then_some(v[r]),
+            ColumnData::Int4(v) => (!col.is_null(r)).then_some(v.get(r) as i32),
             _ => panic!("x is int4"),
         }
     }
@@ -965,14 +1067,13 @@ mod tests {
         // Kept as they are: the shared buffers are the old ones.
         let price_at = |s: &Store| match &s.columns()[3].data {
             ColumnData::DecimalF64 { values, .. } => match values {
-                column::Decimals::I16(v) => v.as_ptr() as usize,
-                column::Decimals::I32(v) => v.as_ptr() as usize,
-                _ => 0,
+                column::Decimals::Packed(v) => v.parts().1.as_ptr() as usize,
+                column::Decimals::I128(v) => v.as_ptr() as usize,
             },
             other => panic!("price is held as {}", other.layout()),
         };
         let date_at = |s: &Store| match &s.columns()[1].data {
-            ColumnData::Date(v) => v.as_ptr() as usize,
+            ColumnData::Date(v) => v.parts().1.as_ptr() as usize,
             _ => 0,
         };
 

@@ -15,7 +15,8 @@
 //! removes its temporary file and the previous snapshot stays in place.
 //! One write at a time is the job of [`crate::snapshots::SnapshotWriter`].
 
-use super::column::{Bitmap, Codes, Column, ColumnData, Decimals, StrArena};
+use super::column::{Bitmap, Codes, Column, ColumnData, Decimals, Reals, StrArena};
+use super::packed::{Head, Packed};
 use super::schema::{ColumnKind, ColumnSpec};
 use super::shared::{room_for, Shared};
 use super::{LoadInfo, Provenance, Store};
@@ -27,7 +28,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 pub const MAGIC: &[u8; 8] = b"STOCKDSN";
 /// Bumped whenever the body layout changes; older files are ignored.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// The snapshot's file name inside the state directory.
 pub const FILE_NAME: &str = "store.snapshot";
 /// Longest name or type string accepted.
@@ -278,41 +279,71 @@ fn read_arena<R: Read>(i: &mut In<R>) -> Result<StrArena, SnapshotError> {
     StrArena::from_parts(bytes, ends).ok_or(corrupt("a text arena's offsets are out of order"))
 }
 
+/// A packed column as it is held: block headers, words, tail.
+fn write_packed<W: Write>(o: &mut Out<'_, W>, p: &Packed) -> io::Result<()> {
+    let (heads, words, tail) = p.parts();
+    o.vec(&heads.iter().map(|h| h.base).collect::<Vec<i64>>())?;
+    o.vec(&heads.iter().map(|h| h.meta).collect::<Vec<u64>>())?;
+    o.vec(words)?;
+    o.vec(tail)
+}
+
+fn read_packed<R: Read>(i: &mut In<R>, rows: usize) -> Result<Packed, SnapshotError> {
+    let bases: Vec<i64> = i.vec(None)?;
+    let metas: Vec<u64> = i.vec(Some(bases.len()))?;
+    let heads = bases
+        .into_iter()
+        .zip(metas)
+        .map(|(base, meta)| Head { base, meta })
+        .collect();
+    let words = i.vec(None)?;
+    let tail = i.vec(None)?;
+    Packed::from_parts(rows, heads, words, tail).map_err(corrupt)
+}
+
+fn write_decimals<W: Write>(o: &mut Out<'_, W>, d: &Decimals) -> io::Result<()> {
+    match d {
+        Decimals::Packed(p) => (o.pod(0u8)?, write_packed(o, p)?),
+        Decimals::I128(v) => (o.pod(16u8)?, o.vec(v)?),
+    };
+    Ok(())
+}
+
+fn read_decimals<R: Read>(i: &mut In<R>, rows: usize) -> Result<Decimals, SnapshotError> {
+    let width: u8 = i.pod()?;
+    Ok(match width {
+        0 => Decimals::Packed(read_packed(i, rows)?),
+        16 => Decimals::I128(i.column(rows)?),
+        _ => return Err(corrupt("unknown decimal layout")),
+    })
+}
+
 fn write_data<W: Write>(o: &mut Out<'_, W>, d: &ColumnData) -> io::Result<()> {
     match d {
-        ColumnData::Int2(v) => (o.pod(1u8)?, o.vec(v)?),
-        ColumnData::Int4(v) => (o.pod(2u8)?, o.vec(v)?),
-        ColumnData::Int8(v) => (o.pod(3u8)?, o.vec(v)?),
-        ColumnData::Float4(v) => (o.pod(4u8)?, o.vec(v)?),
-        ColumnData::Float8(v) => (o.pod(5u8)?, o.vec(v)?),
+        ColumnData::Int2(v) => (o.pod(1u8)?, write_packed(o, v)?),
+        ColumnData::Int4(v) => (o.pod(2u8)?, write_packed(o, v)?),
+        ColumnData::Int8(v) => (o.pod(3u8)?, write_packed(o, v)?),
+        ColumnData::Float4(v) => {
+            o.pod(4u8)?;
+            o.pod(v.exp.unwrap_or(u8::MAX))?;
+            (write_packed(o, &v.values)?, ())
+        }
+        ColumnData::Float8(v) => (o.pod(5u8)?, write_packed(o, v)?),
         ColumnData::Decimal { scale, values } => {
             o.pod(6u8)?;
             o.pod(*scale)?;
-            match values {
-                Decimals::I16(v) => (o.pod(2u8)?, o.vec(v)?),
-                Decimals::I32(v) => (o.pod(4u8)?, o.vec(v)?),
-                Decimals::I64(v) => (o.pod(8u8)?, o.vec(v)?),
-                Decimals::I128(v) => (o.pod(16u8)?, o.vec(v)?),
-            }
+            (write_decimals(o, values)?, ())
         }
         ColumnData::DecimalF64 { exp, values } => {
             o.pod(13u8)?;
             o.pod(*exp)?;
-            match values {
-                Decimals::I16(v) => (o.pod(2u8)?, o.vec(v)?),
-                Decimals::I32(v) => (o.pod(4u8)?, o.vec(v)?),
-                Decimals::I64(_) | Decimals::I128(_) => {
-                    return Err(io::Error::other(
-                        "a decimal-coded float column wider than 4 bytes",
-                    ))
-                }
-            }
+            (write_decimals(o, values)?, ())
         }
         ColumnData::DecimalText(a) => (o.pod(7u8)?, write_arena(o, a)?),
         ColumnData::Bool(b) => (o.pod(8u8)?, write_bitmap(o, b)?),
-        ColumnData::Date(v) => (o.pod(9u8)?, o.vec(v)?),
-        ColumnData::Timestamp(v) => (o.pod(10u8)?, o.vec(v)?),
-        ColumnData::TimestampTz(v) => (o.pod(11u8)?, o.vec(v)?),
+        ColumnData::Date(v) => (o.pod(9u8)?, write_packed(o, v)?),
+        ColumnData::Timestamp(v) => (o.pod(10u8)?, write_packed(o, v)?),
+        ColumnData::TimestampTz(v) => (o.pod(11u8)?, write_packed(o, v)?),
         ColumnData::Text { dict, codes } => {
             o.pod(12u8)?;
             write_arena(o, dict)?;
@@ -329,21 +360,24 @@ fn write_data<W: Write>(o: &mut Out<'_, W>, d: &ColumnData) -> io::Result<()> {
 fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, SnapshotError> {
     let tag: u8 = i.pod()?;
     Ok(match tag {
-        1 => ColumnData::Int2(i.column(rows)?),
-        2 => ColumnData::Int4(i.column(rows)?),
-        3 => ColumnData::Int8(i.column(rows)?),
-        4 => ColumnData::Float4(i.column(rows)?),
-        5 => ColumnData::Float8(i.column(rows)?),
+        1 => ColumnData::Int2(read_packed(i, rows)?),
+        2 => ColumnData::Int4(read_packed(i, rows)?),
+        3 => ColumnData::Int8(read_packed(i, rows)?),
+        4 => {
+            let exp = match i.pod::<u8>()? {
+                u8::MAX => None,
+                e @ 0..=10 => Some(e),
+                _ => return Err(corrupt("real exponent above 10")),
+            };
+            ColumnData::Float4(Reals {
+                exp,
+                values: read_packed(i, rows)?,
+            })
+        }
+        5 => ColumnData::Float8(read_packed(i, rows)?),
         6 => {
             let scale: u16 = i.pod()?;
-            let width: u8 = i.pod()?;
-            let values = match width {
-                2 => Decimals::I16(i.column(rows)?),
-                4 => Decimals::I32(i.column(rows)?),
-                8 => Decimals::I64(i.column(rows)?),
-                16 => Decimals::I128(i.column(rows)?),
-                _ => return Err(corrupt("unknown decimal width")),
-            };
+            let values = read_decimals(i, rows)?;
             ColumnData::Decimal { scale, values }
         }
         13 => {
@@ -351,12 +385,7 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
             if exp > 9 {
                 return Err(corrupt("decimal-coded float exponent above 9"));
             }
-            let width: u8 = i.pod()?;
-            let values = match width {
-                2 => Decimals::I16(i.column(rows)?),
-                4 => Decimals::I32(i.column(rows)?),
-                _ => return Err(corrupt("unknown decimal-coded float width")),
-            };
+            let values = read_decimals(i, rows)?;
             ColumnData::DecimalF64 { exp, values }
         }
         7 => {
@@ -369,9 +398,9 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
             ColumnData::DecimalText(a)
         }
         8 => ColumnData::Bool(read_bitmap(i, rows)?),
-        9 => ColumnData::Date(i.column(rows)?),
-        10 => ColumnData::Timestamp(i.column(rows)?),
-        11 => ColumnData::TimestampTz(i.column(rows)?),
+        9 => ColumnData::Date(read_packed(i, rows)?),
+        10 => ColumnData::Timestamp(read_packed(i, rows)?),
+        11 => ColumnData::TimestampTz(read_packed(i, rows)?),
         12 => {
             let dict = read_arena(i)?;
             let width: u8 = i.pod()?;

@@ -162,20 +162,12 @@ pub fn value(col: &Column, row: usize) -> Option<Dec> {
             .map(Dec::normalized)
     };
     match &col.data {
-        ColumnData::Int2(v) => Some(Dec {
-            m: v[row] as i128,
+        ColumnData::Int2(v) | ColumnData::Int4(v) | ColumnData::Int8(v) => Some(Dec {
+            m: v.get(row) as i128,
             scale: 0,
         }),
-        ColumnData::Int4(v) => Some(Dec {
-            m: v[row] as i128,
-            scale: 0,
-        }),
-        ColumnData::Int8(v) => Some(Dec {
-            m: v[row] as i128,
-            scale: 0,
-        }),
-        ColumnData::Float4(v) if v[row].is_finite() => {
-            Dec::parse(ryu::Buffer::new().format_finite(v[row])).map(Dec::normalized)
+        ColumnData::Float4(v) if v.f32(row).is_finite() => {
+            Dec::parse(ryu::Buffer::new().format_finite(v.f32(row))).map(Dec::normalized)
         }
         ColumnData::Float4(_) => None,
         // Doubles held as decimal mantissas are still doubles: their
@@ -369,7 +361,13 @@ mod tests {
     #[test]
     fn real_values_read_as_their_shortest_text() {
         let col = Column {
-            data: ColumnData::Float4(vec![7.98, -0.02, 20.0, f32::INFINITY, 1.2345678].into()),
+            data: ColumnData::Float4(crate::store::column::Reals::new(&[
+                7.98,
+                -0.02,
+                20.0,
+                f32::INFINITY,
+                1.2345678,
+            ])),
             nulls: None,
         };
         let got: Vec<Option<Dec>> = (0..5).map(|r| value(&col, r)).collect();
@@ -384,7 +382,7 @@ mod tests {
             ]
         );
         let col = Column {
-            data: ColumnData::Float8(vec![0.1, 1e300].into()),
+            data: ColumnData::Float8(crate::store::packed::Packed::of_f64s(&[0.1, 1e300])),
             nulls: None,
         };
         assert_eq!(value(&col, 0), Some(d(1, 1)));

@@ -36,7 +36,7 @@ fn date_or_text(store: &Store, col: Option<usize>, row: usize) -> Option<String>
         return None;
     }
     match &c.data {
-        ColumnData::Date(v) => Some(time::date_string(v[row])),
+        ColumnData::Date(v) => Some(time::date_string(v.get(row) as i32)),
         _ => text(store, col, row).map(str::to_string),
     }
 }

@@ -287,8 +287,8 @@ fn num(store: &Store, col: Option<usize>, row: usize) -> Option<f64> {
 fn shown(store: &Store, col: Option<usize>, row: usize) -> Option<f64> {
     let c = col?;
     match &store.columns()[c].data {
-        ColumnData::Float4(v) if !store.columns()[c].is_null(row) && v[row].is_finite() => {
-            ryu::Buffer::new().format_finite(v[row]).parse().ok()
+        ColumnData::Float4(v) if !store.columns()[c].is_null(row) && v.f32(row).is_finite() => {
+            ryu::Buffer::new().format_finite(v.f32(row)).parse().ok()
         }
         _ => num(store, col, row),
     }
