@@ -1122,7 +1122,9 @@ mod tests {
         let late = grown
             .append(wide_store(&day(14, 0..200, (500, 100.0), 3)), info())
             .unwrap();
-        assert_ne!(date_at(&late), date_at(&base), "copied, not shared");
+        // (These days are shorter than a block, so every generation holds
+        // them in its own tail and nothing is written into shared room:
+        // `packed`'s tests show a second append from an older view copying.)
         assert_eq!(
             contents(&late),
             contents(&wide_store(
