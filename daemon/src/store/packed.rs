@@ -23,8 +23,10 @@
 //! rows. The packer is written here rather than taken from a crate: the
 //! bit-packing crates at hand pack 32-bit lanes or interleave values across
 //! lanes, and neither gives a one-value read at any width up to 64.
+//!
+//! [`room_for`]: super::shared::room_for
 
-use super::shared::{extend, room_for, Shared};
+use super::shared::{extend, Shared};
 use std::sync::Arc;
 
 /// Rows per block.
@@ -70,19 +72,14 @@ pub struct Packed {
 }
 
 impl Packed {
-    /// `values`, with room in the buffers for about a quarter more rows.
+    /// `values`, with room in the buffers for a quarter more blocks of
+    /// their width ([`room_for`]: about 60 trading days at year scale).
     pub fn new(values: &[i64]) -> Packed {
-        Packed::build(values, room_for(values.len()))
-    }
-
-    fn build(values: &[i64], room_rows: usize) -> Packed {
         let full = values.len() / BLOCK * BLOCK;
         let (heads, words) = seal(&values[..full], 0);
-        let head_room = room_rows.div_ceil(BLOCK).max(64);
-        let word_room = (room_rows / 8).max(4096);
         Packed {
-            heads: Shared::new(heads, head_room),
-            words: Shared::new(words, word_room),
+            heads: Shared::from(heads),
+            words: Shared::from(words),
             tail: values[full..].into(),
             len: values.len(),
         }
@@ -201,7 +198,8 @@ impl Packed {
         (&self.heads, &self.words, &self.tail)
     }
 
-    /// A column from a snapshot's parts, checked so that no read can
+    /// A column from a snapshot's parts (`words` with [`room_for`] spare
+    /// capacity is kept where it is), checked so that no read can
     /// leave them: `len` rows, every block's words inside `words`.
     pub fn from_parts(
         len: usize,
@@ -226,10 +224,9 @@ impl Packed {
                 return Err("packed column: block past its words");
             }
         }
-        let room = room_for(len);
         Ok(Packed {
-            heads: Shared::new(heads, room.div_ceil(BLOCK).max(64)),
-            words: Shared::new(words, (room / 8).max(4096)),
+            heads: Shared::from(heads),
+            words: Shared::from(words),
             tail: tail.into(),
             len,
         })

@@ -296,7 +296,8 @@ fn read_packed<R: Read>(i: &mut In<R>, rows: usize) -> Result<Packed, SnapshotEr
         .zip(metas)
         .map(|(base, meta)| Head { base, meta })
         .collect();
-    let words = i.vec(None)?;
+    // With the room the column keeps for later rows: no copy to add it.
+    let words = i.vec_with_room(None, room_for)?;
     let tail = i.vec(None)?;
     Packed::from_parts(rows, heads, words, tail).map_err(corrupt)
 }
