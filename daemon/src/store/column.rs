@@ -674,6 +674,30 @@ pub enum ColumnData {
 }
 
 impl ColumnData {
+    /// The bit-packed blocks holding this column's values, if they are
+    /// so held (every type but text, booleans, decimal text and numeric
+    /// past 18 digits).
+    #[inline]
+    pub fn packed(&self) -> Option<&Packed> {
+        match self {
+            ColumnData::Int2(v)
+            | ColumnData::Int4(v)
+            | ColumnData::Date(v)
+            | ColumnData::Int8(v)
+            | ColumnData::Timestamp(v)
+            | ColumnData::TimestampTz(v)
+            | ColumnData::Float8(v) => Some(v),
+            ColumnData::Float4(v) => Some(&v.values),
+            ColumnData::DecimalF64 { values, .. } | ColumnData::Decimal { values, .. } => {
+                match values {
+                    Decimals::Packed(v) => Some(v),
+                    Decimals::I128(_) => None,
+                }
+            }
+            ColumnData::DecimalText(_) | ColumnData::Bool(_) | ColumnData::Text { .. } => None,
+        }
+    }
+
     /// Bytes of the values (a buffer's room for later rows is not
     /// resident until written, so it is not counted).
     pub fn heap_bytes(&self) -> usize {
@@ -893,24 +917,9 @@ impl Column {
     /// the header is in cache when `prefetch` computes the value's address.
     #[inline]
     pub fn prefetch_head(&self, row: usize) {
-        let packed = match &self.data {
-            ColumnData::Int2(v)
-            | ColumnData::Int4(v)
-            | ColumnData::Date(v)
-            | ColumnData::Int8(v)
-            | ColumnData::Timestamp(v)
-            | ColumnData::TimestampTz(v)
-            | ColumnData::Float8(v) => v,
-            ColumnData::Float4(v) => &v.values,
-            ColumnData::DecimalF64 { values, .. } | ColumnData::Decimal { values, .. } => {
-                match values {
-                    Decimals::Packed(v) => v,
-                    Decimals::I128(_) => return,
-                }
-            }
-            _ => return,
-        };
-        prefetch(packed.head_addr(row));
+        if let Some(p) = self.data.packed() {
+            prefetch(p.head_addr(row));
+        }
     }
 
     /// This column's rows followed by `more`'s (the same table column,
