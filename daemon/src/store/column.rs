@@ -742,7 +742,7 @@ impl ColumnData {
         self.len() == 0
     }
 
-    /// A double column's values (NULL rows hold 0.0).
+    /// A double column's values (NULL rows hold their placeholder).
     fn f64s(&self) -> Option<Vec<f64>> {
         match self {
             ColumnData::Float8(v) => Some((0..v.len()).map(|i| v.f64(i)).collect()),
