@@ -337,21 +337,14 @@ impl Decimals {
     /// blocks when both are packed, else all of them again as i128.
     fn append(&self, more: &Decimals) -> Decimals {
         match (self, more) {
-            (Decimals::Packed(a), Decimals::Packed(b)) => {
-                Decimals::Packed(a.append(&b.iter().collect::<Vec<_>>()))
-            }
+            (Decimals::Packed(a), Decimals::Packed(b)) => Decimals::Packed(a.append_packed(b)),
             (Decimals::Packed(a), _) => match more.narrow_values() {
                 Some(b) => Decimals::Packed(a.append(&b)),
                 None => Decimals::I128(Shared::from(
-                    (0..self.len() + more.len())
-                        .map(|i| {
-                            let m = if i < self.len() {
-                                self.get(i)
-                            } else {
-                                more.get(i - self.len())
-                            };
-                            m.unwrap_or(i128::MIN)
-                        })
+                    (0..self.len())
+                        .map(|i| self.get(i))
+                        .chain((0..more.len()).map(|i| more.get(i)))
+                        .map(|m| m.unwrap_or(i128::MIN))
                         .collect::<Vec<_>>(),
                 )),
             },
