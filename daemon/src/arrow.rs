@@ -318,10 +318,10 @@ pub fn store_column(
         ),
         // As the JSON writer reads it (a DecimalF64 column never holds the
         // NaN sentinel: non-finite values keep a column plain f64).
-        ColumnData::DecimalF64 { exp, values } => (
+        ColumnData::DecimalF64 { den, values } => (
             DataType::Float64,
             Arc::new(Float64Array::from_iter(rows.iter().map(|&r| {
-                some(r).then(|| decimal_f64(values.get(r).unwrap_or(0), *exp))
+                some(r).then(|| decimal_f64(values.get(r).unwrap_or(0), *den))
             }))),
             None,
         ),

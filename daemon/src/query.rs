@@ -371,23 +371,25 @@ pub fn stock_history(
             ));
         }
     }
-    let rows: Vec<usize> = store
+    // The dates come from the date index, not from each row's date column
+    // (a row a date apart is another block: two cache misses a date).
+    let (dates, rows): (Vec<i32>, Vec<usize>) = store
         .dates()
         .iter()
         .enumerate()
         .filter(|(_, &d)| lo.is_none_or(|lo| d >= lo) && hi.is_none_or(|hi| d <= hi))
-        .filter_map(|(di, _)| store.row(id, di))
-        .collect();
+        .filter_map(|(di, &d)| Some((d, store.row(id, di)?)))
+        .unzip();
     let mut out = String::with_capacity(64 + rows.len() * (14 + fields.len() * 16));
     out.push_str("{\"code\":");
     write_str(&mut out, code);
     out.push_str(",\"dates\":[");
-    for (i, &r) in rows.iter().enumerate() {
+    for (i, &d) in dates.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
         out.push('"');
-        time::write_date(&mut out, store.row_date(r));
+        time::write_date(&mut out, d);
         out.push('"');
     }
     out.push_str("],\"columns\":{");

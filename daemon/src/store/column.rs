@@ -475,42 +475,102 @@ const POW10: [f64; 10] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9];
 /// The value of a [`ColumnData::DecimalF64`] mantissa: the same division
 /// [`decimal_floats`] verified at load.
 #[inline]
-pub fn decimal_f64(mantissa: i128, exp: u8) -> f64 {
-    mantissa as f64 / POW10[exp as usize]
+pub fn decimal_f64(mantissa: i128, den: u64) -> f64 {
+    mantissa as f64 / den as f64
 }
 
-/// Mantissas and exponent that give back every value of `v` bit for bit
-/// through [`decimal_f64`], if every mantissa is at most 2^53 (else
-/// `None`: the column stays plain f64). Non-finite values and -0.0 keep a column plain.
-///
-/// One pass finds the smallest exponent that works so far (a full-precision
-/// value fails every exponent at once, so such columns cost a few
-/// operations); a second pass encodes at that exponent and checks every
-/// value again, since a later, larger exponent is not proven for earlier
-/// values.
-pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u8, Decimals)> {
-    // Every integer up to 2^53 is exact in f64, so the division is one
-    // correctly rounded operation on exact operands.
-    const LIMIT: f64 = (1u64 << 53) as f64;
-    let encode = |x: f64, e: usize| -> Option<i64> {
-        let m = (x * POW10[e]).round();
-        if m.is_nan() || m.abs() > LIMIT {
-            return None;
+/// The largest denominator a [`ColumnData::DecimalF64`] may have: every
+/// integer up to 2^53 is exact in f64.
+pub const MAX_DEN: u64 = 1 << 53;
+
+/// Whether `den` is a power of ten (a decimal, not a fraction).
+pub fn is_pow10(den: u64) -> bool {
+    POW10.iter().any(|&p| p as u64 == den)
+}
+
+/// Factors `m` of the fraction denominators `m × 10^e` tried when a double
+/// column is not decimal: every `m` up to 250 (the longest usual moving
+/// window, MA250) that is not a product of twos and fives only (those make
+/// decimals). A moving average of prices in cents over 30 days is
+/// `sum / 3000` (m = 3), an ATR over 14 days `sum / 1400` (m = 14).
+fn fraction_factors() -> impl Iterator<Item = u64> {
+    (3..=250u64).filter(|&m| {
+        let mut r = m;
+        while r % 2 == 0 {
+            r /= 2;
         }
-        let m = m as i64;
-        ((m as f64 / POW10[e]).to_bits() == x.to_bits()).then_some(m)
-    };
+        while r % 5 == 0 {
+            r /= 5;
+        }
+        r != 1
+    })
+}
+
+/// Mantissa of `x` over `den` when `mantissa / den` gives `x` back bit for
+/// bit through [`decimal_f64`] and the mantissa is at most 2^53.
+#[inline]
+fn over(x: f64, den: f64) -> Option<i64> {
+    const LIMIT: f64 = MAX_DEN as f64;
+    let m = (x * den).round();
+    if m.is_nan() || m.abs() > LIMIT {
+        return None;
+    }
+    let m = m as i64;
+    ((m as f64 / den).to_bits() == x.to_bits()).then_some(m)
+}
+
+/// The smallest `m × 10^e` (e ≤ 9) over which every value of `v` is an
+/// exact mantissa, trying exponents in order: a full-precision value fails
+/// every exponent at once, so a column that is not such costs a few
+/// operations per `m`. The exponent only grows, so the caller checks every
+/// value again at the one returned.
+fn smallest_den(v: &[f64], m: u64) -> Option<u64> {
     let mut e = 0;
     for &x in v {
-        while encode(x, e).is_none() {
+        while over(x, m as f64 * POW10[e]).is_none() {
             e += 1;
             if e == POW10.len() {
                 return None;
             }
         }
     }
-    let out: Option<Vec<i64>> = v.iter().map(|&x| encode(x, e)).collect();
-    Some((e as u8, Decimals::Packed(Packed::new(&out?))))
+    Some(m * POW10[e] as u64)
+}
+
+/// Mantissas and denominator that give back every value of `v` bit for
+/// bit through [`decimal_f64`] (value = mantissa as f64 / den, one
+/// correctly rounded division of exact operands), if every mantissa is at
+/// most 2^53 (else `None`: the column stays plain f64). Non-finite values
+/// and -0.0 keep a column plain.
+///
+/// Decimals first (den = 10^e: prices, volumes, money); then fractions
+/// `m × 10^e` (see [`fraction_factors`]): the factors that fit the first
+/// 64 non-integer values are tried on the whole column, the smallest
+/// denominator they need first.
+/// Either way every value is encoded and checked at the denominator
+/// chosen, so nothing is ever held that does not read back exactly.
+pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u64, Decimals)> {
+    let encode = |den: u64| -> Option<(u64, Decimals)> {
+        let out: Option<Vec<i64>> = v.iter().map(|&x| over(x, den as f64)).collect();
+        Some((den, Decimals::Packed(Packed::new(&out?))))
+    };
+    if let Some(den) = smallest_den(v, 1) {
+        return encode(den);
+    }
+    let sample: Vec<f64> = v
+        .iter()
+        .copied()
+        .filter(|x| x.fract() != 0.0)
+        .take(64)
+        .collect();
+    // Smallest denominator first: a 120-day average is an integer over
+    // 12,000 and also (five times larger) over 60,000.
+    let mut dens: Vec<(u64, u64)> = fraction_factors()
+        .filter_map(|m| Some((smallest_den(&sample, m)?, m)))
+        .collect();
+    dens.sort_unstable();
+    dens.into_iter()
+        .find_map(|(_, m)| encode(smallest_den(v, m)?))
 }
 
 /// Powers of ten that are exact in f32, for [`Reals`].
@@ -637,11 +697,13 @@ pub enum ColumnData {
     Float8(Packed),
     /// A `double precision` column whose every value is an integer over a
     /// power of ten (prices, volumes, money with two decimals — most of a
-    /// market table): value = mantissa as f64 / 10^exp, in 2 or 4 bytes
-    /// instead of 8. Chosen at load only when that exact division gives
-    /// back every loaded value bit for bit (see [`decimal_floats`]).
+    /// market table) or over `m × 10^e` (moving averages of prices in
+    /// cents): value = mantissa as f64 / den, bit-packed. Chosen at load
+    /// only when that exact division gives back every loaded value bit for
+    /// bit (see [`decimal_floats`]).
     DecimalF64 {
-        exp: u8,
+        /// 10^e for a decimal, m × 10^e for a fraction; at most [`MAX_DEN`].
+        den: u64,
         values: Decimals,
     },
     /// `numeric(p,s)` with s ≤ 38 digits of mantissa: value = mantissa / 10^scale.
@@ -739,9 +801,9 @@ impl ColumnData {
     fn f64s(&self) -> Option<Vec<f64>> {
         match self {
             ColumnData::Float8(v) => Some((0..v.len()).map(|i| v.f64(i)).collect()),
-            ColumnData::DecimalF64 { exp, values } => Some(
+            ColumnData::DecimalF64 { den, values } => Some(
                 (0..values.len())
-                    .map(|i| decimal_f64(values.get(i).unwrap_or(0), *exp))
+                    .map(|i| decimal_f64(values.get(i).unwrap_or(0), *den))
                     .collect(),
             ),
             _ => None,
@@ -761,11 +823,11 @@ impl ColumnData {
             (D::Date(a), D::Date(b)) => D::Date(a.append_packed(b)),
             (D::Timestamp(a), D::Timestamp(b)) => D::Timestamp(a.append_packed(b)),
             (D::TimestampTz(a), D::TimestampTz(b)) => D::TimestampTz(a.append_packed(b)),
-            (D::DecimalF64 { exp: ea, values: a }, D::DecimalF64 { exp: eb, values: b })
-                if ea == eb =>
+            (D::DecimalF64 { den: da, values: a }, D::DecimalF64 { den: db, values: b })
+                if da == db =>
             {
                 D::DecimalF64 {
-                    exp: *ea,
+                    den: *da,
                     values: a.append(b),
                 }
             }
@@ -773,12 +835,22 @@ impl ColumnData {
             (D::Float8(a), b @ D::DecimalF64 { .. }) => {
                 D::Float8(a.append(&b.f64s()?.into_iter().map(f64_key).collect::<Vec<_>>()))
             }
-            // Another exponent, or new values that are not decimals: the
+            // New values whose own smallest denominator is another one (or
+            // none): appended over this column's when every one of them is
+            // exact over it too (a day whose sums were all even); else the
             // whole column is encoded again (the exact check of every value
             // decides, as at load).
-            (a @ D::DecimalF64 { .. }, b @ (D::DecimalF64 { .. } | D::Float8(_))) => {
+            (a @ D::DecimalF64 { den, values }, b @ (D::DecimalF64 { .. } | D::Float8(_))) => {
+                let more = b.f64s()?;
+                let same: Option<Vec<i64>> = more.iter().map(|&x| over(x, *den as f64)).collect();
+                if let Some(m) = same {
+                    return Some(D::DecimalF64 {
+                        den: *den,
+                        values: values.append(&Decimals::Packed(Packed::new(&m))),
+                    });
+                }
                 let mut v = a.f64s()?;
-                v.extend_from_slice(&b.f64s()?);
+                v.extend_from_slice(&more);
                 ColumnBuilder::Float8(v).finish()
             }
             (
@@ -836,9 +908,10 @@ impl ColumnData {
                 None => "f32-packed",
             },
             ColumnData::Float8(_) => "f64-packed",
-            ColumnData::DecimalF64 { values, .. } => match values {
-                Decimals::Packed(_) => "f64-decimal-packed",
-                Decimals::I128(_) => "f64-decimal-i128",
+            ColumnData::DecimalF64 { den, values } => match (values, is_pow10(*den)) {
+                (Decimals::Packed(_), true) => "f64-decimal-packed",
+                (Decimals::Packed(_), false) => "f64-fraction-packed",
+                (Decimals::I128(_), _) => "f64-decimal-i128",
             },
             ColumnData::Decimal { values, .. } => match values {
                 Decimals::Packed(_) => "decimal-packed",
@@ -946,8 +1019,8 @@ impl Column {
             ColumnData::Int8(v) => ColumnData::Int8(v.permute(perm)),
             ColumnData::Float4(v) => ColumnData::Float4(v.permute(perm)),
             ColumnData::Float8(v) => ColumnData::Float8(v.permute(perm)),
-            ColumnData::DecimalF64 { exp, values } => ColumnData::DecimalF64 {
-                exp,
+            ColumnData::DecimalF64 { den, values } => ColumnData::DecimalF64 {
+                den,
                 values: values.permute(perm),
             },
             ColumnData::Decimal { scale, values } => ColumnData::Decimal {
@@ -1162,7 +1235,7 @@ impl ColumnBuilder {
             ColumnBuilder::Int8(v) => ColumnData::Int8(Packed::new(&v)),
             ColumnBuilder::Float4(v) => ColumnData::Float4(Reals::new(&v)),
             ColumnBuilder::Float8(v) => match decimal_floats(&v) {
-                Some((exp, values)) => ColumnData::DecimalF64 { exp, values },
+                Some((den, values)) => ColumnData::DecimalF64 { den, values },
                 None => ColumnData::Float8(Packed::of_f64s(&v)),
             },
             ColumnBuilder::Decimal { scale, values, .. } => ColumnData::Decimal {
@@ -1247,34 +1320,97 @@ mod tests {
 
     /// Every value decoded from the decimal form is the loaded value, bit
     /// for bit, or the column stays plain f64.
-    fn round_trips(v: &[f64]) -> Option<u8> {
-        let (exp, values) = decimal_floats(v)?;
+    fn round_trips(v: &[f64]) -> Option<u64> {
+        let (den, values) = decimal_floats(v)?;
         assert!(matches!(values, Decimals::Packed(_)));
         for (i, &x) in v.iter().enumerate() {
-            let back = decimal_f64(values.get(i).expect("no sentinel"), exp);
-            assert_eq!(back.to_bits(), x.to_bits(), "{x} at exponent {exp}");
+            let back = decimal_f64(values.get(i).expect("no sentinel"), den);
+            assert_eq!(back.to_bits(), x.to_bits(), "{x} over {den}");
         }
-        Some(exp)
+        Some(den)
     }
 
     #[test]
     fn decimal_floats_are_exact_or_refused() {
-        assert_eq!(round_trips(&[8.97, 8.99, 0.0, 10.03, -0.42]), Some(2));
-        assert_eq!(round_trips(&[26320900.0, 0.0, 1.0]), Some(0));
-        assert_eq!(round_trips(&[9.166, 9.4975, 7.98925]), Some(5));
-        assert_eq!(round_trips(&[-4364473.72, 14915051.25]), Some(2));
+        assert_eq!(round_trips(&[8.97, 8.99, 0.0, 10.03, -0.42]), Some(100));
+        assert_eq!(round_trips(&[26320900.0, 0.0, 1.0]), Some(1));
+        assert_eq!(round_trips(&[9.166, 9.4975, 7.98925]), Some(100_000));
+        assert_eq!(round_trips(&[-4364473.72, 14915051.25]), Some(100));
         // Wide mantissas, up to 2^53.
-        assert_eq!(round_trips(&[232479349.25, 1.0]), Some(2));
-        assert_eq!(round_trips(&[123456789012.34, -0.01]), Some(2));
-        assert_eq!(round_trips(&[9007199254740992.0]), Some(0));
-        // Too many digits, too large, not finite, negative zero, 1/3.
-        assert_eq!(round_trips(&[0.09719585162277156]), None);
+        assert_eq!(round_trips(&[232479349.25, 1.0]), Some(100));
+        assert_eq!(round_trips(&[123456789012.34, -0.01]), Some(100));
+        assert_eq!(round_trips(&[9007199254740992.0]), Some(1));
+        // Too many digits, too large, not finite, negative zero.
+        let full = [0.09719585162277156, 0.7390851332151607, 12.345678901234567];
+        assert_eq!(round_trips(&full), None);
         assert_eq!(round_trips(&[1e16, 1.0]), None);
         assert_eq!(round_trips(&[1.0, f64::NAN]), None);
         assert_eq!(round_trips(&[1.0, f64::INFINITY]), None);
         assert_eq!(round_trips(&[-0.0]), None);
-        assert_eq!(round_trips(&[1.0 / 3.0]), None);
-        assert_eq!(round_trips(&[]), Some(0));
+        assert_eq!(round_trips(&[]), Some(1));
+    }
+
+    #[test]
+    fn moving_averages_of_cents_are_fractions() {
+        let mut r = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r
+        };
+        // MA30 of prices in cents: a sum of 30 cent prices over 3,000.
+        let sums: Vec<i64> = (0..5000)
+            .map(|_| (next() % 90_000_000) as i64 + 30)
+            .collect();
+        let ma30: Vec<f64> = sums.iter().map(|&s| s as f64 / 3000.0).collect();
+        assert_eq!(round_trips(&ma30), Some(3000));
+        let atr14: Vec<f64> = sums.iter().map(|&s| s as f64 / 1400.0).collect();
+        assert_eq!(round_trips(&atr14), Some(1400));
+        // Also an integer over 60,000 (m = 6), but the smaller one is kept.
+        let ma120: Vec<f64> = sums.iter().map(|&s| s as f64 / 12000.0).collect();
+        assert_eq!(round_trips(&ma120), Some(12000));
+        // Odd sums over 6,000 are not a thirtieth of anything smaller.
+        let ma60: Vec<f64> = sums.iter().map(|&s| (2 * s + 1) as f64 / 6000.0).collect();
+        assert_eq!(round_trips(&ma60), Some(6000));
+        assert_eq!(round_trips(&[1.0 / 3.0, 2.0 / 3.0, 5.0]), Some(3));
+        // One value that is no such fraction keeps the column plain, wherever it is.
+        for at in [0, 70, 4999] {
+            let mut v = ma30.clone();
+            v[at] = 0.7390851332151607;
+            assert_eq!(round_trips(&v), None, "at {at}");
+        }
+        // Integers first (a sample of whole numbers proves nothing).
+        let mut v = vec![50.0; 100];
+        v.extend_from_slice(&ma30);
+        assert_eq!(round_trips(&v), Some(3000));
+        // Two roundings ((k / 12) × 100) are not one division: plain.
+        let psy: Vec<f64> = (0..13).map(|k| k as f64 / 12.0 * 100.0).collect();
+        assert_eq!(round_trips(&psy), None);
+        // A day whose sums are all multiples of ten is a fraction over
+        // 300 alone, and appends over the column's 3,000.
+        let col = ColumnBuilder::Float8(ma30.clone()).finish();
+        let day: Vec<f64> = (1..200).map(|k| (k * 10) as f64 / 3000.0).collect();
+        let day_col = ColumnBuilder::Float8(day.clone()).finish();
+        assert!(matches!(day_col, ColumnData::DecimalF64 { den: 300, .. }));
+        let both = col.append(&day_col).expect("same type");
+        assert!(matches!(both, ColumnData::DecimalF64 { den: 3000, .. }));
+        let want: Vec<u64> = ma30.iter().chain(&day).map(|x| x.to_bits()).collect();
+        let got: Vec<u64> = both
+            .f64s()
+            .expect("doubles")
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        assert_eq!(got, want);
+        // A day with a value that is no such fraction: the column turns plain.
+        let odd = ColumnBuilder::Float8(vec![0.7390851332151607]).finish();
+        let plain = col.append(&odd).expect("same type");
+        assert_eq!(plain.layout(), "f64-packed");
+        assert_eq!(
+            plain.f64s().expect("doubles").last().map(|x| x.to_bits()),
+            Some(0.7390851332151607f64.to_bits())
+        );
     }
 
     #[test]

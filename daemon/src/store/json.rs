@@ -73,8 +73,8 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
         }
         ColumnData::Float4(v) => write_f32(out, v.f32(row)),
         ColumnData::Float8(v) => write_f64(out, v.f64(row)),
-        ColumnData::DecimalF64 { exp, values } => {
-            write_f64(out, decimal_f64(values.get(row).unwrap_or(0), *exp))
+        ColumnData::DecimalF64 { den, values } => {
+            write_f64(out, decimal_f64(values.get(row).unwrap_or(0), *den))
         }
         ColumnData::Decimal { scale, values } => match values.get(row) {
             Some(m) => numeric::write_scaled(out, m, *scale),
@@ -124,7 +124,7 @@ pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
         ColumnData::Int2(v) | ColumnData::Int4(v) | ColumnData::Int8(v) => v.get(row) as f64,
         ColumnData::Float4(v) => v.f32(row) as f64,
         ColumnData::Float8(v) => v.f64(row),
-        ColumnData::DecimalF64 { exp, values } => decimal_f64(values.get(row)?, *exp),
+        ColumnData::DecimalF64 { den, values } => decimal_f64(values.get(row)?, *den),
         ColumnData::Decimal { scale, values } => {
             values.get(row)? as f64 / 10f64.powi(*scale as i32)
         }

@@ -276,33 +276,77 @@ impl StoreBuilder {
         let mut keys = Keys::of(&code, &date, rows);
         let perm = keys.order(true);
         let mut done = [(code_col, Some(code)), (date_col, Some(date))];
-        let columns: Vec<Column> = builders
+        let mut todo: Vec<(usize, ColumnBuilder, Option<Bitmap>)> = Vec::new();
+        let mut columns: Vec<Option<Column>> = builders
             .into_iter()
             .zip(nulls)
             .enumerate()
-            .map(|(i, (mut b, mut n))| {
+            .map(|(i, (b, n))| {
                 let key = done.iter_mut().find(|(k, _)| *k == i);
                 if let Some(c) = key.and_then(|(_, c)| c.take()) {
-                    return match &perm {
+                    return Some(match &perm {
                         Some(p) => c.permute(p),
                         None => c,
-                    };
+                    });
                 }
-                if let Some(p) = &perm {
-                    b.permute(p);
-                    n = n.map(|bits| bits.permute(p));
-                }
-                Column {
-                    data: b.finish(),
-                    nulls: n,
-                }
+                todo.push((i, b, n));
+                None
             })
             .collect();
+        // Each column is put in order and encoded on its own, so the
+        // columns are shared out among the cores (the COPY is drained by
+        // now): a year's 81 columns take half the time on 2 cores, for at
+        // most one more column's builder and encoding held at once.
+        let finish = |(i, mut b, mut n): (usize, ColumnBuilder, Option<Bitmap>)| {
+            if let Some(p) = &perm {
+                b.permute(p);
+                n = n.map(|bits| bits.permute(p));
+            }
+            let column = Column {
+                data: b.finish(),
+                nulls: n,
+            };
+            (i, column)
+        };
+        for (i, c) in in_parallel(todo, finish) {
+            columns[i] = Some(c);
+        }
+        let columns: Vec<Column> = columns.into_iter().flatten().collect();
         info.read.rows = rows as u64;
         let mut store = Store::assemble(self.specs, columns, rows, code_col, date_col, info, keys);
         store.info.read.dates = store.dates.len() as u64;
         store
     }
+}
+
+/// `f` applied to every item, on up to as many threads as there are cores
+/// (each takes the next item left), in no particular order.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.into_iter().map(f).collect();
+    }
+    let queue = std::sync::Mutex::new(items.into_iter());
+    let next = || queue.lock().ok().and_then(|mut q| q.next());
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    while let Some(item) = next() {
+                        out.push(f(item));
+                    }
+                    out
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
 }
 
 /// A store's key index, computed from its code and date columns: which

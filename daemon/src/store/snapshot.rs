@@ -15,7 +15,7 @@
 //! removes its temporary file and the previous snapshot stays in place.
 //! One write at a time is the job of [`crate::snapshots::SnapshotWriter`].
 
-use super::column::{Bitmap, Codes, Column, ColumnData, Decimals, Reals, StrArena};
+use super::column::{Bitmap, Codes, Column, ColumnData, Decimals, Reals, StrArena, MAX_DEN};
 use super::packed::{Head, Packed};
 use super::schema::{ColumnKind, ColumnSpec};
 use super::shared::{room_for, Shared};
@@ -28,7 +28,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 pub const MAGIC: &[u8; 8] = b"STOCKDSN";
 /// Bumped whenever the body layout changes; older files are ignored.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// The snapshot's file name inside the state directory.
 pub const FILE_NAME: &str = "store.snapshot";
 /// Longest name or type string accepted.
@@ -335,9 +335,19 @@ fn write_data<W: Write>(o: &mut Out<'_, W>, d: &ColumnData) -> io::Result<()> {
             o.pod(*scale)?;
             (write_decimals(o, values)?, ())
         }
-        ColumnData::DecimalF64 { exp, values } => {
-            o.pod(13u8)?;
-            o.pod(*exp)?;
+        // A decimal as its exponent byte (tag 13), a fraction with its
+        // denominator (tag 14).
+        ColumnData::DecimalF64 { den, values } => {
+            match (0..=9u8).find(|&e| 10u64.pow(e.into()) == *den) {
+                Some(exp) => {
+                    o.pod(13u8)?;
+                    o.pod(exp)?;
+                }
+                None => {
+                    o.pod(14u8)?;
+                    o.pod(*den)?;
+                }
+            }
             (write_decimals(o, values)?, ())
         }
         ColumnData::DecimalText(a) => (o.pod(7u8)?, write_arena(o, a)?),
@@ -387,7 +397,18 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
                 return Err(corrupt("decimal-coded float exponent above 9"));
             }
             let values = read_decimals(i, rows)?;
-            ColumnData::DecimalF64 { exp, values }
+            ColumnData::DecimalF64 {
+                den: 10u64.pow(exp.into()),
+                values,
+            }
+        }
+        14 => {
+            let den: u64 = i.pod()?;
+            if den == 0 || den > MAX_DEN {
+                return Err(corrupt("fraction-coded float denominator 0 or above 2^53"));
+            }
+            let values = read_decimals(i, rows)?;
+            ColumnData::DecimalF64 { den, values }
         }
         7 => {
             let a = read_arena(i)?;
