@@ -531,8 +531,7 @@ pub fn stock_top(store: &Store, p: &TopParams<'_>, industry_col: &str) -> Result
     };
     let mut cand: Vec<(Key, u32)> = store
         .rows_on(di)
-        .iter()
-        .filter(|&&r| match &filter {
+        .filter(|&r| match &filter {
             None => true,
             Some((col, code)) => {
                 !store.columns()[*col].is_null(r as usize)
@@ -542,7 +541,7 @@ pub fn stock_top(store: &Store, p: &TopParams<'_>, industry_col: &str) -> Result
                     }
             }
         })
-        .filter_map(|&r| rank_key(store, by, r as usize).map(|k| (k, r)))
+        .filter_map(|r| rank_key(store, by, r as usize).map(|k| (k, r)))
         .collect();
     // rows_on is in code order, so the row's position breaks ties by code.
     let cmp = |a: &(Key, u32), b: &(Key, u32)| {

@@ -268,8 +268,9 @@ pub struct ColumnMemory {
     /// at most 2^53 over a power of ten, held as that integer),
     /// `f64-fraction-packed` (the same over `m × 10^e`, m ≤ 250: a moving
     /// average of prices in cents over 30 days is an integer over 3,000),
-    /// `f64-packed`/`f32-packed` (other doubles and reals, by their bit
-    /// patterns). Also `decimal-i128` (numeric past 18 digits),
+    /// `f64-dict-packed` (a double column of at most 256 distinct values,
+    /// as codes into them), `f64-packed`/`f32-packed` (other doubles and
+    /// reals, by their bit patterns). Also `decimal-i128` (numeric past 18 digits),
     /// `decimal-text`, `dict-u8`/`-u16`/`-u32` (text as dictionary codes),
     /// `bitmap` (boolean).
     pub layout: String,

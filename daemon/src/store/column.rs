@@ -8,6 +8,7 @@
 use super::packed::{f64_key, Packed};
 use super::shared::{extend, room_for, Shared};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A fixed-length bit set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -573,6 +574,141 @@ pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u64, Decimals)> {
         .find_map(|(_, m)| encode(smallest_den(v, m)?))
 }
 
+/// Distinct values a [`Doubles`] dictionary holds at most (codes of at
+/// most 8 bits).
+pub const DICT_MAX: usize = 256;
+
+/// A `double precision` column that is neither decimal nor fraction: as
+/// codes into a dictionary of its distinct values when it has at most
+/// [`DICT_MAX`] of them (an indicator on a fixed grid: `psy12`, the share
+/// of up days among the last 12, takes 13 values), else by bit pattern
+/// ([`f64_key`]). Both are bit-exact: the dictionary holds bit patterns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Doubles {
+    /// The distinct values' bit patterns; `None`: `values` holds keys.
+    pub dict: Option<Arc<[u64]>>,
+    pub values: Packed,
+}
+
+impl Doubles {
+    pub fn new(v: &[f64]) -> Doubles {
+        match dictionary(&[], v) {
+            Some((dict, codes)) => Doubles {
+                dict: Some(dict.into()),
+                values: Packed::new(&codes),
+            },
+            None => Doubles {
+                dict: None,
+                values: Packed::of_f64s(v),
+            },
+        }
+    }
+
+    /// A column of keys, or of codes into `dict` (every code checked to be
+    /// one of its entries, for a snapshot's).
+    pub fn from_parts(dict: Option<Vec<u64>>, values: Packed) -> Result<Doubles, &'static str> {
+        if let Some(d) = &dict {
+            if d.is_empty() || d.len() > DICT_MAX {
+                return Err("double dictionary empty or over 256 values");
+            }
+            if values.iter().any(|c| c < 0 || c as usize >= d.len()) {
+                return Err("double dictionary code past its entries");
+            }
+        }
+        Ok(Doubles {
+            dict: dict.map(Into::into),
+            values,
+        })
+    }
+
+    /// Row `i`'s value.
+    #[inline]
+    pub fn f64(&self, i: usize) -> f64 {
+        let k = self.values.get(i);
+        match &self.dict {
+            None => super::packed::f64_of(k),
+            // Codes are below the dictionary's length (built so, or checked).
+            Some(d) => f64::from_bits(d[k as usize]),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.values.bytes() + self.dict.as_ref().map_or(0, |d| d.len() * 8)
+    }
+
+    fn permute(&self, perm: &[u32]) -> Doubles {
+        Doubles {
+            dict: self.dict.clone(),
+            values: self.values.permute(perm),
+        }
+    }
+
+    /// These values followed by `more`: appended into this column's blocks
+    /// as keys, or as codes when the dictionary holds them or can take the
+    /// new ones (appended after the old entries, whose codes stay); else
+    /// the whole column is encoded again.
+    fn append(&self, more: &[f64]) -> Doubles {
+        match &self.dict {
+            None => Doubles {
+                dict: None,
+                values: self
+                    .values
+                    .append(&more.iter().map(|&x| f64_key(x)).collect::<Vec<_>>()),
+            },
+            Some(d) => match dictionary(d, more) {
+                Some((dict, codes)) => Doubles {
+                    dict: Some(if dict.len() == d.len() {
+                        d.clone()
+                    } else {
+                        dict.into()
+                    }),
+                    values: self.values.append(&codes),
+                },
+                None => {
+                    let mut all: Vec<f64> = (0..self.len()).map(|i| self.f64(i)).collect();
+                    all.extend_from_slice(more);
+                    Doubles::new(&all)
+                }
+            },
+        }
+    }
+}
+
+/// `known` (a dictionary's entries) followed by the new distinct bit
+/// patterns of `v`, and `v`'s codes into it; `None` past [`DICT_MAX`]
+/// entries (a column of any other doubles stops after 257 values). New
+/// entries are put in key order, so that nearby values get nearby codes.
+fn dictionary(known: &[u64], v: &[f64]) -> Option<(Vec<u64>, Vec<i64>)> {
+    let mut at: HashMap<u64, i64> = known.iter().zip(0..).map(|(&b, i)| (b, i)).collect();
+    let mut new: Vec<u64> = Vec::new();
+    for x in v {
+        let b = x.to_bits();
+        if !at.contains_key(&b) {
+            if at.len() == DICT_MAX {
+                return None;
+            }
+            at.insert(b, -1);
+            new.push(b);
+        }
+    }
+    new.sort_unstable_by_key(|&b| f64_key(f64::from_bits(b)));
+    let mut dict = known.to_vec();
+    for b in new {
+        at.insert(b, dict.len() as i64);
+        dict.push(b);
+    }
+    let codes: Option<Vec<i64>> = v.iter().map(|x| at.get(&x.to_bits()).copied()).collect();
+    Some((dict, codes?))
+}
+
 /// Powers of ten that are exact in f32, for [`Reals`].
 const POW10_F32: [f32; 11] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
 
@@ -694,7 +830,7 @@ pub enum ColumnData {
     Int4(Packed),
     Int8(Packed),
     Float4(Reals),
-    Float8(Packed),
+    Float8(Doubles),
     /// A `double precision` column whose every value is an integer over a
     /// power of ten (prices, volumes, money with two decimals — most of a
     /// market table) or over `m × 10^e` (moving averages of prices in
@@ -740,9 +876,9 @@ impl ColumnData {
             | ColumnData::Date(v)
             | ColumnData::Int8(v)
             | ColumnData::Timestamp(v)
-            | ColumnData::TimestampTz(v)
-            | ColumnData::Float8(v) => Some(v),
+            | ColumnData::TimestampTz(v) => Some(v),
             ColumnData::Float4(v) => Some(&v.values),
+            ColumnData::Float8(v) => Some(&v.values),
             ColumnData::DecimalF64 { values, .. } | ColumnData::Decimal { values, .. } => {
                 match values {
                     Decimals::Packed(v) => Some(v),
@@ -762,9 +898,9 @@ impl ColumnData {
             | ColumnData::Date(v)
             | ColumnData::Int8(v)
             | ColumnData::Timestamp(v)
-            | ColumnData::TimestampTz(v)
-            | ColumnData::Float8(v) => v.bytes(),
+            | ColumnData::TimestampTz(v) => v.bytes(),
             ColumnData::Float4(v) => v.bytes(),
+            ColumnData::Float8(v) => v.bytes(),
             ColumnData::DecimalF64 { values, .. } => values.heap_bytes(),
             ColumnData::Decimal { values, .. } => values.heap_bytes(),
             ColumnData::DecimalText(a) => a.heap_bytes(),
@@ -781,9 +917,9 @@ impl ColumnData {
             | ColumnData::Date(v)
             | ColumnData::Int8(v)
             | ColumnData::Timestamp(v)
-            | ColumnData::TimestampTz(v)
-            | ColumnData::Float8(v) => v.len(),
+            | ColumnData::TimestampTz(v) => v.len(),
             ColumnData::Float4(v) => v.len(),
+            ColumnData::Float8(v) => v.len(),
             ColumnData::DecimalF64 { values, .. } | ColumnData::Decimal { values, .. } => {
                 values.len()
             }
@@ -819,7 +955,7 @@ impl ColumnData {
             (D::Int4(a), D::Int4(b)) => D::Int4(a.append_packed(b)),
             (D::Int8(a), D::Int8(b)) => D::Int8(a.append_packed(b)),
             (D::Float4(a), D::Float4(b)) => D::Float4(a.append(b)),
-            (D::Float8(a), D::Float8(b)) => D::Float8(a.append_packed(b)),
+            (D::Float8(a), b @ D::Float8(_)) => D::Float8(a.append(&b.f64s()?)),
             (D::Date(a), D::Date(b)) => D::Date(a.append_packed(b)),
             (D::Timestamp(a), D::Timestamp(b)) => D::Timestamp(a.append_packed(b)),
             (D::TimestampTz(a), D::TimestampTz(b)) => D::TimestampTz(a.append_packed(b)),
@@ -832,9 +968,7 @@ impl ColumnData {
                 }
             }
             // Plain doubles stay plain: the new rows' values are doubles.
-            (D::Float8(a), b @ D::DecimalF64 { .. }) => {
-                D::Float8(a.append(&b.f64s()?.into_iter().map(f64_key).collect::<Vec<_>>()))
-            }
+            (D::Float8(a), b @ D::DecimalF64 { .. }) => D::Float8(a.append(&b.f64s()?)),
             // New values whose own smallest denominator is another one (or
             // none): appended over this column's when every one of them is
             // exact over it too (a day whose sums were all even); else the
@@ -907,7 +1041,10 @@ impl ColumnData {
                 Some(_) => "f32-decimal-packed",
                 None => "f32-packed",
             },
-            ColumnData::Float8(_) => "f64-packed",
+            ColumnData::Float8(v) => match v.dict {
+                Some(_) => "f64-dict-packed",
+                None => "f64-packed",
+            },
             ColumnData::DecimalF64 { den, values } => match (values, is_pow10(*den)) {
                 (Decimals::Packed(_), true) => "f64-decimal-packed",
                 (Decimals::Packed(_), false) => "f64-fraction-packed",
@@ -961,9 +1098,9 @@ impl Column {
             | ColumnData::Date(v)
             | ColumnData::Int8(v)
             | ColumnData::Timestamp(v)
-            | ColumnData::TimestampTz(v)
-            | ColumnData::Float8(v) => v.addr(row),
+            | ColumnData::TimestampTz(v) => v.addr(row),
             ColumnData::Float4(v) => v.values.addr(row),
+            ColumnData::Float8(v) => v.values.addr(row),
             ColumnData::DecimalF64 { values, .. } | ColumnData::Decimal { values, .. } => {
                 values.at(row)
             }
@@ -1236,7 +1373,7 @@ impl ColumnBuilder {
             ColumnBuilder::Float4(v) => ColumnData::Float4(Reals::new(&v)),
             ColumnBuilder::Float8(v) => match decimal_floats(&v) {
                 Some((den, values)) => ColumnData::DecimalF64 { den, values },
-                None => ColumnData::Float8(Packed::of_f64s(&v)),
+                None => ColumnData::Float8(Doubles::new(&v)),
             },
             ColumnBuilder::Decimal { scale, values, .. } => ColumnData::Decimal {
                 scale,
@@ -1411,6 +1548,65 @@ mod tests {
             plain.f64s().expect("doubles").last().map(|x| x.to_bits()),
             Some(0.7390851332151607f64.to_bits())
         );
+    }
+
+    #[test]
+    fn doubles_with_few_values_are_dictionary_codes_bit_for_bit() {
+        let bits = |d: &Doubles| -> Vec<u64> { (0..d.len()).map(|i| d.f64(i).to_bits()).collect() };
+        let of = |v: &[f64]| -> Vec<u64> { v.iter().map(|x| x.to_bits()).collect() };
+        // psy12: k / 12 × 100, thirteen values, two roundings each.
+        // (Whole blocks: the rows after the last one are held plain.)
+        let n = super::super::packed::BLOCK * 5;
+        let psy: Vec<f64> = (0..n)
+            .map(|i| ((i * 7) % 13) as f64 / 12.0 * 100.0)
+            .collect();
+        let d = Doubles::new(&psy);
+        assert_eq!(d.dict.as_ref().map(|d| d.len()), Some(13));
+        assert_eq!(bits(&d), of(&psy));
+        assert!(d.bytes() * 8 / psy.len() < 6, "{} bytes", d.bytes());
+        // NaN payloads, -0.0, ±Infinity and subnormals are entries like any other.
+        let odd = [
+            f64::from_bits(0x7ff4_0000_0000_0001),
+            -0.0,
+            0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE / 8.0,
+            1.0 / 3.0,
+        ];
+        let v: Vec<f64> = (0..5000).map(|i| odd[i % odd.len()]).collect();
+        assert_eq!(bits(&Doubles::new(&v)), of(&v));
+        // A new day with values the dictionary lacks: entries appended.
+        let more = [2.0 / 3.0, 1.0 / 3.0, f64::NAN];
+        let grown = d.append(&more);
+        assert_eq!(grown.dict.as_ref().map(|d| d.len()), Some(16));
+        let want: Vec<f64> = psy.iter().chain(&more).copied().collect();
+        assert_eq!(bits(&grown), of(&want));
+        // The same values again share the dictionary.
+        let same = grown.append(&[100.0, 0.0]);
+        assert!(Arc::ptr_eq(
+            grown.dict.as_ref().expect("dict"),
+            same.dict.as_ref().expect("dict")
+        ));
+        // Past 256 distinct values: bit patterns, every value kept.
+        let many: Vec<f64> = (0..300).map(|i| (i as f64 + 0.5).sqrt()).collect();
+        let keys = grown.append(&many);
+        assert!(keys.dict.is_none());
+        let want: Vec<f64> = want.iter().chain(&many).copied().collect();
+        assert_eq!(bits(&keys), of(&want));
+        let col = ColumnBuilder::Float8(many).finish();
+        assert_eq!(col.layout(), "f64-packed");
+        assert_eq!(
+            ColumnBuilder::Float8(psy).finish().layout(),
+            "f64-dict-packed"
+        );
+        // A snapshot's codes past the entries, or a dictionary too large, are refused.
+        let codes = Packed::new(&[0, 1, 2]);
+        assert!(Doubles::from_parts(Some(vec![1, 2, 3]), codes.clone()).is_ok());
+        assert!(Doubles::from_parts(Some(vec![1, 2]), codes.clone()).is_err());
+        assert!(Doubles::from_parts(Some(vec![]), Packed::new(&[])).is_err());
+        assert!(Doubles::from_parts(Some(vec![0; DICT_MAX + 1]), codes).is_err());
+        assert!(Doubles::from_parts(Some(vec![1]), Packed::new(&[-1])).is_err());
     }
 
     #[test]

@@ -490,6 +490,76 @@ impl Keys {
     }
 }
 
+/// Every date's rows, in date then code order.
+enum DateRows {
+    /// The rows from this one on: the store holds its rows by (date,
+    /// code), as every full load leaves it, so the list is not kept
+    /// (5 MiB at year scale).
+    Run(u32),
+    List(Vec<u32>),
+}
+
+impl DateRows {
+    fn of(rows: Vec<u32>) -> DateRows {
+        let first = rows.first().copied().unwrap_or(0);
+        let run = rows
+            .iter()
+            .enumerate()
+            .all(|(i, &r)| r as usize == first as usize + i);
+        if run {
+            DateRows::Run(first)
+        } else {
+            DateRows::List(rows)
+        }
+    }
+}
+
+/// One date's rows, in code order (see [`Store::rows_on`]).
+#[derive(Debug, Clone)]
+pub enum RowsOn<'a> {
+    Run(std::ops::Range<u32>),
+    List(&'a [u32]),
+}
+
+impl RowsOn<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            RowsOn::Run(r) => r.len(),
+            RowsOn::List(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn to_vec(&self) -> Vec<u32> {
+        self.clone().collect()
+    }
+}
+
+impl Iterator for RowsOn<'_> {
+    type Item = u32;
+
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        match self {
+            RowsOn::Run(r) => r.next(),
+            RowsOn::List(v) => {
+                let (&first, rest) = v.split_first()?;
+                *v = rest;
+                Some(first)
+            }
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.len(), Some(self.len()))
+    }
+}
+
+impl ExactSizeIterator for RowsOn<'_> {}
+
 /// An immutable, fully indexed store.
 pub struct Store {
     specs: Vec<ColumnSpec>,
@@ -506,7 +576,7 @@ pub struct Store {
     date_slot: Vec<u32>,
     /// Rows of date i are `date_rows[date_off[i]..date_off[i+1]]`, by code.
     date_off: Vec<u32>,
-    date_rows: Vec<u32>,
+    date_rows: DateRows,
     /// Code string → code id (the code column's dictionary id).
     code_ids: HashMap<Box<str>, u32>,
     /// Code ids that have at least one row, sorted by code.
@@ -625,6 +695,7 @@ impl Store {
             date_off,
             date_rows,
         } = keys;
+        let date_rows = DateRows::of(date_rows);
         debug_assert!(columns.iter().all(|c| c.data.len() == rows));
         let nd = dates.len();
         let latest = (0..code_dict_len)
@@ -813,10 +884,13 @@ impl Store {
     }
 
     /// Rows of one date, in code order.
-    pub fn rows_on(&self, date_idx: usize) -> &[u32] {
+    pub fn rows_on(&self, date_idx: usize) -> RowsOn<'_> {
         match (self.date_off.get(date_idx), self.date_off.get(date_idx + 1)) {
-            (Some(&a), Some(&b)) => &self.date_rows[a as usize..b as usize],
-            _ => &[],
+            (Some(&a), Some(&b)) => match &self.date_rows {
+                DateRows::Run(first) => RowsOn::Run(first + a..first + b),
+                DateRows::List(v) => RowsOn::List(&v[a as usize..b as usize]),
+            },
+            _ => RowsOn::List(&[]),
         }
     }
 
@@ -865,7 +939,10 @@ impl Store {
     pub fn index_bytes(&self) -> usize {
         self.matrix.capacity() * 4
             + self.latest.capacity() * 4
-            + self.date_rows.capacity() * 4
+            + match &self.date_rows {
+                DateRows::Run(_) => 0,
+                DateRows::List(v) => v.capacity() * 4,
+            }
             + self.date_off.capacity() * 4
             + self.date_slot.capacity() * 4
             + self.dates.capacity() * 4
@@ -884,6 +961,28 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn date_rows_in_order_are_a_run_and_others_a_list() {
+        let store_of = |rows: Vec<u32>, off: Vec<u32>| (DateRows::of(rows), off);
+        let at = |(d, off): &(DateRows, Vec<u32>), di: usize| -> Vec<u32> {
+            let (a, b) = (off[di], off[di + 1]);
+            match d {
+                DateRows::Run(first) => RowsOn::Run(first + a..first + b).to_vec(),
+                DateRows::List(v) => RowsOn::List(&v[a as usize..b as usize]).to_vec(),
+            }
+        };
+        let run = store_of(vec![2, 3, 4, 5, 6], vec![0, 3, 5]);
+        assert!(matches!(run.0, DateRows::Run(2)));
+        assert_eq!((at(&run, 0), at(&run, 1)), (vec![2, 3, 4], vec![5, 6]));
+        // A gap (a newer day's unindexed row) keeps the list.
+        let list = store_of(vec![0, 1, 2, 4, 5], vec![0, 3, 5]);
+        assert!(matches!(list.0, DateRows::List(_)));
+        assert_eq!((at(&list, 0), at(&list, 1)), (vec![0, 1, 2], vec![4, 5]));
+        let mut it = RowsOn::List(&[7, 9]);
+        assert_eq!((it.len(), it.next(), it.len()), (2, Some(7), 1));
+        assert!(RowsOn::Run(3..3).is_empty());
+    }
 
     fn info() -> LoadInfo {
         LoadInfo {
@@ -933,17 +1032,13 @@ mod tests {
         assert_eq!(s.latest_row(c).map(|r| x(&s, r)), Some(Some(5)));
         assert_eq!(s.row(c, 1), None);
         assert_eq!(s.date_index(11), None);
-        let on_10: Vec<&str> = s
-            .rows_on(0)
-            .iter()
-            .map(|&r| s.row_code(r as usize))
-            .collect();
+        let on_10: Vec<&str> = s.rows_on(0).map(|r| s.row_code(r as usize)).collect();
         assert_eq!(on_10, ["A", "B", "C"]);
         assert_eq!(s.row(a, 0).map(|r| x(&s, r)), Some(None));
         assert_eq!(s.codes().collect::<Vec<_>>(), ["A", "B", "C"]);
         // Held by (date, code): each date's rows are adjacent, in code order.
-        assert_eq!(s.rows_on(0), &[0, 1, 2]);
-        assert_eq!(s.rows_on(1), &[3, 4]);
+        assert_eq!(s.rows_on(0).to_vec(), [0, 1, 2]);
+        assert_eq!(s.rows_on(1).to_vec(), [3, 4]);
         for r in 0..s.rows() {
             let (code, date) = (s.row_code(r), s.row_date(r));
             let di = s.date_index(date).unwrap();
@@ -981,8 +1076,8 @@ mod tests {
         let b_id = s.code_id("B").unwrap();
         // The later of the two (B, 12) rows wins, as before the reorder.
         assert_eq!(s.row(b_id, 1).map(|r| x(&s, r)), Some(Some(4)));
-        assert_eq!(s.rows_on(0), &[2]);
-        assert_eq!(s.rows_on(1), &[3, 4]);
+        assert_eq!(s.rows_on(0).to_vec(), [2]);
+        assert_eq!(s.rows_on(1).to_vec(), [3, 4]);
         // The unindexed rows are kept, before the indexed ones, in load order.
         assert_eq!(
             (0..2).map(|r| x(&s, r)).collect::<Vec<_>>(),
@@ -997,7 +1092,7 @@ mod tests {
             s.date_col,
             info(),
         );
-        assert_eq!(again.rows_on(1), &[3, 4]);
+        assert_eq!(again.rows_on(1).to_vec(), [3, 4]);
         assert_eq!(again.row(b_id, 1).map(|r| x(&again, r)), Some(Some(4)));
         assert_eq!(again.unindexed_rows(), 2);
     }

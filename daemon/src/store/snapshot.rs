@@ -15,7 +15,9 @@
 //! removes its temporary file and the previous snapshot stays in place.
 //! One write at a time is the job of [`crate::snapshots::SnapshotWriter`].
 
-use super::column::{Bitmap, Codes, Column, ColumnData, Decimals, Reals, StrArena, MAX_DEN};
+use super::column::{
+    Bitmap, Codes, Column, ColumnData, Decimals, Doubles, Reals, StrArena, MAX_DEN,
+};
 use super::packed::{Head, Packed};
 use super::schema::{ColumnKind, ColumnSpec};
 use super::shared::{room_for, Shared};
@@ -329,7 +331,14 @@ fn write_data<W: Write>(o: &mut Out<'_, W>, d: &ColumnData) -> io::Result<()> {
             o.pod(v.exp.unwrap_or(u8::MAX))?;
             (write_packed(o, &v.values)?, ())
         }
-        ColumnData::Float8(v) => (o.pod(5u8)?, write_packed(o, v)?),
+        ColumnData::Float8(v) => match &v.dict {
+            None => (o.pod(5u8)?, write_packed(o, &v.values)?),
+            Some(d) => {
+                o.pod(15u8)?;
+                o.vec(d)?;
+                (write_packed(o, &v.values)?, ())
+            }
+        },
         ColumnData::Decimal { scale, values } => {
             o.pod(6u8)?;
             o.pod(*scale)?;
@@ -385,7 +394,12 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
                 values: read_packed(i, rows)?,
             })
         }
-        5 => ColumnData::Float8(read_packed(i, rows)?),
+        5 => ColumnData::Float8(Doubles::from_parts(None, read_packed(i, rows)?).map_err(corrupt)?),
+        15 => {
+            let dict: Vec<u64> = i.vec(None)?;
+            let codes = read_packed(i, rows)?;
+            ColumnData::Float8(Doubles::from_parts(Some(dict), codes).map_err(corrupt)?)
+        }
         6 => {
             let scale: u16 = i.pod()?;
             let values = read_decimals(i, rows)?;

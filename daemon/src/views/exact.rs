@@ -382,7 +382,7 @@ mod tests {
             ]
         );
         let col = Column {
-            data: ColumnData::Float8(crate::store::packed::Packed::of_f64s(&[0.1, 1e300])),
+            data: ColumnData::Float8(crate::store::column::Doubles::new(&[0.1, 1e300])),
             nulls: None,
         };
         assert_eq!(value(&col, 0), Some(d(1, 1)));

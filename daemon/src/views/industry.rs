@@ -183,9 +183,8 @@ fn pct_scale(store: &Store, c: &Cols, di: usize) -> u32 {
     let col = &store.columns()[c.pct];
     store
         .rows_on(di)
-        .iter()
-        .filter(|&&r| text_code(store, c.industry, r as usize).is_some())
-        .filter_map(|&r| exact::value(col, r as usize))
+        .filter(|&r| text_code(store, c.industry, r as usize).is_some())
+        .filter_map(|r| exact::value(col, r as usize))
         .map(|d| d.scale)
         .max()
         .unwrap_or(0)
@@ -267,7 +266,7 @@ pub fn hotspots(
 
     // Grouped by the industry column's dictionary code.
     let mut groups: Vec<Option<Acc>> = Vec::new();
-    for &r in store.rows_on(di) {
+    for r in store.rows_on(di) {
         let r = r as usize;
         let Some(code) = text_code(store, c.industry, r) else {
             continue;
@@ -370,7 +369,7 @@ pub fn industry_detail(
     };
     let mut acc = Acc::default();
     if let Some(code) = code {
-        for &r in store.rows_on(di) {
+        for r in store.rows_on(di) {
             if text_code(store, c.industry, r as usize) == Some(code as u32) {
                 acc.add(store, &c, r as usize);
             }

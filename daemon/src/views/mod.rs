@@ -444,8 +444,7 @@ mod tests {
             assert!(h.total_industries >= 20, "{}", h.total_industries);
             let with_industry = store
                 .rows_on(di)
-                .iter()
-                .filter(|&&r| !store.columns()[ind].is_null(r as usize))
+                .filter(|&r| !store.columns()[ind].is_null(r as usize))
                 .count() as u64;
             let members: u64 = h.industries.iter().map(|i| i.stats.members).sum();
             assert_eq!(members, with_industry);
