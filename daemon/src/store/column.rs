@@ -936,13 +936,20 @@ impl ColumnData {
     /// A double column's values (NULL rows hold their placeholder).
     fn f64s(&self) -> Option<Vec<f64>> {
         match self {
-            ColumnData::Float8(v) => Some((0..v.len()).map(|i| v.f64(i)).collect()),
-            ColumnData::DecimalF64 { den, values } => Some(
-                (0..values.len())
-                    .map(|i| decimal_f64(values.get(i).unwrap_or(0), *den))
-                    .collect(),
-            ),
+            ColumnData::Float8(_) | ColumnData::DecimalF64 { .. } => {
+                Some((0..self.len()).map(|i| self.f64_at(i)).collect())
+            }
             _ => None,
+        }
+    }
+
+    /// Row `i` of a double column (0.0 for another type).
+    #[inline]
+    fn f64_at(&self, i: usize) -> f64 {
+        match self {
+            ColumnData::Float8(v) => v.f64(i),
+            ColumnData::DecimalF64 { den, values } => decimal_f64(values.get(i).unwrap_or(0), *den),
+            _ => 0.0,
         }
     }
 
@@ -1401,6 +1408,78 @@ impl ColumnBuilder {
                 }
             }
         }
+    }
+
+    /// Whether a column of `kind` is held bit-packed, so that a load can
+    /// encode it chunk by chunk (see [`ColumnBuilder::gather`]).
+    pub fn packs(kind: super::schema::ColumnKind) -> bool {
+        use super::schema::ColumnKind as K;
+        match kind {
+            K::Int2
+            | K::Int4
+            | K::Int8
+            | K::Float4
+            | K::Float8
+            | K::Date
+            | K::Timestamp
+            | K::TimestampTz => true,
+            K::Numeric {
+                precision: Some(p),
+                scale: Some(_),
+            } => p <= 38,
+            K::Numeric { .. } | K::Bool | K::Text => false,
+        }
+    }
+
+    /// A builder of `kind` holding rows `order` (`n` of them) of `pieces`:
+    /// one column's rows, `chunk` to a piece (the last may hold fewer),
+    /// each piece the [`ColumnBuilder::finish`] of a builder of `kind`.
+    /// Every value is read back as it was pushed, so the builder finishes
+    /// into the column that one builder of all the rows would have given.
+    pub fn gather(
+        kind: super::schema::ColumnKind,
+        pieces: &[ColumnData],
+        chunk: usize,
+        order: impl Iterator<Item = usize>,
+        n: usize,
+    ) -> ColumnBuilder {
+        let mut b = ColumnBuilder::new(kind, n);
+        let at = |r: usize| (&pieces[r / chunk], r % chunk);
+        let int = |r: usize| {
+            let (p, i) = at(r);
+            p.packed().map_or(0, |v| v.get(i))
+        };
+        match &mut b {
+            ColumnBuilder::Int2(v) => v.extend(order.map(|r| int(r) as i16)),
+            ColumnBuilder::Int4(v) | ColumnBuilder::Date(v) => {
+                v.extend(order.map(|r| int(r) as i32))
+            }
+            ColumnBuilder::Int8(v)
+            | ColumnBuilder::Timestamp(v)
+            | ColumnBuilder::TimestampTz(v) => v.extend(order.map(int)),
+            ColumnBuilder::Float4(v) => v.extend(order.map(|r| match at(r) {
+                (ColumnData::Float4(x), i) => x.f32(i),
+                _ => 0.0,
+            })),
+            ColumnBuilder::Float8(v) => v.extend(order.map(|r| {
+                let (p, i) = at(r);
+                p.f64_at(i)
+            })),
+            ColumnBuilder::Decimal { values: out, .. } => {
+                for r in order {
+                    let m = match at(r) {
+                        (ColumnData::Decimal { values, .. }, i) => values.get(i),
+                        _ => Some(0),
+                    };
+                    // The piece was a builder of this precision: it fits.
+                    out.push(m);
+                }
+            }
+            // Not held bit-packed: never in pieces.
+            ColumnBuilder::DecimalText(_) | ColumnBuilder::Bool(_) | ColumnBuilder::Text { .. } => {
+            }
+        }
+        b
     }
 
     /// Moves the rows into the order `perm` gives (row i becomes row

@@ -151,9 +151,32 @@ impl<T: Copy + Send + Sync> Shared<T> {
 }
 
 /// Room a buffer of `len` values is given for later appends: a quarter
-/// more (about 60 trading days of a year's store), at least 4,096 values.
+/// more (about 60 trading days of a year's store), at least 4,096 values;
+/// none inside [`tight`].
 pub fn room_for(len: usize) -> usize {
-    (len / 4).max(4096)
+    match TIGHT.get() {
+        true => 0,
+        false => (len / 4).max(4096),
+    }
+}
+
+thread_local! {
+    static TIGHT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// `f`, with every buffer made on this thread meanwhile given no room:
+/// for values read once and dropped, such as a load's encoded chunks (a
+/// chunk's columns would otherwise each keep room for 4,096 more values
+/// and block headers, more than their own size).
+pub fn tight<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            TIGHT.set(self.0);
+        }
+    }
+    let _reset = Reset(TIGHT.replace(true));
+    f()
 }
 
 /// A buffer of `v`'s values with [`room_for`] their number.
