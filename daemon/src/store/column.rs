@@ -592,7 +592,8 @@ pub struct Doubles {
 
 impl Doubles {
     pub fn new(v: &[f64]) -> Doubles {
-        match dictionary(&[], v) {
+        // No rows, no dictionary (a snapshot refuses an empty one).
+        match (!v.is_empty()).then(|| dictionary(&[], v)).flatten() {
             Some((dict, codes)) => Doubles {
                 dict: Some(dict.into()),
                 values: Packed::new(&codes),
@@ -1675,6 +1676,10 @@ mod tests {
         assert_eq!(bits(&keys), of(&want));
         let col = ColumnBuilder::Float8(many).finish();
         assert_eq!(col.layout(), "f64-packed");
+        assert!(
+            Doubles::new(&[]).dict.is_none(),
+            "an empty column has no dictionary"
+        );
         assert_eq!(
             ColumnBuilder::Float8(psy).finish().layout(),
             "f64-dict-packed"

@@ -335,14 +335,15 @@ impl StoreBuilder {
 
     /// Freezes the columns and builds the indexes. The key columns are
     /// finished first: their index gives the (date, code) order, and every
-    /// other column is put in that order before it is encoded, once.
+    /// other column is put in that order before it is encoded whole (a
+    /// chunked load's columns are read back from their chunks to be so).
     pub fn finish(mut self, mut info: LoadInfo) -> Store {
         let rows = self.rows;
         let (code_col, date_col) = (self.code_col, self.date_col);
         // When chunks were encoded, the rows after the last one are encoded
         // too, and each column is read back from its pieces in (date, code)
-        // order and encoded again as a whole; a load of fewer rows than a
-        // chunk is encoded once, from its builders.
+        // order and encoded again as a whole; a load expected smaller than
+        // [`CHUNKED_FROM`] is encoded once, from its builders.
         self.collect_sealed();
         let chunked = self.pieces.iter().any(|p| !p.is_empty());
         if chunked && !rows.is_multiple_of(CHUNK) {
@@ -706,7 +707,8 @@ pub struct Store {
     dates: Vec<i32>,
     /// `date_slot[d - dates[0]]` = index into `dates`, or NONE.
     date_slot: Vec<u32>,
-    /// Rows of date i are `date_rows[date_off[i]..date_off[i+1]]`, by code.
+    /// Rows of date i are `date_off[i]..date_off[i+1]` of `date_rows`
+    /// (counted from its first row when it is a run), by code.
     date_off: Vec<u32>,
     date_rows: DateRows,
     /// Code string → code id (the code column's dictionary id).
