@@ -484,9 +484,10 @@ pub fn decimal_f64(mantissa: i128, den: u64) -> f64 {
 /// integer up to 2^53 is exact in f64.
 pub const MAX_DEN: u64 = 1 << 53;
 
-/// Whether `den` is a power of ten (a decimal, not a fraction).
-pub fn is_pow10(den: u64) -> bool {
-    POW10.iter().any(|&p| p as u64 == den)
+/// The exponent `e` of a denominator that is 10^e (a decimal); `None`
+/// for a fraction's.
+pub fn decimal_exp(den: u64) -> Option<u8> {
+    (0..POW10.len() as u8).find(|&e| POW10[e as usize] as u64 == den)
 }
 
 /// Factors `m` of the fraction denominators `m × 10^e` tried when a double
@@ -1053,7 +1054,7 @@ impl ColumnData {
                 Some(_) => "f64-dict-packed",
                 None => "f64-packed",
             },
-            ColumnData::DecimalF64 { den, values } => match (values, is_pow10(*den)) {
+            ColumnData::DecimalF64 { den, values } => match (values, decimal_exp(*den).is_some()) {
                 (Decimals::Packed(_), true) => "f64-decimal-packed",
                 (Decimals::Packed(_), false) => "f64-fraction-packed",
                 (Decimals::I128(_), _) => "f64-decimal-i128",

@@ -16,7 +16,7 @@
 //! One write at a time is the job of [`crate::snapshots::SnapshotWriter`].
 
 use super::column::{
-    Bitmap, Codes, Column, ColumnData, Decimals, Doubles, Reals, StrArena, MAX_DEN,
+    decimal_exp, Bitmap, Codes, Column, ColumnData, Decimals, Doubles, Reals, StrArena, MAX_DEN,
 };
 use super::packed::{Head, Packed};
 use super::schema::{ColumnKind, ColumnSpec};
@@ -347,7 +347,7 @@ fn write_data<W: Write>(o: &mut Out<'_, W>, d: &ColumnData) -> io::Result<()> {
         // A decimal as its exponent byte (tag 13), a fraction with its
         // denominator (tag 14).
         ColumnData::DecimalF64 { den, values } => {
-            match (0..=9u8).find(|&e| 10u64.pow(e.into()) == *den) {
+            match decimal_exp(*den) {
                 Some(exp) => {
                     o.pod(13u8)?;
                     o.pod(exp)?;
