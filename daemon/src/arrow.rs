@@ -30,7 +30,7 @@
 //! The one place values are read from the store is [`store_column`] (one
 //! `match` on [`ColumnData`]).
 
-use crate::store::column::{decimal_f64, ColumnData};
+use crate::store::column::ColumnData;
 use crate::store::schema::ColumnKind;
 use crate::store::{numeric, time, Store};
 use arrow_array::types::Int32Type;
@@ -309,20 +309,12 @@ pub fn store_column(
             )),
             None,
         ),
-        ColumnData::Float8(v) => (
+        // As the JSON writer reads them.
+        ColumnData::Float8(_) | ColumnData::DecimalF64 { .. } => (
             DataType::Float64,
             Arc::new(Float64Array::from_iter(
-                rows.iter().map(|&r| some(r).then(|| v.f64(r))),
+                rows.iter().map(|&r| some(r).then(|| column.data.f64_at(r))),
             )),
-            None,
-        ),
-        // As the JSON writer reads it (a DecimalF64 column never holds the
-        // NaN sentinel: non-finite values keep a column plain f64).
-        ColumnData::DecimalF64 { den, values } => (
-            DataType::Float64,
-            Arc::new(Float64Array::from_iter(rows.iter().map(|&r| {
-                some(r).then(|| decimal_f64(values.get(r).unwrap_or(0), *den))
-            }))),
             None,
         ),
         ColumnData::Decimal { scale, values } => {

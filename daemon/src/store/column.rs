@@ -945,9 +945,10 @@ impl ColumnData {
         }
     }
 
-    /// Row `i` of a double column (0.0 for another type).
+    /// Row `i` of a double column, whichever way it is held (0.0 for
+    /// another type).
     #[inline]
-    fn f64_at(&self, i: usize) -> f64 {
+    pub fn f64_at(&self, i: usize) -> f64 {
         match self {
             ColumnData::Float8(v) => v.f64(i),
             ColumnData::DecimalF64 { den, values } => decimal_f64(values.get(i).unwrap_or(0), *den),

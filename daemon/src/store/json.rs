@@ -5,7 +5,7 @@
 //! hold as numbers (NaN, ±Infinity) are written as the strings `"NaN"`,
 //! `"Infinity"`, `"-Infinity"`.
 
-use super::column::{decimal_f64, Column, ColumnData};
+use super::column::{Column, ColumnData};
 use super::{numeric, time};
 
 /// Appends `s` as a JSON string literal.
@@ -72,9 +72,8 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
             out.push_str(ib.format(v.get(row)))
         }
         ColumnData::Float4(v) => write_f32(out, v.f32(row)),
-        ColumnData::Float8(v) => write_f64(out, v.f64(row)),
-        ColumnData::DecimalF64 { den, values } => {
-            write_f64(out, decimal_f64(values.get(row).unwrap_or(0), *den))
+        ColumnData::Float8(_) | ColumnData::DecimalF64 { .. } => {
+            write_f64(out, col.data.f64_at(row))
         }
         ColumnData::Decimal { scale, values } => match values.get(row) {
             Some(m) => numeric::write_scaled(out, m, *scale),
@@ -123,8 +122,7 @@ pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
     let v = match &col.data {
         ColumnData::Int2(v) | ColumnData::Int4(v) | ColumnData::Int8(v) => v.get(row) as f64,
         ColumnData::Float4(v) => v.f32(row) as f64,
-        ColumnData::Float8(v) => v.f64(row),
-        ColumnData::DecimalF64 { den, values } => decimal_f64(values.get(row)?, *den),
+        ColumnData::Float8(_) | ColumnData::DecimalF64 { .. } => col.data.f64_at(row),
         ColumnData::Decimal { scale, values } => {
             values.get(row)? as f64 / 10f64.powi(*scale as i32)
         }

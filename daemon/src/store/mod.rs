@@ -181,10 +181,12 @@ impl StoreBuilder {
         let code_col = find_key(&specs, code, ColumnKind::Text)?;
         let date_col = find_key(&specs, date, ColumnKind::Date)?;
         let capacity = capacity.min(16 << 20);
-        let chunked: Vec<usize> = (0..specs.len())
-            .filter(|&i| i != code_col && i != date_col && ColumnBuilder::packs(specs[i].kind))
-            .filter(|_| capacity >= CHUNKED_FROM)
-            .collect();
+        let chunked: Vec<usize> = match capacity >= CHUNKED_FROM {
+            true => (0..specs.len())
+                .filter(|&i| i != code_col && i != date_col && ColumnBuilder::packs(specs[i].kind))
+                .collect(),
+            false => Vec::new(),
+        };
         Ok(StoreBuilder {
             builders: specs
                 .iter()
