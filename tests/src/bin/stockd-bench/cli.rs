@@ -16,9 +16,11 @@ stockd-bench: stockd vs PostgreSQL vs Redis on the same data, at several scales,
 Usage: cargo run --release -p stockd-tests --bin stockd-bench -- [OPTIONS]
 
 Options:
-  --scales LIST       data sets, comma-separated [default: seed,quarter,year]
+  --scales LIST       data sets, comma-separated [default: seed,quarter,year,seed-vendor,year-vendor]
                       seed: 2,895 stocks x 30 days - 14 = 86,836 rows; quarter: 5,400 x 61;
-                      year: 5,400 x 244 (about 1.3 M rows). --scale NAME is the same.
+                      year: 5,400 x 244 (about 1.3 M rows); seed-vendor, year-vendor: the rows of
+                      seed and year with every double rounded to the decimals a vendor's table
+                      holds (load and memory only). --scale NAME is the same.
   --concurrency LIST  concurrent clients per measurement [default: 1,8,32] (--clients N: one level)
   --duration D        measured time per operation x concurrency x target, e.g. 3s, 500ms [default: 3s]
   --warmup D          unmeasured warm-up before each measurement [default: 500ms]
@@ -67,7 +69,7 @@ pub struct Args {
 impl Default for Args {
     fn default() -> Args {
         Args {
-            scales: vec![Scale::Seed, Scale::Quarter, Scale::Year],
+            scales: crate::scale::ALL.to_vec(),
             concurrency: vec![1, 8, 32],
             duration: Duration::from_secs(3),
             warmup: Duration::from_millis(500),

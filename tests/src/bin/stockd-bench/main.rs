@@ -36,6 +36,7 @@ mod cpu;
 mod daemon;
 mod diag;
 mod load;
+mod lossless;
 mod machine;
 mod ops;
 mod pgval;
@@ -83,6 +84,13 @@ const TOP_VS_PG_MIN: f64 = 5.0;
 const TOP_VS_REDIS_MIN: f64 = 1.0;
 const MEM_VS_REDIS_MAX: f64 = 0.25;
 const YEAR_RSS_MAX_MIB: f64 = 1024.0;
+/// Issue #13: the demo data in at most 300 B/row of store and a year of it
+/// in at most 420 MiB of RSS; the vendor-style data (doubles that are
+/// decimals) in 200 B/row and 288 MiB.
+const STORE_PER_ROW_MAX: f64 = 300.0;
+const YEAR13_RSS_MAX_MIB: f64 = 420.0;
+const VENDOR_PER_ROW_MAX: f64 = 200.0;
+const VENDOR_YEAR_RSS_MAX_MIB: f64 = 288.0;
 const FLAT_P50_MAX: f64 = 1.5;
 /// The issue-14 targets (the compact `columns` layout).
 const TOP_COLUMNS_VS_PG_MIN: f64 = 1.5;
@@ -423,12 +431,22 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         pg_total_bytes: natural.total_bytes,
         redis_used_memory: None,
         redis_used_memory_delta: None,
+        columns: admin_after_load
+            .as_ref()
+            .and_then(|a| a.pointer("/store/column_bytes"))
+            .and_then(|c| serde_json::from_value(c.clone()).ok())
+            .unwrap_or_default(),
+        index_bytes: admin_after_load
+            .as_ref()
+            .and_then(|a| a.pointer("/store/index_bytes"))
+            .and_then(Value::as_u64),
     };
 
     // Redis, from the same rows.
     let mut redis_load: Option<RedisLoad> = None;
     let mut redis_target: Option<RedisTarget> = None;
-    if let Some((addr, db)) = &ctx.redis {
+    let redis = ctx.redis.as_ref().filter(|_| !scale.memory_only());
+    if let Some((addr, db)) = redis {
         step(&format!("{scale}: loading Redis ({addr}, db {db})"));
         let l = redis::load(url, &ds, addr, *db)
             .await
@@ -456,6 +474,8 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
 
     // Answers agree before anything is timed.
     let mut sanity = sanity_checks(&daemon.socket, &pg, &ds, &universe).await?;
+    let lossless = lossless::sampled_rows(&daemon.socket, &pg, &ds, &universe).await?;
+    sanity.push(lossless.summary());
     if let Some(rt) = &redis_target {
         sanity.push(redis_sanity(rt, &pg, &ds, &universe).await?);
     }
@@ -481,7 +501,8 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         universe: universe.clone(),
     };
     let mut stats: Vec<OpStats> = Vec::new();
-    for op in &args.ops {
+    let ops: &[Op] = if scale.memory_only() { &[] } else { &args.ops };
+    for op in ops {
         for &clients in &args.concurrency {
             let cfg = RunConfig {
                 clients,
@@ -514,7 +535,7 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
     }
     memory.after_run = daemon.proc_mem();
     let admin_after_run = daemon.admin_status().await.ok().flatten();
-    let decode = diag::decode_costs(&sd_target, &pg_target, &args.ops)
+    let decode = diag::decode_costs(&sd_target, &pg_target, ops)
         .await
         .unwrap_or_else(|e| {
             step(&format!("decode-cost measurement failed: {e:#}"));
@@ -532,35 +553,24 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         .map(str::to_string)
         .collect();
 
-    // Warm restart: one daemon with a snapshot dir loads and writes the
-    // snapshot; the next start is timed to its first answer.
-    let warm = match warm_restart(ctx, &ds).await {
-        Ok(w) => Some(w),
-        Err(e) => {
-            step(&format!("{scale}: warm restart not measured: {e:#}"));
-            None
-        }
+    // Warm restart and a new day: not for the memory-only data sets.
+    let (warm, refresh) = if scale.memory_only() {
+        (None, None)
+    } else {
+        (
+            warm_restart_step(ctx, &ds).await,
+            refresh_step(ctx, &ds, &pg).await,
+        )
     };
 
-    // A new day while a daemon serves: read alone, or the whole table.
-    let refresh = match refresh_one_day(ctx, &ds, &pg).await {
-        Ok(r) => Some(r),
-        Err(e) => {
-            step(&format!(
-                "{scale}: refresh of one new day not measured: {e:#}"
-            ));
-            None
-        }
-    };
-
-    if let Some((addr, db)) = &ctx.redis {
+    if let Some((addr, db)) = redis {
         let mut c = RespConn::connect(addr, *db).await?;
         let n = redis::clear(&mut c).await?;
         step(&format!("{scale}: deleted the benchmark's {n} Redis keys"));
     }
 
     let mut plans = Vec::new();
-    for op in &args.ops {
+    for op in ops {
         let sql = literal_sql(*op, &ds, &universe);
         plans.push((format!("`{op}`"), prepare::explain(&pg, &sql).await?));
     }
@@ -586,9 +596,40 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
             .cloned()
             .filter(|r| r.as_array().is_some_and(|a| !a.is_empty())),
         sanity,
+        lossless,
         plans,
         warnings,
     })
+}
+
+/// Warm restart: one daemon with a snapshot dir loads and writes the
+/// snapshot; the next start is timed to its first answer.
+async fn warm_restart_step(ctx: &Ctx<'_>, ds: &DataSet) -> Option<WarmRestart> {
+    match warm_restart(ctx, ds).await {
+        Ok(w) => Some(w),
+        Err(e) => {
+            step(&format!("{}: warm restart not measured: {e:#}", ds.scale));
+            None
+        }
+    }
+}
+
+/// A new day while a daemon serves: read alone, or the whole table.
+async fn refresh_step(
+    ctx: &Ctx<'_>,
+    ds: &DataSet,
+    pg: &tokio_postgres::Client,
+) -> Option<RefreshResult> {
+    match refresh_one_day(ctx, ds, pg).await {
+        Ok(r) => Some(r),
+        Err(e) => {
+            step(&format!(
+                "{}: refresh of one new day not measured: {e:#}",
+                ds.scale
+            ));
+            None
+        }
+    }
 }
 
 fn snapshot_dir(ctx: &Ctx<'_>, ds: &DataSet) -> PathBuf {
@@ -968,7 +1009,38 @@ fn checks(scales: &[ScaleResult], with_redis: bool) -> Vec<Check> {
                 "MiB",
             ));
         }
-        if with_redis {
+        out.push(Check::new(
+            format!("{sc}: sampled rows that differ from PostgreSQL in any column (issue #13)"),
+            Some(s.lossless.differing_rows as f64),
+            Goal::AtMost(0.0),
+            "rows",
+        ));
+        let (per_row_max, rss_max) = match sc {
+            Scale::Seed => (Some(STORE_PER_ROW_MAX), None),
+            Scale::Year => (Some(STORE_PER_ROW_MAX), Some(YEAR13_RSS_MAX_MIB)),
+            Scale::SeedVendor => (Some(VENDOR_PER_ROW_MAX), None),
+            Scale::YearVendor => (Some(VENDOR_PER_ROW_MAX), Some(VENDOR_YEAR_RSS_MAX_MIB)),
+            Scale::Quarter => (None, None),
+        };
+        if let Some(max) = per_row_max {
+            out.push(Check::new(
+                format!("{sc}: stockd store bytes per row (issue #13)"),
+                s.memory.store_bytes_per_row,
+                Goal::AtMost(max),
+                "B",
+            ));
+        }
+        if let Some(max) = rss_max {
+            out.push(Check::new(
+                format!("{sc}: stockd RSS after load (issue #13)"),
+                s.memory
+                    .after_load
+                    .map(|m| m.rss_bytes as f64 / 1_048_576.0),
+                Goal::AtMost(max),
+                "MiB",
+            ));
+        }
+        if with_redis && !sc.memory_only() {
             let rss = s.memory.after_load.map(|m| m.rss_bytes as f64);
             out.push(Check::new(
                 format!("{sc}: stockd RSS after load / Redis used_memory for the rows"),
@@ -1035,6 +1107,21 @@ fn notes(args: &cli::Args) -> Vec<String> {
          with the same dir is started; the figure is spawn → first market.info with rows (served from the snapshot, \
          marked stale, while its own load from PostgreSQL runs)."
             .to_string(),
+        format!(
+            "Vendor-style data sets (`seed-vendor`, `year-vendor`; issue #13's gen-style data): the rows of `seed` and \
+             `year`, copied by `INSERT … SELECT` in (date, code) order with every `double precision` column stored as \
+             `round(x::numeric, k)::float8`, the double nearest its rounded decimal, as a vendor's daily table holds them \
+             (k = 2 for amounts, shares and volumes: {}; k = 4 for every other double; NULL, NaN and ±Infinity kept). \
+             Measured for load and memory only.",
+            scale::VENDOR_TWO_DECIMALS.join(", ")
+        ),
+        format!(
+            "Sampled rows (issue #13's lossless check at every scale): {} (code, date) pairs drawn at random from the \
+             window, each read from PostgreSQL through the tests' losslessness oracle (`stockd_tests::compare`: doubles \
+             and reals bit for bit, numeric digit for digit against `::text`, dates and timestamps as text, NULL as null) \
+             and from the daemon by `stock.get`; a row differs if any column does.",
+            lossless::SAMPLED_ROWS
+        ),
         "Memory: RSS is VmRSS from /proc/<pid>/status right after the first answer and again after all request runs \
          of the scale (the mixed run). Redis: `used_memory` from `INFO memory` after loading, minus `used_memory` \
          before loading with the benchmark's keys deleted (the rows' cost; the raw figure is shown too). \

@@ -210,10 +210,21 @@ fn extra_indexes(table: &str) -> Vec<String> {
 /// version, the generator parameters, the DDL and extra indexes, and the
 /// generator's first 256 rows (so a generator change with the same
 /// parameters is noticed too).
+///
+/// A vendor-style data set hashes its demo data set's hash, its own DDL and
+/// the rounding of every double column.
 fn content_hash(scale: Scale) -> String {
     let params = scale.params();
     let mut h = 0xcbf2_9ce4_8422_2325u64;
     fnv1a(&mut h, DATA_VERSION.as_bytes());
+    if let Some(base) = scale.vendor_of() {
+        fnv1a(&mut h, content_hash(base).as_bytes());
+        fnv1a(&mut h, ddl(&scale.table()).as_bytes());
+        for c in stockd::demo::reference_columns() {
+            fnv1a(&mut h, vendor_expr(&c.name, &c.pg_type).as_bytes());
+        }
+        return format!("{h:016x}");
+    }
     fnv1a(&mut h, format!("{params:?}").as_bytes());
     fnv1a(&mut h, ddl(&scale.table()).as_bytes());
     for s in extra_indexes(&scale.table()) {
@@ -223,6 +234,43 @@ fn content_hash(scale: Scale) -> String {
         fnv1a(&mut h, &first);
     }
     format!("{h:016x}")
+}
+
+/// The vendor data sets' value of a column: a `double precision` rounded
+/// to [`Scale::vendor_decimals`] decimals and stored back as the double
+/// nearest that decimal (NULL, NaN and ±Infinity stay), every other column
+/// as it is.
+fn vendor_expr(name: &str, pg_type: &str) -> String {
+    let q = quote_ident(name);
+    if pg_type == "double precision" {
+        format!(
+            "CASE WHEN {q} IN ('NaN', 'Infinity', '-Infinity') THEN {q} \
+             ELSE round({q}::numeric, {})::float8 END",
+            Scale::vendor_decimals(name)
+        )
+    } else {
+        q
+    }
+}
+
+/// Fills `quoted` (already created from the fixture) from the demo table
+/// `from`, doubles rounded; the row count.
+async fn fill_vendor(client: &Client, quoted: &str, from: &str) -> Result<u64> {
+    let cols = stockd::demo::reference_columns();
+    let names: Vec<String> = cols.iter().map(|c| quote_ident(&c.name)).collect();
+    let exprs: Vec<String> = cols
+        .iter()
+        .map(|c| vendor_expr(&c.name, &c.pg_type))
+        .collect();
+    let sql = format!(
+        "INSERT INTO {quoted} ({}) SELECT {} FROM {from} ORDER BY \"date\", stock_code",
+        names.join(", "),
+        exprs.join(", ")
+    );
+    client
+        .execute(&sql, &[])
+        .await
+        .with_context(|| format!("filling {quoted} from {from}"))
 }
 
 /// Makes sure the scale's table exists with the expected contents, then
@@ -287,9 +335,15 @@ pub async fn ensure_table(client: &Client, scale: Scale, force: bool) -> Result<
             .batch_execute(&ddl(&table))
             .await
             .context("fixture DDL")?;
-        let rows = stockd::demo::fill_table(client, &quoted, &params)
-            .await
-            .context("filling the table")?;
+        let rows = match scale.vendor_of() {
+            Some(base) => {
+                let from = Box::pin(ensure_table(client, base, false)).await?;
+                fill_vendor(client, &quoted, &from.quoted).await?
+            }
+            None => stockd::demo::fill_table(client, &quoted, &params)
+                .await
+                .context("filling the table")?,
+        };
         if rows != params.rows() {
             bail!("fill_table wrote {rows} rows, expected {}", params.rows());
         }

@@ -33,6 +33,10 @@ pub struct MemoryResult {
     /// Redis `used_memory` after loading, and minus the figure before.
     pub redis_used_memory: Option<u64>,
     pub redis_used_memory_delta: Option<u64>,
+    /// `admin.status` after the last load: every column's layout, bytes
+    /// and bits per value, and the indexes' bytes.
+    pub columns: Vec<stockd_api::ColumnMemory>,
+    pub index_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -102,6 +106,7 @@ pub struct ScaleResult {
     pub server_requests: Option<Value>,
     pub server_caches: Option<Value>,
     pub sanity: Vec<String>,
+    pub lossless: crate::lossless::Lossless,
     pub plans: Vec<(String, Vec<String>)>,
     pub warnings: Vec<String>,
 }
@@ -163,6 +168,7 @@ pub fn fits(scales: &[ScaleResult]) -> Vec<Fit> {
     let pts = |f: &dyn Fn(&ScaleResult) -> Option<f64>| -> Vec<(u64, f64)> {
         scales
             .iter()
+            .filter(|s| !s.scale.memory_only())
             .filter_map(|s| f(s).map(|y| (s.data.rows, y)))
             .collect()
     };
@@ -246,6 +252,8 @@ impl Check {
         let (met, verdict) = match (measured, goal) {
             (None, _) => (None, "not measured".to_string()),
             (Some(m), _) if m.is_nan() => (None, "not measured".to_string()),
+            (Some(m), Goal::AtMost(0.0)) if m <= 0.0 => (Some(true), "**met**".to_string()),
+            (Some(_), Goal::AtMost(0.0)) => (Some(false), "**missed**".to_string()),
             (Some(m), Goal::AtMost(g)) if m <= g => (
                 Some(true),
                 format!("**met**, {:.0}% under the limit", (g - m) / g * 100.0),
@@ -279,6 +287,7 @@ impl Check {
             "B" => format!("{v:.0} B"),
             "MiB" => format!("{v:.1} MiB"),
             "µs" => format!("{v:.0} µs"),
+            "rows" => format!("{v:.0} rows"),
             u => format!("{v:.2} {u}"),
         }
     }
@@ -440,7 +449,7 @@ pub fn markdown(r: &Results) -> String {
     }
     s.push('\n');
 
-    let _ = writeln!(s, "## Targets (issue 6, and the issue-2 load ratio)\n");
+    let _ = writeln!(s, "## Targets (issues 2, 6, #13 and #14)\n");
     let _ = writeln!(s, "| target | measured | goal | result |");
     let _ = writeln!(s, "|---|---:|---:|---|");
     for c in &r.checks {
@@ -583,18 +592,20 @@ pub fn markdown(r: &Results) -> String {
             );
         }
     }
-    if r.scales.len() >= 2 {
+    column_bits(&mut s, &r.scales);
+    let served: Vec<&ScaleResult> = r.scales.iter().filter(|x| !x.ops.is_empty()).collect();
+    if served.len() >= 2 {
+        let names: Vec<String> = served.iter().map(|x| x.scale.to_string()).collect();
         let _ = writeln!(s, "\n`stock.get` (all columns) p50 by scale, µs:\n");
         let _ = writeln!(
             s,
             "| clients | target | {} | max / min |",
             names.join(" | ")
         );
-        let _ = writeln!(s, "|---|---|{}---:|", "---:|".repeat(r.scales.len()));
+        let _ = writeln!(s, "|---|---|{}---:|", "---:|".repeat(served.len()));
         for &c in &r.concurrency {
             for t in ["stockd", "postgres", "redis"] {
-                let v: Vec<Option<f64>> = r
-                    .scales
+                let v: Vec<Option<f64>> = served
                     .iter()
                     .map(|x| x.stats(Op::StockGet, t, c).map(|st| st.p50_us))
                     .collect();
@@ -626,7 +637,7 @@ pub fn markdown(r: &Results) -> String {
     for n in &r.notes {
         let _ = writeln!(s, "- {n}");
     }
-    if let Some(x) = r.scales.last() {
+    if let Some(x) = r.scales.iter().rev().find(|x| !x.plans.is_empty()) {
         let _ = writeln!(s, "\nIndexes on `{}`:\n", x.data.table);
         for i in &x.data.indexes {
             let _ = writeln!(s, "- `{i}`");
@@ -643,8 +654,87 @@ pub fn markdown(r: &Results) -> String {
     s
 }
 
+/// Issue #13: every column's bits per value and layout, one column per
+/// data set, and where the rest of the store goes.
+fn column_bits(s: &mut String, scales: &[ScaleResult]) {
+    let with: Vec<&ScaleResult> = scales
+        .iter()
+        .filter(|x| !x.memory.columns.is_empty())
+        .collect();
+    let Some(first) = with.first() else { return };
+    let names: Vec<String> = with.iter().map(|x| x.scale.to_string()).collect();
+    let _ = writeln!(
+        s,
+        "\nBits per value of every column after the load (`admin.status` `column_bytes`: values and null bitmap × 8 / rows; the layout where it differs from the first data set's):\n"
+    );
+    let _ = writeln!(s, "| column | type | {} |", names.join(" | "));
+    let _ = writeln!(s, "|---|---|{}", "---:|".repeat(with.len()));
+    for (i, c) in first.memory.columns.iter().enumerate() {
+        let cells: Vec<String> = with
+            .iter()
+            .map(|x| match x.memory.columns.get(i) {
+                Some(o) if o.name == c.name && o.layout == c.layout => {
+                    format!("{:.1}", o.bits_per_value)
+                }
+                Some(o) if o.name == c.name => format!("{:.1} ({})", o.bits_per_value, o.layout),
+                _ => "–".into(),
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| `{}` | {} ({}) | {} |",
+            c.name,
+            c.pg_type,
+            c.layout,
+            cells.join(" | ")
+        );
+    }
+    let per_row = |x: &ScaleResult, bytes: u64| bytes as f64 / x.data.rows.max(1) as f64;
+    let row = |label: &str, f: &dyn Fn(&ScaleResult) -> Option<u64>| {
+        let cells: Vec<String> = with
+            .iter()
+            .map(|x| f(x).map_or("–".into(), |b| format!("{:.1} B", per_row(x, b))))
+            .collect();
+        format!("| {label} | | {} |", cells.join(" | "))
+    };
+    let _ = writeln!(
+        s,
+        "{}",
+        row("all columns, per row", &|x| Some(
+            x.memory
+                .columns
+                .iter()
+                .map(|c| c.bytes + c.null_bytes)
+                .sum()
+        ))
+    );
+    let _ = writeln!(
+        s,
+        "{}",
+        row("indexes (codes, dates, keys), per row", &|x| x
+            .memory
+            .index_bytes)
+    );
+    let _ = writeln!(
+        s,
+        "{}",
+        row("store total, per row", &|x| x.memory.store_bytes)
+    );
+}
+
 fn scale_section(s: &mut String, r: &Results, x: &ScaleResult) {
     let _ = writeln!(s, "## {} scale: {} rows\n", x.scale, thousands(x.data.rows));
+    if x.ops.is_empty() {
+        let _ = writeln!(
+            s,
+            "Load and memory only (no requests timed at this data set).\n"
+        );
+        for line in &x.sanity {
+            let _ = writeln!(s, "- {line}");
+        }
+        let _ = writeln!(s);
+        return;
+    }
     let mut ops: Vec<Op> = Vec::new();
     for st in &x.ops {
         if !ops.contains(&st.op) {
