@@ -44,6 +44,98 @@ fn write_f64(out: &mut String, v: f64) {
     }
 }
 
+/// How ryu writes a float without an exponent: as `digits.0` while the
+/// value has at most `int_max` integer digits, as `0.000digits` while it
+/// has at most `zeros_max` zeros after the point (ryu's `format64` and
+/// `format32`: 16 and 4 for f64, 13 and 5 for f32).
+struct Plain {
+    /// DBL_DIG / FLT_DIG: a decimal of at most this many significant
+    /// digits is the only one of at most that many that reads back as its
+    /// float, so it is also ryu's shortest form.
+    max_digits: usize,
+    int_max: i32,
+    zeros_max: i32,
+}
+
+const PLAIN_F64: Plain = Plain {
+    max_digits: 15,
+    int_max: 16,
+    zeros_max: 4,
+};
+const PLAIN_F32: Plain = Plain {
+    max_digits: 6,
+    int_max: 13,
+    zeros_max: 5,
+};
+
+/// Writes the float `m / 10^e` (the store holds it as that decimal, checked
+/// bit for bit at load) from its digits, exactly as [`write_f64`] /
+/// [`write_f32`] would through ryu, without converting it to a float and
+/// searching for its shortest form. Returns `false`, writing nothing, when
+/// it cannot be sure of ryu's text: more than `max_digits` significant
+/// digits, or a magnitude ryu writes with an exponent.
+fn write_decimal(out: &mut String, m: i64, mut e: u32, p: &Plain) -> bool {
+    if m == 0 {
+        // The decimal 0 is +0.0 (a -0.0 is never held as a decimal).
+        out.push_str("0.0");
+        return true;
+    }
+    let mut u = m.unsigned_abs();
+    while e > 0 && u.is_multiple_of(10) {
+        u /= 10;
+        e -= 1;
+    }
+    let mut ib = itoa::Buffer::new();
+    let digits = ib.format(u);
+    let len = digits.len();
+    if len > p.max_digits {
+        return false;
+    }
+    // The value is digits × 10^-e, with 10^(kk-1) <= |value| < 10^kk.
+    let kk = len as i32 - e as i32;
+    if e == 0 {
+        if kk > p.int_max {
+            return false;
+        }
+        if m < 0 {
+            out.push('-');
+        }
+        out.push_str(digits);
+        out.push_str(".0");
+    } else if kk > 0 {
+        if kk > p.int_max {
+            return false;
+        }
+        if m < 0 {
+            out.push('-');
+        }
+        out.push_str(&digits[..kk as usize]);
+        out.push('.');
+        out.push_str(&digits[kk as usize..]);
+    } else {
+        if -kk > p.zeros_max {
+            return false;
+        }
+        if m < 0 {
+            out.push('-');
+        }
+        out.push_str("0.");
+        for _ in 0..-kk {
+            out.push('0');
+        }
+        out.push_str(digits);
+    }
+    true
+}
+
+/// `e` when `den` is 10^e (a decimal double's denominator), for
+/// [`write_decimal`].
+#[inline]
+fn ten_exp(den: u64) -> Option<u32> {
+    let e = den.checked_ilog10()?;
+    (10u64.pow(e) == den).then_some(e)
+}
+
 fn write_f32(out: &mut String, v: f32) {
     if v.is_finite() {
         out.push_str(ryu::Buffer::new().format_finite(v));
@@ -71,10 +163,20 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
         ColumnData::Int2(v) | ColumnData::Int4(v) | ColumnData::Int8(v) => {
             out.push_str(ib.format(v.get(row)))
         }
-        ColumnData::Float4(v) => write_f32(out, v.f32(row)),
-        ColumnData::Float8(_) | ColumnData::DecimalF64 { .. } => {
-            write_f64(out, col.data.f64_at(row))
+        ColumnData::Float4(v) => match v.exp {
+            Some(e) if write_decimal(out, v.values.get(row), e as u32, &PLAIN_F32) => {}
+            _ => write_f32(out, v.f32(row)),
+        },
+        ColumnData::DecimalF64 { den, values } => {
+            match (
+                ten_exp(*den),
+                values.get(row).and_then(|m| i64::try_from(m).ok()),
+            ) {
+                (Some(e), Some(m)) if write_decimal(out, m, e, &PLAIN_F64) => {}
+                _ => write_f64(out, col.data.f64_at(row)),
+            }
         }
+        ColumnData::Float8(_) => write_f64(out, col.data.f64_at(row)),
         ColumnData::Decimal { scale, values } => match values.get(row) {
             Some(m) => numeric::write_scaled(out, m, *scale),
             None => out.push_str("\"NaN\""),
@@ -136,6 +238,105 @@ pub fn value_f64(col: &Column, row: usize) -> Option<f64> {
 mod tests {
     use super::*;
     use crate::store::column::{Bitmap, Decimals};
+
+    /// `write_decimal` of `m / 10^e` against ryu's text of the float the
+    /// store would hold for it: equal whenever it writes; how often it did.
+    fn decimals_agree_with_ryu(f64s: bool, cases: &mut dyn Iterator<Item = (i64, u32)>) -> usize {
+        let mut wrote = 0;
+        for (m, e) in cases {
+            let mut fast = String::new();
+            let ryu_text = if f64s {
+                let x = m as f64 / 10f64.powi(e as i32);
+                if !write_decimal(&mut fast, m, e, &PLAIN_F64) {
+                    continue;
+                }
+                let mut t = String::new();
+                write_f64(&mut t, x);
+                t
+            } else {
+                let x = m as f32 / 10f32.powi(e as i32);
+                if !write_decimal(&mut fast, m, e, &PLAIN_F32) {
+                    continue;
+                }
+                let mut t = String::new();
+                write_f32(&mut t, x);
+                t
+            };
+            assert_eq!(fast, ryu_text, "m = {m}, e = {e}, f64 = {f64s}");
+            wrote += 1;
+        }
+        wrote
+    }
+
+    #[test]
+    fn decimals_are_written_as_ryu_writes_their_floats() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            // SplitMix64.
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        // Random mantissas of every length up to 2^53 (f64) / 2^24 (f32),
+        // every exponent a store can hold, both signs, trailing zeros.
+        let mut cases = Vec::new();
+        for digits in 1..=16u32 {
+            for _ in 0..4_000 {
+                let top = 10u64.pow(digits).min(1 << 53);
+                let mut m = (next() % top) as i64;
+                if next() % 4 == 0 {
+                    m -= m % 1000;
+                }
+                if next() % 2 == 0 {
+                    m = -m;
+                }
+                cases.push((m, (next() % 10) as u32));
+            }
+        }
+        let edges = [
+            0,
+            1,
+            -1,
+            9,
+            10,
+            99_999,
+            100_000,
+            999_999,
+            1 << 24,
+            (1 << 53) - 1,
+            1 << 53,
+        ];
+        for m in edges {
+            for e in 0..10 {
+                cases.push((m, e));
+                cases.push((-m, e));
+            }
+        }
+        let n = cases.len();
+        let wrote = decimals_agree_with_ryu(true, &mut cases.iter().copied());
+        assert!(wrote > n / 2, "the fast path wrote {wrote} of {n} doubles");
+        let reals: Vec<(i64, u32)> = cases
+            .iter()
+            .filter(|(m, _)| m.unsigned_abs() <= 1 << 24)
+            .copied()
+            .collect();
+        let wrote = decimals_agree_with_ryu(false, &mut reals.iter().copied());
+        assert!(
+            wrote > reals.len() / 4,
+            "the fast path wrote {wrote} of {} reals",
+            reals.len()
+        );
+        // What ryu writes with an exponent is left to ryu.
+        assert!(!write_decimal(&mut String::new(), 5, 9, &PLAIN_F64));
+        assert!(!write_decimal(
+            &mut String::new(),
+            1234567890123456,
+            0,
+            &PLAIN_F64
+        ));
+    }
 
     #[test]
     fn strings_are_escaped() {
