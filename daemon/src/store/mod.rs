@@ -441,7 +441,13 @@ impl StoreBuilder {
             if let Some(p) = &perm {
                 n = n.map(|bits| bits.permute(p));
             }
-            (i, Column { data, nulls: n })
+            (
+                i,
+                Column {
+                    data,
+                    nulls: n.map(Bitmap::sparse),
+                },
+            )
         };
         for (i, c) in in_parallel(todo, finish) {
             columns[i] = Some(c);

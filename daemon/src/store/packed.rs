@@ -33,20 +33,38 @@ use std::sync::Arc;
 pub const BLOCK: usize = 4096;
 const SHIFT: usize = 12;
 
-/// One sealed block: `value = base + bits`, `bits` being `width` bits at
-/// word `word` of the words buffer, lane by lane.
+/// One sealed block: `value = base + step × lane + bits`, `bits` being
+/// `width` bits at word `word` of the words buffer, lane by lane (all
+/// wrapping, so every i64 is exact).
+///
+/// `step` is 0 for plain frame-of-reference. A block whose values rise by
+/// about the same amount a row (a serial id: 1; timestamps a job wrote
+/// one row after another within a day) is held as its offsets from that
+/// line: a bigserial `id` in (date, code) order takes 0 bits instead of 12.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct Head {
     pub base: i64,
-    /// `word << 8 | width`.
+    /// `word << 24 | step as u16 << 8 | width`.
     pub meta: u64,
 }
 
 impl Head {
+    fn new(base: i64, word: usize, step: i16, width: u32) -> Head {
+        Head {
+            base,
+            meta: (word as u64) << 24 | (step as u16 as u64) << 8 | width as u64,
+        }
+    }
+
     #[inline]
     fn word(self) -> usize {
-        (self.meta >> 8) as usize
+        (self.meta >> 24) as usize
+    }
+
+    #[inline]
+    fn step(self) -> i64 {
+        (self.meta >> 8) as u16 as i16 as i64
     }
 
     #[inline]
@@ -118,7 +136,10 @@ impl Packed {
             let pair = (self.words[w] as u128) | ((self.words[w + 1] as u128) << 64);
             (pair >> (bit % 64)) as u64
         };
-        h.base.wrapping_add((bits & mask) as i64)
+        let lane = (i & (BLOCK - 1)) as i64;
+        h.base
+            .wrapping_add((bits & mask) as i64)
+            .wrapping_add(h.step().wrapping_mul(lane))
     }
 
     /// The words as bytes (little-endian: the bytes of a word in the order
@@ -315,29 +336,61 @@ impl Packed {
     }
 }
 
+/// `v` minus `step × lane`, wrapping.
+#[inline]
+fn off_line(v: i64, step: i64, lane: usize) -> i64 {
+    v.wrapping_sub(step.wrapping_mul(lane as i64))
+}
+
+/// The base and width a block needs as offsets from the line of `step`
+/// (0: plain frame-of-reference).
+fn frame(block: &[i64], step: i64) -> (i64, u32) {
+    let (lo, hi) = block
+        .iter()
+        .enumerate()
+        .map(|(lane, &v)| off_line(v, step, lane))
+        .fold((i64::MAX, i64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let range = hi.wrapping_sub(lo) as u64;
+    (lo, 64 - range.leading_zeros())
+}
+
+/// The rise a row from the block's first value to its last, rounded, when
+/// it fits a header's 16 bits; else 0.
+fn slope(block: &[i64]) -> i64 {
+    let (Some(&first), Some(&last)) = (block.first(), block.last()) else {
+        return 0;
+    };
+    let lanes = (block.len() - 1).max(1) as i128;
+    let rise = last as i128 - first as i128;
+    let s = (2 * rise + rise.signum() * lanes).div_euclid(2 * lanes);
+    i16::try_from(s).map_or(0, i64::from)
+}
+
 /// Encodes `values` (a whole number of blocks) whose first word will sit
 /// at `first_word` of the words buffer.
 fn seal(values: &[i64], first_word: usize) -> (Vec<Head>, Vec<u64>) {
     let mut heads = Vec::with_capacity(values.len() / BLOCK);
     let mut words = Vec::new();
     for block in values.chunks_exact(BLOCK) {
-        let (lo, hi) = block
-            .iter()
-            .fold((i64::MAX, i64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let range = hi.wrapping_sub(lo) as u64;
-        let width = 64 - range.leading_zeros();
+        let (mut step, (mut lo, mut width)) = (0, frame(block, 0));
+        if width > 0 {
+            let s = slope(block);
+            if s != 0 {
+                let (l, w) = frame(block, s);
+                if w < width {
+                    (step, lo, width) = (s, l, w);
+                }
+            }
+        }
         let at = words.len();
-        heads.push(Head {
-            base: lo,
-            meta: (((first_word + at) as u64) << 8) | width as u64,
-        });
+        heads.push(Head::new(lo, first_word + at, step as i16, width));
         words.resize(at + block_words(width), 0);
         if width == 0 {
             continue;
         }
         let out = &mut words[at..];
         for (lane, &v) in block.iter().enumerate() {
-            let x = v.wrapping_sub(lo) as u64;
+            let x = off_line(v, step, lane).wrapping_sub(lo) as u64;
             let bit = lane * width as usize;
             let (w, s) = (bit / 64, bit % 64);
             out[w] |= x << s;
@@ -509,6 +562,55 @@ mod tests {
     }
 
     #[test]
+    fn blocks_on_a_line_are_held_as_offsets_from_it() {
+        let bits = |v: &[i64]| Packed::new(v).bytes() as f64 * 8.0 / v.len() as f64;
+        // A bigserial id: 0 bits (headers and spare words only).
+        let ids: Vec<i64> = (1..=(BLOCK * 20) as i64).collect();
+        check(&ids);
+        assert!(bits(&ids) < 0.2, "ids: {} bits a value", bits(&ids));
+        // Timestamps a job wrote 1,117 µs apart, with a jump to the next
+        // day inside some blocks; and 983 µs apart plus 0-6 µs of noise.
+        let day = 86_400_000_000i64;
+        let ts: Vec<i64> = (0..BLOCK * 20)
+            .map(|i| (i / 5400) as i64 * day + (i % 5400) as i64 * 1_117)
+            .collect();
+        check(&ts);
+        // Plain frame-of-reference: 23 bits a block within a day, 37 across
+        // a day's end (about 34 on average); on the line: 0 within a day.
+        assert!(bits(&ts) < 30.0, "timestamps: {} bits a value", bits(&ts));
+        let mut r = rng(5);
+        let noisy: Vec<i64> = (0..BLOCK * 8)
+            .map(|i| 1_700_000_000_000_000 + i as i64 * 983 + (r() % 7) as i64)
+            .collect();
+        check(&noisy);
+        assert!(
+            bits(&noisy) < 4.5,
+            "noisy line: {} bits a value",
+            bits(&noisy)
+        );
+        // Falling lines, steps at and past the header's 16 bits, lines
+        // through i64's ends (wrapping), and random values on a line.
+        for step in [-1i64, -32_768, 32_767, 32_768, -40_000, 1 << 40] {
+            let v: Vec<i64> = (0..BLOCK * 3)
+                .map(|i| (i as i64).wrapping_mul(step))
+                .collect();
+            check(&v);
+            let w: Vec<i64> = (0..BLOCK * 3)
+                .map(|i| i64::MAX.wrapping_add((i as i64).wrapping_mul(step)))
+                .collect();
+            check(&w);
+            let x: Vec<i64> = (0..BLOCK * 3)
+                .map(|i| {
+                    (i as i64)
+                        .wrapping_mul(step)
+                        .wrapping_add(r() as i64 >> (r() % 64))
+                })
+                .collect();
+            check(&x);
+        }
+    }
+
+    #[test]
     fn an_append_shares_sealed_blocks_and_leaves_the_old_rows_alone() {
         let mut r = rng(11);
         let old: Vec<i64> = (0..BLOCK * 4 + 300).map(|_| (r() % 1000) as i64).collect();
@@ -552,7 +654,7 @@ mod tests {
         wide[0].meta |= 0xff;
         assert!(Packed::from_parts(p.len(), wide, w.clone(), t.clone()).is_err());
         let mut far = h.clone();
-        far[1].meta = (u64::MAX >> 8) << 8 | 3;
+        far[1].meta = (u64::MAX >> 24) << 24 | 3;
         assert!(Packed::from_parts(p.len(), far, w.clone(), t.clone()).is_err());
         assert!(Packed::from_parts(p.len(), h, w, t).is_ok());
     }

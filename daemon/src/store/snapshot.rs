@@ -30,7 +30,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 pub const MAGIC: &[u8; 8] = b"STOCKDSN";
 /// Bumped whenever the body layout changes; older files are ignored.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// The snapshot's file name inside the state directory.
 pub const FILE_NAME: &str = "store.snapshot";
 /// Longest name or type string accepted.
@@ -257,7 +257,7 @@ fn kind_from(tag: u8, p: u16, s: u16) -> Result<ColumnKind, SnapshotError> {
 
 fn write_bitmap<W: Write>(o: &mut Out<'_, W>, b: &Bitmap) -> io::Result<()> {
     o.pod(b.len() as u64)?;
-    o.vec(b.words())
+    o.vec(&b.dense_words())
 }
 
 fn read_bitmap<R: Read>(i: &mut In<R>, rows: usize) -> Result<Bitmap, SnapshotError> {
@@ -531,7 +531,7 @@ fn read_body<R: Read>(i: &mut In<R>) -> Result<Store, SnapshotError> {
         let data = read_data(i, rows)?;
         let nulls = match i.pod::<u8>()? {
             0 => None,
-            1 => Some(read_bitmap(i, rows)?),
+            1 => Some(read_bitmap(i, rows)?.sparse()),
             _ => return Err(corrupt("bad null-bitmap flag")),
         };
         specs.push(ColumnSpec {
