@@ -237,9 +237,12 @@ fn per_op_chart(
 
 fn memory_chart(r: &Results, path: &Path) -> Result<()> {
     let mib = |b: f64| b / 1_048_576.0;
+    // The demo data sets as lines; the vendor-style ones (same rows as
+    // seed and year, other values) are in the report's tables.
     let pts = |f: &dyn Fn(&ScaleResult) -> Option<f64>| -> Vec<(f64, f64)> {
         r.scales
             .iter()
+            .filter(|s| !s.scale.memory_only())
             .filter_map(|s| f(s).map(|y| (s.data.rows as f64 / 1000.0, mib(y))))
             .collect()
     };
@@ -284,7 +287,7 @@ fn memory_chart(r: &Results, path: &Path) -> Result<()> {
 pub fn write_all(r: &Results, out: &Path) -> Result<Vec<String>> {
     load_font()?;
     let mut files = Vec::new();
-    for x in &r.scales {
+    for x in r.scales.iter().filter(|x| !x.ops.is_empty()) {
         let name = format!("throughput-{}.png", x.scale);
         per_op_chart(
             x,
