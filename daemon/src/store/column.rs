@@ -591,8 +591,10 @@ pub const MAX_DEN: u64 = 1 << 53;
 
 /// The exponent `e` of a denominator that is 10^e (a decimal); `None`
 /// for a fraction's.
+#[inline]
 pub fn decimal_exp(den: u64) -> Option<u8> {
-    (0..POW10.len() as u8).find(|&e| POW10[e as usize] as u64 == den)
+    let e = den.checked_ilog10()?;
+    (e < POW10.len() as u32 && 10u64.pow(e) == den).then_some(e as u8)
 }
 
 /// Factors `m` of the fraction denominators `m × 10^e` tried when a double

@@ -5,7 +5,7 @@
 //! hold as numbers (NaN, ±Infinity) are written as the strings `"NaN"`,
 //! `"Infinity"`, `"-Infinity"`.
 
-use super::column::{Column, ColumnData};
+use super::column::{decimal_exp, Column, ColumnData};
 use super::{numeric, time};
 
 /// Appends `s` as a JSON string literal.
@@ -93,32 +93,25 @@ fn write_decimal(out: &mut String, m: i64, mut e: u32, p: &Plain) -> bool {
     }
     // The value is digits × 10^-e, with 10^(kk-1) <= |value| < 10^kk.
     let kk = len as i32 - e as i32;
+    let plain = if kk > 0 {
+        kk <= p.int_max
+    } else {
+        -kk <= p.zeros_max
+    };
+    if !plain {
+        return false;
+    }
+    if m < 0 {
+        out.push('-');
+    }
     if e == 0 {
-        if kk > p.int_max {
-            return false;
-        }
-        if m < 0 {
-            out.push('-');
-        }
         out.push_str(digits);
         out.push_str(".0");
     } else if kk > 0 {
-        if kk > p.int_max {
-            return false;
-        }
-        if m < 0 {
-            out.push('-');
-        }
         out.push_str(&digits[..kk as usize]);
         out.push('.');
         out.push_str(&digits[kk as usize..]);
     } else {
-        if -kk > p.zeros_max {
-            return false;
-        }
-        if m < 0 {
-            out.push('-');
-        }
         out.push_str("0.");
         for _ in 0..-kk {
             out.push('0');
@@ -126,14 +119,6 @@ fn write_decimal(out: &mut String, m: i64, mut e: u32, p: &Plain) -> bool {
         out.push_str(digits);
     }
     true
-}
-
-/// `e` when `den` is 10^e (a decimal double's denominator), for
-/// [`write_decimal`].
-#[inline]
-fn ten_exp(den: u64) -> Option<u32> {
-    let e = den.checked_ilog10()?;
-    (10u64.pow(e) == den).then_some(e)
 }
 
 fn write_f32(out: &mut String, v: f32) {
@@ -169,10 +154,10 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
         },
         ColumnData::DecimalF64 { den, values } => {
             match (
-                ten_exp(*den),
+                decimal_exp(*den),
                 values.get(row).and_then(|m| i64::try_from(m).ok()),
             ) {
-                (Some(e), Some(m)) if write_decimal(out, m, e, &PLAIN_F64) => {}
+                (Some(e), Some(m)) if write_decimal(out, m, e as u32, &PLAIN_F64) => {}
                 _ => write_f64(out, col.data.f64_at(row)),
             }
         }
