@@ -331,13 +331,22 @@ mod tests {
         let (rss, peak) = rss().expect("/proc/self/status is readable on Linux");
         assert!(rss > 1 << 20, "rss {rss}");
         assert!(peak >= rss);
-        // Touch 64 MiB and see the kernel's figure move.
-        // black_box: unread, the buffer is optimised away in release.
-        let v = std::hint::black_box(vec![1u8; 64 << 20]);
-        let (after, _) = super::rss().unwrap();
-        assert!(after >= rss + (48 << 20), "rss {rss} -> {after}");
-        drop(v);
-        assert!(mem_total().unwrap() > after);
+        // Touch 64 MiB and see the kernel's figure move. RSS is the whole
+        // process's, and other tests in this binary allocate and free at the
+        // same time (one freed 36 MiB during a CI run), so the growth must
+        // be seen in one of a few tries, not necessarily the first.
+        let mut seen = Vec::new();
+        let moved = (0..5).any(|_| {
+            let (before, _) = super::rss().unwrap();
+            // black_box: unread, the buffer is optimised away in release.
+            let v = std::hint::black_box(vec![1u8; 64 << 20]);
+            let (after, _) = super::rss().unwrap();
+            drop(v);
+            seen.push((before, after));
+            after >= before + (48 << 20)
+        });
+        assert!(moved, "64 MiB touched, rss before -> after: {seen:?}");
+        assert!(mem_total().unwrap() > rss);
         let b = default_budget();
         assert!(b.bytes > 0 && !b.source.is_empty(), "{b:?}");
     }

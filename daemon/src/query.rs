@@ -614,13 +614,18 @@ pub fn industry_code(
 pub fn market_info(
     store: &Store,
     stale: bool,
-    pending: Option<PendingDay>,
+    pending: Option<(i32, PendingDay)>,
     columns: &crate::config::ColumnsConfig,
 ) -> MarketInfo {
     let info = &store.info;
     // The refresh task's account when it has one; else what the store
-    // itself holds back (a snapshot restored at start).
-    let pending = pending.or_else(|| {
+    // itself holds back (a snapshot restored at start). The account is
+    // written just after a new store is put in service: a date the store
+    // in hand already serves is no longer pending, whatever the account
+    // still says, so one answer never names a date both last and pending.
+    let latest = store.served_dates().last().copied();
+    let pending = pending.filter(|&(date, _)| latest.is_none_or(|l| date > l));
+    let pending = pending.map(|(_, day)| day).or_else(|| {
         let &date = store.pending_dates().last()?;
         let rows = store.pending_rows() as u64;
         Some(PendingDay {
@@ -688,4 +693,48 @@ pub fn market_dates(store: &Store) -> Vec<String> {
         .iter()
         .map(|&d| time::date_string(d))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::DemoParams;
+
+    /// The refresh task writes its account of the pending day just after
+    /// the store that serves that day is put in service: an answer read in
+    /// between must not name the day both last and pending.
+    #[test]
+    fn market_info_drops_a_pending_account_the_store_has_passed() {
+        let mut p = DemoParams::seed();
+        p.stocks = 20;
+        p.days = 4;
+        let mut store = crate::demo::load(&p, 7).expect("demo store");
+        let dates = store.dates().to_vec();
+        let (newest, before) = (dates[3], dates[2]);
+        let account = |date: i32| {
+            Some((
+                date,
+                PendingDay {
+                    date: time::date_string(date),
+                    rows: 20,
+                    rows_loaded: 20,
+                    reason: "rows are still arriving".into(),
+                },
+            ))
+        };
+        let columns = crate::config::ColumnsConfig::default();
+
+        // Every date served: an account naming the newest one is stale.
+        let info = market_info(&store, false, account(newest), &columns);
+        assert_eq!(info.dates.last, Some(time::date_string(newest)));
+        assert!(info.pending.is_none(), "{:?}", info.pending);
+
+        // The newest date held back: the account is the answer.
+        store.hold_back_after(before);
+        let info = market_info(&store, false, account(newest), &columns);
+        assert_eq!(info.dates.last, Some(time::date_string(before)));
+        let pending = info.pending.expect("the held-back day is pending");
+        assert_eq!(pending.date, time::date_string(newest));
+        assert_eq!(pending.reason, "rows are still arriving");
+    }
 }

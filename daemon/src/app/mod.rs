@@ -58,9 +58,9 @@ pub struct Shared {
     /// Becomes true once a store is served or the first load attempt has
     /// ended (success or not): the moment to tell systemd READY.
     pub settled: tokio::sync::watch::Sender<bool>,
-    /// The pending (not yet complete) date and why, as the refresh task
-    /// last saw it (`market.info` `pending`).
-    pub pending: Mutex<Option<stockd_api::PendingDay>>,
+    /// The pending (not yet complete) date (days since 2000-01-01) and why,
+    /// as the refresh task last saw it (`market.info` `pending`).
+    pub pending: Mutex<Option<(i32, stockd_api::PendingDay)>>,
 }
 
 impl Shared {

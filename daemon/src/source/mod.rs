@@ -1381,12 +1381,15 @@ fn publish_pending(
             .as_ref()
             .and_then(|s| s.date_index(date).map(|di| s.rows_on(di).len() as u64))
             .unwrap_or(0);
-        Some(stockd_api::PendingDay {
-            date: crate::store::time::date_string(date),
-            rows: rows as u64,
-            rows_loaded,
-            reason: pending_reason(source, reference, t, Instant::now()),
-        })
+        Some((
+            date,
+            stockd_api::PendingDay {
+                date: crate::store::time::date_string(date),
+                rows: rows as u64,
+                rows_loaded,
+                reason: pending_reason(source, reference, t, Instant::now()),
+            },
+        ))
     });
     *shared.pending.lock().unwrap_or_else(|e| e.into_inner()) = day;
 }
