@@ -260,7 +260,7 @@ pub struct ColumnMemory {
     pub name: String,
     /// The column's PostgreSQL type.
     pub pg_type: String,
-    /// How the values are held. `…-packed`: in blocks of 4,096 rows, each
+    /// How the values are held. `…-packed`: in blocks of 1,024 rows, each
     /// frame-of-reference + bit-packed at the width its values need:
     /// `int-packed` (smallint, integer, bigint), `date-packed`,
     /// `timestamp-packed`, `decimal-packed` (numeric as a scaled integer),

@@ -1,6 +1,6 @@
 //! Typed column buffers. Integers, dates, timestamps, numeric mantissas,
 //! decimal-valued doubles and the bit patterns of other doubles and reals
-//! are held bit-packed in blocks of 4,096 rows (see [`super::packed`]),
+//! are held bit-packed in blocks of 1,024 rows (see [`super::packed`]),
 //! each block at the width its own values need; text as dictionary codes
 //! of 1, 2 or 4 bytes; booleans and NULLs as bitmaps. Values are written
 //! back out exactly as PostgreSQL holds them (see [`super::json`]).
