@@ -152,5 +152,10 @@ async fn run(job: CopyJob) -> Result<Store, LoadError> {
         }
     }
     decoder.finish().map_err(&store_error)?;
+    tracing::debug!(
+        rows = builder.rows(),
+        builder_mib = format!("{:.1}", builder.heap_bytes() as f64 / 1048576.0),
+        "COPY drained; putting the rows in (date, code) order"
+    );
     Ok(builder.finish(job.info))
 }

@@ -1065,7 +1065,7 @@ impl ColumnData {
 
     /// These values followed by `more`'s (see [`Column::append`]); `None`
     /// when `more` is not the same table type.
-    fn append(&self, more: &ColumnData) -> Option<ColumnData> {
+    pub(super) fn append(&self, more: &ColumnData) -> Option<ColumnData> {
         use ColumnData as D;
         Some(match (self, more) {
             (D::Int2(a), D::Int2(b)) => D::Int2(a.append_packed(b)),
@@ -1539,19 +1539,18 @@ impl ColumnBuilder {
     }
 
     /// A builder of `kind` holding rows `order` (`n` of them) of `pieces`:
-    /// one column's rows, `chunk` to a piece (the last may hold fewer),
-    /// each piece the [`ColumnBuilder::finish`] of a builder of `kind`.
+    /// one column's rows, the [`ColumnBuilder::finish`]es of builders of
+    /// `kind` appended one to another.
     /// Every value is read back as it was pushed, so the builder finishes
     /// into the column that one builder of all the rows would have given.
     pub fn gather(
         kind: super::schema::ColumnKind,
-        pieces: &[ColumnData],
-        chunk: usize,
+        pieces: &ColumnData,
         order: impl Iterator<Item = usize>,
         n: usize,
     ) -> ColumnBuilder {
         let mut b = ColumnBuilder::new(kind, n);
-        let at = |r: usize| (&pieces[r / chunk], r % chunk);
+        let at = |r: usize| (pieces, r);
         let int = |r: usize| {
             let (p, i) = at(r);
             p.packed().map_or(0, |v| v.get(i))
