@@ -301,16 +301,16 @@ impl StoreBuilder {
         })
     }
 
-    /// Hands the bit-packed columns' last [`CHUNK`] rows to a thread that
-    /// encodes them while the COPY goes on, after waiting for the chunk
-    /// before: at most one chunk's raw values are in flight.
+    /// Hands the bit-packed columns' last [`CHUNK`] rows to the encoder
+    /// thread, which encodes them while the COPY goes on; the hand-over
+    /// waits until it has finished the chunk before, so at most one chunk's
+    /// raw values are in flight.
     ///
     /// The chunk is encoded in (date, code id) order, not as read: a table
     /// whose rows are not stored by date (rows updated or re-inserted since)
-    /// gives chunks of every date, and a block of many dates' rows is
-    /// wider (timestamps, ids, prices across the year). Unsorted, a year's
-    /// chunks took about 1.9 times the finished store during a full
-    /// reload, beside the store in service.
+    /// gives chunks of many dates, and a block of many dates' rows is wider
+    /// (timestamps, ids) than one of a single date's, as the finished store
+    /// holds them.
     fn seal_chunk(&mut self) {
         let start = self.rows - CHUNK;
         let order = self.chunk_order(start);
@@ -338,14 +338,11 @@ impl StoreBuilder {
         let job = match &self.encoding {
             Encoding::Thread(e) => match e.jobs.send((raw, order)) {
                 Ok(()) => return,
-                // The thread is gone: it panicked; so does the load.
-                Err(_) => {
-                    if let Encoding::Thread(e) =
-                        std::mem::replace(&mut self.encoding, Encoding::Here)
-                    {
-                        e.join();
-                    }
-                    return;
+                // The thread is gone, so it panicked: joining it raises
+                // the panic here, and the load fails.
+                Err(std::sync::mpsc::SendError(job)) => {
+                    self.collect_sealed();
+                    job
                 }
             },
             _ => (raw, order),
