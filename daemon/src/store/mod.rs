@@ -120,6 +120,8 @@ pub enum StoreError {
 /// rows take about 700 MiB (8 bytes a double) beside the store being
 /// served; encoded chunks take about what the new store will.
 const CHUNK: usize = 16 * packed::BLOCK;
+// A row's place in its chunk is kept as a u16 (`StoreBuilder::chunk_at`).
+const _: () = assert!(CHUNK <= 1 << 16);
 
 /// Loads expected to be smaller than this (32 chunks) keep raw builders and
 /// encode once: their builders are small (a 30-day window's are about 60
@@ -316,7 +318,7 @@ impl StoreBuilder {
         let order = self.chunk_order(start);
         let mut at = vec![0u16; CHUNK];
         for (to, &from) in order.iter().enumerate() {
-            // CHUNK is 16 blocks: every position fits a u16.
+            // CHUNK is at most 2^16 (asserted at compile time).
             at[from as usize] = to as u16;
         }
         self.chunk_at.extend_from_slice(&at);
