@@ -1550,11 +1550,8 @@ impl ColumnBuilder {
         n: usize,
     ) -> ColumnBuilder {
         let mut b = ColumnBuilder::new(kind, n);
-        let at = |r: usize| (pieces, r);
-        let int = |r: usize| {
-            let (p, i) = at(r);
-            p.packed().map_or(0, |v| v.get(i))
-        };
+        let packed = pieces.packed();
+        let int = |r: usize| packed.map_or(0, |v| v.get(r));
         match &mut b {
             ColumnBuilder::Int2(v) => v.extend(order.map(|r| int(r) as i16)),
             ColumnBuilder::Int4(v) | ColumnBuilder::Date(v) => {
@@ -1563,18 +1560,15 @@ impl ColumnBuilder {
             ColumnBuilder::Int8(v)
             | ColumnBuilder::Timestamp(v)
             | ColumnBuilder::TimestampTz(v) => v.extend(order.map(int)),
-            ColumnBuilder::Float4(v) => v.extend(order.map(|r| match at(r) {
-                (ColumnData::Float4(x), i) => x.f32(i),
+            ColumnBuilder::Float4(v) => v.extend(order.map(|r| match pieces {
+                ColumnData::Float4(x) => x.f32(r),
                 _ => 0.0,
             })),
-            ColumnBuilder::Float8(v) => v.extend(order.map(|r| {
-                let (p, i) = at(r);
-                p.f64_at(i)
-            })),
+            ColumnBuilder::Float8(v) => v.extend(order.map(|r| pieces.f64_at(r))),
             ColumnBuilder::Decimal { values: out, .. } => {
                 for r in order {
-                    let m = match at(r) {
-                        (ColumnData::Decimal { values, .. }, i) => values.get(i),
+                    let m = match pieces {
+                        ColumnData::Decimal { values, .. } => values.get(r),
                         _ => Some(0),
                     };
                     // The piece was a builder of this precision: it fits.
