@@ -142,8 +142,6 @@ pub struct StoreBuilder {
     /// Each column's chunks so far, encoded one after another into one
     /// column (`None` for the others, and while a thread holds them).
     pieces: Vec<Option<ColumnData>>,
-    /// Chunks encoded so far.
-    sealed: usize,
     /// Where each row of the sealed chunks went in its chunk: a chunk is
     /// put in (date, code) order before it is encoded (see
     /// [`StoreBuilder::seal_chunk`]), the other columns stay as read.
@@ -292,7 +290,6 @@ impl StoreBuilder {
                 .collect(),
             nulls: vec![None; specs.len()],
             pieces: vec![None; specs.len()],
-            sealed: 0,
             chunk_at: Vec::new(),
             specs,
             rows: 0,
@@ -316,12 +313,11 @@ impl StoreBuilder {
     fn seal_chunk(&mut self) {
         let start = self.rows - CHUNK;
         let order = self.chunk_order(start);
-        let mut at = vec![0u16; CHUNK];
+        self.chunk_at.resize(start + CHUNK, 0);
         for (to, &from) in order.iter().enumerate() {
             // CHUNK is at most 2^16 (asserted at compile time).
-            at[from as usize] = to as u16;
+            self.chunk_at[start + from as usize] = to as u16;
         }
-        self.chunk_at.extend_from_slice(&at);
         let raw: Vec<(usize, ColumnBuilder)> = self
             .chunked
             .iter()
@@ -330,7 +326,6 @@ impl StoreBuilder {
                 (i, std::mem::replace(&mut self.builders[i], fresh))
             })
             .collect();
-        self.sealed += 1;
         if let Encoding::NotStarted = self.encoding {
             self.encoding = match Encoder::spawn(self.specs.len()) {
                 Some(e) => Encoding::Thread(e),
@@ -355,17 +350,14 @@ impl StoreBuilder {
     /// The rows `start..start + CHUNK` (chunk positions) in (date, code id)
     /// order, read from the key columns' builders (never chunked).
     fn chunk_order(&self, start: usize) -> Vec<u32> {
-        let key = |i: usize| -> &[u32] {
-            match &self.builders[i] {
-                ColumnBuilder::Text { codes, .. } => &codes[start..start + CHUNK],
-                _ => &[],
-            }
+        let codes: &[u32] = match &self.builders[self.code_col] {
+            ColumnBuilder::Text { codes, .. } => &codes[start..start + CHUNK],
+            _ => &[],
         };
         let dates: &[i32] = match &self.builders[self.date_col] {
             ColumnBuilder::Date(v) => &v[start..start + CHUNK],
             _ => &[],
         };
-        let codes = key(self.code_col);
         let mut order: Vec<u32> = (0..CHUNK as u32).collect();
         if dates.len() == CHUNK && codes.len() == CHUNK {
             order.sort_by_key(|&r| (dates[r as usize], codes[r as usize]));
@@ -380,6 +372,11 @@ impl StoreBuilder {
             Some(&at) => r / CHUNK * CHUNK + at as usize,
             None => r,
         }
+    }
+
+    /// Chunks encoded so far.
+    fn sealed(&self) -> usize {
+        self.chunk_at.len() / CHUNK
     }
 
     /// Every chunk's pieces, from the encoder thread if there is one.
@@ -482,7 +479,7 @@ impl StoreBuilder {
         // order and encoded again as a whole; a load expected smaller than
         // [`CHUNKED_FROM`] is encoded once, from its builders.
         self.collect_sealed();
-        let chunked = self.sealed > 0;
+        let chunked = self.sealed() > 0;
         if chunked && !rows.is_multiple_of(CHUNK) {
             let rest: Vec<(usize, ColumnBuilder)> = self
                 .chunked
@@ -1479,11 +1476,15 @@ mod tests {
         }
         assert!(rows.len() > 2 * CHUNK && !rows.len().is_multiple_of(CHUNK));
         let b = wide_builder(&rows, CHUNKED_FROM);
-        assert!(b.sealed >= 2, "{} chunks encoded while loading", b.sealed);
+        assert!(
+            b.sealed() >= 2,
+            "{} chunks encoded while loading",
+            b.sealed()
+        );
         let s = b.finish(info());
         // Told to expect a few rows, the same load encodes once.
         let once = wide_builder(&rows, 1000);
-        assert!(once.sealed == 0 && once.pieces.iter().all(Option::is_none));
+        assert!(once.sealed() == 0 && once.pieces.iter().all(Option::is_none));
         assert_eq!(contents(&once.finish(info())), contents(&s));
         assert_eq!(
             (s.rows(), s.dates().len(), s.stocks()),
