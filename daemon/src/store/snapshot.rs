@@ -30,7 +30,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 pub const MAGIC: &[u8; 8] = b"STOCKDSN";
 /// Bumped whenever the body layout changes; older files are ignored.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 /// The snapshot's file name inside the state directory.
 pub const FILE_NAME: &str = "store.snapshot";
 /// Longest name or type string accepted.
@@ -367,11 +367,7 @@ fn write_data<W: Write>(o: &mut Out<'_, W>, d: &ColumnData) -> io::Result<()> {
         ColumnData::Text { dict, codes } => {
             o.pod(12u8)?;
             write_arena(o, dict)?;
-            match codes {
-                Codes::U8(v) => (o.pod(1u8)?, o.vec(v)?),
-                Codes::U16(v) => (o.pod(2u8)?, o.vec(v)?),
-                Codes::U32(v) => (o.pod(4u8)?, o.vec(v)?),
-            }
+            (write_packed(o, codes.packed())?, ())
         }
     };
     Ok(())
@@ -439,16 +435,8 @@ fn read_data<R: Read>(i: &mut In<R>, rows: usize) -> Result<ColumnData, Snapshot
         11 => ColumnData::TimestampTz(read_packed(i, rows)?),
         12 => {
             let dict = read_arena(i)?;
-            let width: u8 = i.pod()?;
-            let codes = match width {
-                1 => Codes::U8(i.column(rows)?),
-                2 => Codes::U16(i.column(rows)?),
-                4 => Codes::U32(i.column(rows)?),
-                _ => return Err(corrupt("unknown dictionary code width")),
-            };
-            if (0..rows).any(|r| codes.get(r) as usize >= dict.len()) {
-                return Err(corrupt("a dictionary code is out of range"));
-            }
+            let codes = Codes::from_packed(read_packed(i, rows)?, dict.len())
+                .ok_or_else(|| corrupt("a dictionary code is out of range"))?;
             ColumnData::Text { dict, codes }
         }
         _ => return Err(corrupt("unknown column layout")),
