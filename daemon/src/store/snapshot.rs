@@ -287,7 +287,7 @@ fn write_packed<W: Write>(o: &mut Out<'_, W>, p: &Packed) -> io::Result<()> {
     o.vec(&heads.iter().map(|h| h.base).collect::<Vec<i64>>())?;
     o.vec(&heads.iter().map(|h| h.meta).collect::<Vec<u64>>())?;
     o.vec(words)?;
-    o.vec(tail)
+    o.vec(&tail)
 }
 
 fn read_packed<R: Read>(i: &mut In<R>, rows: usize) -> Result<Packed, SnapshotError> {
