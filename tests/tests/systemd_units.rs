@@ -213,7 +213,7 @@ fn units_sysusers_tmpfiles_and_config_agree() -> Result<()> {
     ensure!(s("WatchdogSec")? == "30");
     ensure!(s("Restart")? == "on-failure");
     s("TimeoutStartSec")?;
-    ensure!(s("MemoryHigh")? == "384M" && s("MemoryMax")? == "512M");
+    ensure!(s("MemoryHigh")? == "1G" && s("MemoryMax")? == "1280M");
     ensure!(s("User")? == "stockd" && s("Group")? == "stockd");
     ensure!(values(&service, "Service", "DynamicUser")
         .iter()

@@ -271,7 +271,7 @@ pub struct ColumnMemory {
     /// `f64-dict-packed` (a double column of at most 256 distinct values,
     /// as codes into them), `f64-packed`/`f32-packed` (other doubles and
     /// reals, by their bit patterns). Also `decimal-i128` (numeric past 18 digits),
-    /// `decimal-text`, `dict-u8`/`-u16`/`-u32` (text as dictionary codes),
+    /// `decimal-text`, `dict-packed` (text as bit-packed dictionary codes),
     /// `bitmap` (boolean).
     pub layout: String,
     /// Bytes of the values (with the dictionary, for text).
