@@ -1409,6 +1409,40 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_code_and_date_finds_its_row_past_one_word_of_codes() {
+        // 200 codes (four words of the presence bitmap) over 7 dates, one
+        // cell in five missing (suspended), loaded in neither order.
+        let present = |c: i32, d: i32| (c * 7 + d * 3) % 5 != 0;
+        let mut b = StoreBuilder::new(specs(), "code", "d", 1_400).unwrap();
+        for d in (1..=7).rev() {
+            for c in (0..200).map(|i| (i * 37) % 200) {
+                if present(c, d) {
+                    let code = format!("C{c:03}");
+                    let (dd, x) = (d.to_be_bytes(), (c * 100 + d).to_be_bytes());
+                    b.push_row([Some(code.as_bytes()), Some(&dd[..]), Some(&x[..])])
+                        .unwrap();
+                }
+            }
+        }
+        let s = b.finish(info());
+        assert_eq!(s.dates(), &[1, 2, 3, 4, 5, 6, 7]);
+        for c in 0..200 {
+            let id = s.code_id(&format!("C{c:03}")).unwrap();
+            for d in 1..=7 {
+                let found = s.row(id, (d - 1) as usize).map(|r| x(&s, r));
+                let want = present(c, d).then_some(Some(c * 100 + d));
+                assert_eq!(found, want, "code {c}, date {d}");
+            }
+            let last = (1..=7).rev().find(|&d| present(c, d)).unwrap();
+            assert_eq!(
+                s.latest_row(id).map(|r| x(&s, r)),
+                Some(Some(c * 100 + last))
+            );
+        }
+        assert_eq!(s.row(0, 7), None, "a date past the last");
+    }
+
     /// The value of column `x` in row `r`, `None` for NULL.
     fn x(s: &Store, r: usize) -> Option<i32> {
         let col = &s.columns()[2];
