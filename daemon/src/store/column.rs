@@ -1591,6 +1591,60 @@ impl ColumnBuilder {
         b
     }
 
+    /// `pieces`' rows in `order` (`n` of them), encoded as `pieces` holds
+    /// them, without reading them back as values and choosing a codec
+    /// again, where that is the codec one pass over all the rows would
+    /// choose: integers, dates and timestamps; numerics held as scaled
+    /// integers; doubles and reals held as decimals (every piece was
+    /// checked exact over the denominator they share) or by bit pattern
+    /// (a piece that is neither decimal nor a small dictionary makes the
+    /// whole column neither). `None` for the others (a dictionary of
+    /// doubles, numerics past 18 digits): [`ColumnBuilder::gather`] then
+    /// reads them back, and [`ColumnBuilder::finish`] encodes them again.
+    pub fn regather(
+        pieces: &ColumnData,
+        order: impl Iterator<Item = usize>,
+        n: usize,
+    ) -> Option<ColumnData> {
+        let packed = move |p: &Packed| {
+            let mut v = Vec::with_capacity(n);
+            v.extend(order.map(|r| p.get(r)));
+            Packed::new(&v)
+        };
+        use ColumnData as D;
+        Some(match pieces {
+            D::Int2(p) => D::Int2(packed(p)),
+            D::Int4(p) => D::Int4(packed(p)),
+            D::Int8(p) => D::Int8(packed(p)),
+            D::Date(p) => D::Date(packed(p)),
+            D::Timestamp(p) => D::Timestamp(packed(p)),
+            D::TimestampTz(p) => D::TimestampTz(packed(p)),
+            D::Float4(Reals { exp, values }) => D::Float4(Reals {
+                exp: *exp,
+                values: packed(values),
+            }),
+            D::Float8(Doubles { dict: None, values }) => D::Float8(Doubles {
+                dict: None,
+                values: packed(values),
+            }),
+            D::DecimalF64 {
+                den,
+                values: Decimals::Packed(p),
+            } => D::DecimalF64 {
+                den: *den,
+                values: Decimals::Packed(packed(p)),
+            },
+            D::Decimal {
+                scale,
+                values: Decimals::Packed(p),
+            } => D::Decimal {
+                scale: *scale,
+                values: Decimals::Packed(packed(p)),
+            },
+            _ => return None,
+        })
+    }
+
     /// Moves the rows into the order `perm` gives (row i becomes row
     /// `perm[i]`), before [`ColumnBuilder::finish`] encodes them once.
     pub fn permute(&mut self, perm: &[u32]) {

@@ -475,9 +475,12 @@ impl StoreBuilder {
         let rows = self.rows;
         let (code_col, date_col) = (self.code_col, self.date_col);
         // When chunks were encoded, the rows after the last one are encoded
-        // too, and each column is read back from its pieces in (date, code)
-        // order and encoded again as a whole; a load expected smaller than
-        // [`CHUNKED_FROM`] is encoded once, from its builders.
+        // too, and each column is put in (date, code) order from its pieces:
+        // their encoded values packed again in that order where the pieces'
+        // codec is the one a single pass would choose, else read back and
+        // encoded again as a whole (see `ColumnBuilder::regather`); a load
+        // expected smaller than [`CHUNKED_FROM`] is encoded once, from its
+        // builders.
         self.collect_sealed();
         let chunked = self.sealed() > 0;
         if chunked && !rows.is_multiple_of(CHUNK) {
@@ -568,13 +571,16 @@ impl StoreBuilder {
                 }
                 Source::Pieces(pieces) => {
                     let at = |r: usize| StoreBuilder::piece_row(&chunk_at, r);
-                    let b = match &perm {
-                        Some(p) => {
-                            let order = p.iter().map(|&r| at(r as usize));
-                            ColumnBuilder::gather(kinds[i], &pieces, order, rows)
+                    let order = || -> Box<dyn Iterator<Item = usize> + '_> {
+                        match &perm {
+                            Some(p) => Box::new(p.iter().map(move |&r| at(r as usize))),
+                            None => Box::new((0..rows).map(at)),
                         }
-                        None => ColumnBuilder::gather(kinds[i], &pieces, (0..rows).map(at), rows),
                     };
+                    // The column encoded as its pieces are, or its values
+                    // read back, to be encoded again.
+                    let gathered = ColumnBuilder::regather(&pieces, order(), rows)
+                        .ok_or_else(|| ColumnBuilder::gather(kinds[i], &pieces, order(), rows));
                     drop(pieces);
                     // The pieces were made on the encoder thread, which has
                     // ended: their pages go back to the OS when a thread
@@ -582,7 +588,7 @@ impl StoreBuilder {
                     // grow beside them.
                     // SAFETY: mi_collect only walks mimalloc's own heaps.
                     unsafe { libmimalloc_sys::mi_collect(true) };
-                    b.finish()
+                    gathered.unwrap_or_else(ColumnBuilder::finish)
                 }
             };
             if let Some(p) = &perm {
@@ -1566,8 +1572,8 @@ mod tests {
     #[test]
     fn a_load_of_many_chunks_holds_every_value_as_loaded() {
         // 700 codes × 200 dates: two whole chunks and a part, loaded in
-        // neither date nor code order, so every column is read back from
-        // its pieces in another order and encoded again.
+        // neither date nor code order, so every column is put in another
+        // order from its pieces.
         let (codes, dates) = (700u32, 200i32);
         let mut rows: Vec<Wide> = Vec::new();
         for d in 0..dates {
@@ -1601,7 +1607,16 @@ mod tests {
         // Told to expect a few rows, the same load encodes once.
         let once = wide_builder(&rows, 1000);
         assert!(once.sealed() == 0 && once.pieces.iter().all(Option::is_none));
-        assert_eq!(contents(&once.finish(info())), contents(&s));
+        let once = once.finish(info());
+        assert_eq!(contents(&once), contents(&s));
+        // Each column's codec is the one the single pass chose.
+        let layouts = |s: &Store| {
+            s.columns()
+                .iter()
+                .map(|c| c.data.layout())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(layouts(&once), layouts(&s));
         assert_eq!(
             (s.rows(), s.dates().len(), s.stocks()),
             (rows.len(), 200, 700)
