@@ -29,9 +29,10 @@
 //! The rows after the last full block (fewer than [`BLOCK`]) are each
 //! generation's own `tail`, packed alike in words of its own: the next
 //! append reads them back and seals them with the new rows. (Held plain,
-//! 8 bytes a value, the tails took 2.8 of the demo data's 301 B/row.) The packer is written here rather than taken from a crate: the
-//! bit-packing crates at hand pack 32-bit lanes or interleave values across
-//! lanes, and neither gives a one-value read at any width up to 64.
+//! 8 bytes a value, the tails took 1.6 of the demo data's 301 B/row.) The
+//! packer is written here rather than taken from a crate: the bit-packing
+//! crates at hand pack 32-bit lanes or interleave values across lanes, and
+//! neither gives a one-value read at any width up to 64.
 //!
 //! [`room_for`]: super::shared::room_for
 
