@@ -1528,8 +1528,11 @@ impl ColumnBuilder {
         }
     }
 
-    /// Whether a column of `kind` is held bit-packed, so that a load can
-    /// encode it chunk by chunk (see [`ColumnBuilder::gather`]).
+    /// Whether a load encodes a column of `kind` chunk by chunk (see
+    /// [`ColumnBuilder::gather`]): the bit-packed numbers, dates and
+    /// timestamps. Not text, though its codes are bit-packed too: its
+    /// dictionary is numbered once all rows are in (see
+    /// [`ColumnBuilder::renumber`]); its builder holds 4 bytes a row.
     pub fn packs(kind: super::schema::ColumnKind) -> bool {
         use super::schema::ColumnKind as K;
         match kind {
@@ -1586,7 +1589,7 @@ impl ColumnBuilder {
                     out.push(m);
                 }
             }
-            // Not held bit-packed: never in pieces.
+            // Never encoded chunk by chunk (see `packs`): never in pieces.
             ColumnBuilder::DecimalText(_) | ColumnBuilder::Bool(_) | ColumnBuilder::Text { .. } => {
             }
         }
