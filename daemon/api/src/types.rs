@@ -270,7 +270,11 @@ pub struct ColumnMemory {
     /// average of prices in cents over 30 days is an integer over 3,000),
     /// `f64-dict-packed` (a double column of at most 256 distinct values,
     /// as codes into them), `f64-packed`/`f32-packed` (other doubles and
-    /// reals, by their bit patterns). Also `decimal-i128` (numeric past 18 digits),
+    /// reals, by their bit patterns). `decimal-by-stock`,
+    /// `f64-decimal-by-stock`, `f64-fraction-by-stock`: the same
+    /// integers held as offsets from a value of each stock, where that is
+    /// smaller (share counts, which a stock keeps from day to day). Also
+    /// `decimal-i128` (numeric past 18 digits),
     /// `decimal-text`, `dict-packed` (text as bit-packed dictionary codes),
     /// `bitmap` (boolean).
     pub layout: String,

@@ -187,7 +187,7 @@ fn absorb(pieces: &mut [Option<ColumnData>], chunk: Vec<(usize, ColumnData)>) {
             // fails (the panic reaches the load's task) rather than lose
             // the rows before.
             Some(a) => a
-                .append(&d)
+                .append(&d, None)
                 .expect("chunks of one column are of one PostgreSQL type"),
         });
     }
@@ -605,12 +605,37 @@ impl StoreBuilder {
         for (i, c) in in_parallel(todo, finish) {
             columns[i] = Some(c);
         }
-        let columns: Vec<Column> = columns.into_iter().flatten().collect();
+        let columns = by_stock(columns.into_iter().flatten().collect(), code_col);
         info.read.rows = rows as u64;
         let mut store = Store::assemble(self.specs, columns, rows, code_col, date_col, info, keys);
         store.info.read.dates = store.dates.len() as u64;
         store
     }
+}
+
+/// `columns` with each column of decimals held by stock where that is
+/// smaller ([`column::Decimals::by_code`]), judged on all cores.
+fn by_stock(columns: Vec<Column>, code_col: usize) -> Vec<Column> {
+    let (codes, entries) = match columns.get(code_col).map(|c| &c.data) {
+        Some(ColumnData::Text { dict, codes }) => (codes.clone(), dict.len()),
+        _ => return columns,
+    };
+    // Decoded once for all columns.
+    let ids: Vec<u32> = (0..codes.len()).map(|r| codes.get(r)).collect();
+    let one =
+        |(i, c): (usize, Column)| match c.data.by_code((&codes, entries), &ids, c.nulls.as_ref()) {
+            Some(data) => (
+                i,
+                Column {
+                    data,
+                    nulls: c.nulls,
+                },
+            ),
+            None => (i, c),
+        };
+    let mut out = in_parallel(columns.into_iter().enumerate().collect(), one);
+    out.sort_unstable_by_key(|&(i, _)| i);
+    out.into_iter().map(|(_, c)| c).collect()
 }
 
 /// `f` applied to every item, on up to as many threads as there are cores
@@ -994,11 +1019,22 @@ impl Store {
             .rows
             .checked_add(more.rows)
             .filter(|&r| r <= MAX_ROWS)?;
+        // The code column first: values held by stock take its codes.
+        let code = self.columns[self.code_col].append(&more.columns[self.code_col], None)?;
+        let codes = match &code.data {
+            ColumnData::Text { dict, codes } => Some((codes.clone(), dict.len())),
+            _ => None,
+        };
+        let mut code = Some(code);
         let columns = self
             .columns
             .iter()
             .zip(&more.columns)
-            .map(|(a, b)| a.append(b))
+            .enumerate()
+            .map(|(i, (a, b))| match i == self.code_col {
+                true => code.take(),
+                false => a.append(b, codes.as_ref().map(|(c, n)| (c, *n))),
+            })
             .collect::<Option<Vec<Column>>>()?;
         info.read = Read {
             kind: ReadKind::Incremental,
@@ -1696,6 +1732,7 @@ mod tests {
             ColumnData::DecimalF64 { values, .. } => match values {
                 column::Decimals::Packed(v) => v.parts().1.as_ptr() as usize,
                 column::Decimals::I128(v) => v.as_ptr() as usize,
+                column::Decimals::ByCode(v) => v.offsets.parts().1.as_ptr() as usize,
             },
             other => panic!("price is held as {}", other.layout()),
         };
@@ -1758,6 +1795,39 @@ mod tests {
                 &[old, new_day, day(14, 0..200, (500, 100.0), 3)].concat()
             ))
         );
+    }
+
+    #[test]
+    fn values_held_by_stock_append_a_day_with_new_and_missing_stocks() {
+        // 2,100 stocks over eight days, whose price and amount move by
+        // one a day: both are held by stock.
+        let day = |d: i32, codes: std::ops::Range<u32>| -> Vec<Wide> {
+            codes
+                .map(|c| {
+                    let c64 = c as i64;
+                    (
+                        Some(format!("{c:06}")),
+                        d,
+                        Some(c as i32),
+                        ((c64 * 7919) % 100_000 + d as i64) as f64 / 100.0,
+                        (c64 * 1_000_003) % 1_000_000_007 + d as i64,
+                        format!("name {c}"),
+                    )
+                })
+                .collect()
+        };
+        let layouts = |s: &Store| (s.columns()[3].data.layout(), s.columns()[4].data.layout());
+        let by_stock = ("f64-decimal-by-stock", "decimal-by-stock");
+        let old: Vec<Wide> = (10..18).flat_map(|d| day(d, 0..2100)).collect();
+        let base = wide_store(&old);
+        assert_eq!(layouts(&base), by_stock);
+        // A day without the first 100 stocks, with 200 new ones.
+        let new_day = day(18, 100..2300);
+        let grown = base.append(wide_store(&new_day), info()).unwrap();
+        assert_eq!(layouts(&grown), by_stock);
+        let all = wide_store(&[old.clone(), new_day].concat());
+        assert_eq!(contents(&grown), contents(&all));
+        assert_eq!(contents(&base), contents(&wide_store(&old)));
     }
 
     #[test]

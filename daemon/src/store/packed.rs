@@ -156,6 +156,13 @@ impl Packed {
         (0..self.len).map(move |i| self.get(i))
     }
 
+    /// Bytes sealed block `b` takes: its header and words.
+    pub fn block_bytes(&self, b: usize) -> usize {
+        self.heads.get(b).map_or(0, |h| {
+            std::mem::size_of::<Head>() + block_words(BLOCK, h.width()) * 8
+        })
+    }
+
     /// Bytes held: block headers, words and the tail.
     pub fn bytes(&self) -> usize {
         self.heads.bytes() + self.words.bytes() + self.tail.bytes()
@@ -383,6 +390,13 @@ fn pack(block: &[i64], first_word: usize, words: &mut Vec<u64>) -> Head {
         }
     }
     head
+}
+
+/// Bytes a block of `values` takes packed: header and words.
+pub fn block_bytes_of(values: &[i64]) -> usize {
+    let mut words = Vec::new();
+    pack(values, 0, &mut words);
+    std::mem::size_of::<Head>() + words.len() * 8
 }
 
 /// The value at `lane` of the block `h` heads in `words`.

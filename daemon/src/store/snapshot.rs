@@ -16,7 +16,8 @@
 //! One write at a time is the job of [`crate::snapshots::SnapshotWriter`].
 
 use super::column::{
-    decimal_exp, Bitmap, Codes, Column, ColumnData, Decimals, Doubles, Reals, StrArena, MAX_DEN,
+    decimal_exp, Bitmap, ByCode, Codes, Column, ColumnData, Decimals, Doubles, Reals, StrArena,
+    MAX_DEN,
 };
 use super::packed::{Head, Packed};
 use super::schema::{ColumnKind, ColumnSpec};
@@ -30,7 +31,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 pub const MAGIC: &[u8; 8] = b"STOCKDSN";
 /// Bumped whenever the body layout changes; older files are ignored.
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 /// The snapshot's file name inside the state directory.
 pub const FILE_NAME: &str = "store.snapshot";
 /// Longest name or type string accepted.
@@ -308,6 +309,11 @@ fn write_decimals<W: Write>(o: &mut Out<'_, W>, d: &Decimals) -> io::Result<()> 
     match d {
         Decimals::Packed(p) => (o.pod(0u8)?, write_packed(o, p)?),
         Decimals::I128(v) => (o.pod(16u8)?, o.vec(v)?),
+        // The codes are the code column's: linked again at read.
+        Decimals::ByCode(v) => (o.pod(1u8)?, {
+            o.vec(&v.base)?;
+            write_packed(o, &v.offsets)?
+        }),
     };
     Ok(())
 }
@@ -317,6 +323,11 @@ fn read_decimals<R: Read>(i: &mut In<R>, rows: usize) -> Result<Decimals, Snapsh
     Ok(match width {
         0 => Decimals::Packed(read_packed(i, rows)?),
         16 => Decimals::I128(i.column(rows)?),
+        1 => Decimals::ByCode(ByCode {
+            base: i.vec::<i64>(None)?.into(),
+            codes: Codes::default(),
+            offsets: read_packed(i, rows)?,
+        }),
         _ => return Err(corrupt("unknown decimal layout")),
     })
 }
@@ -534,6 +545,13 @@ fn read_body<R: Read>(i: &mut In<R>) -> Result<Store, SnapshotError> {
     if !key_ok(code_col, ColumnKind::Text) || !key_ok(date_col, ColumnKind::Date) {
         return Err(corrupt("key columns are missing or of the wrong type"));
     }
+    let codes = match &columns[code_col].data {
+        ColumnData::Text { dict, codes } => (codes.clone(), dict.len()),
+        _ => return Err(corrupt("the code column is not held as text")),
+    };
+    for c in &mut columns {
+        c.data.link_codes(&codes.0, codes.1).map_err(corrupt)?;
+    }
     let info = LoadInfo {
         generation,
         loaded_at: UNIX_EPOCH + Duration::from_micros(at_us),
@@ -669,8 +687,9 @@ mod tests {
     use crate::demo::DemoParams;
 
     fn demo_store() -> Store {
+        // Enough rows (5,000) that the share counts are held by stock.
         let mut p = DemoParams::seed();
-        p.stocks = 60;
+        p.stocks = 1000;
         p.days = 5;
         p.suspended = 3;
         crate::demo::load(&p, 7).unwrap()
@@ -700,6 +719,14 @@ mod tests {
         let s = demo_store();
         let path = write(&s, &dir).unwrap();
         let back = read(&path).unwrap();
+        let by_stock = |s: &Store| {
+            s.columns()
+                .iter()
+                .filter(|c| c.data.layout().ends_with("by-stock"))
+                .count()
+        };
+        assert!(by_stock(&s) >= 2, "the share counts are held by stock");
+        assert_eq!(by_stock(&back), by_stock(&s));
         assert_eq!(back.specs(), s.specs());
         assert_eq!(back.columns(), s.columns());
         assert_eq!(back.dates(), s.dates());
