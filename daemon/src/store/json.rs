@@ -36,22 +36,27 @@ pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// A float in its shortest round-trip form, by zmij (Schubfach): the same
+/// text as ryu's in the range written without an exponent (ryu writes
+/// `1e16` and `1e-7` where zmij writes `1e+16` and `1e-07`), measured at
+/// 23 against 39–58 ns a value on random doubles below 100.
 fn write_f64(out: &mut String, v: f64) {
     if v.is_finite() {
-        out.push_str(ryu::Buffer::new().format_finite(v));
+        out.push_str(zmij::Buffer::new().format_finite(v));
     } else {
         out.push_str(non_finite(v.is_nan(), v > 0.0));
     }
 }
 
-/// How ryu writes a float without an exponent: as `digits.0` while the
+/// How zmij writes a float without an exponent: as `digits.0` while the
 /// value has at most `int_max` integer digits, as `0.000digits` while it
-/// has at most `zeros_max` zeros after the point (ryu's `format64` and
-/// `format32`: 16 and 4 for f64, 13 and 5 for f32).
+/// has at most `zeros_max` zeros after the point (zmij's `FIXED_DEC_EXP`,
+/// the same as ryu's `format64` and `format32`: 16 and 4 for f64, 13 and
+/// 5 for f32).
 struct Plain {
     /// DBL_DIG / FLT_DIG: a decimal of at most this many significant
     /// digits is the only one of at most that many that reads back as its
-    /// float, so it is also ryu's shortest form.
+    /// float, so it is also the shortest form zmij writes.
     max_digits: usize,
     int_max: i32,
     zeros_max: i32,
@@ -70,10 +75,10 @@ const PLAIN_F32: Plain = Plain {
 
 /// Writes the float `m / 10^e` (the store holds it as that decimal, checked
 /// bit for bit at load) from its digits, exactly as [`write_f64`] /
-/// [`write_f32`] would through ryu, without converting it to a float and
+/// [`write_f32`] would through zmij, without converting it to a float and
 /// searching for its shortest form. Returns `false`, writing nothing, when
-/// it cannot be sure of ryu's text: more than `max_digits` significant
-/// digits, or a magnitude ryu writes with an exponent.
+/// it cannot be sure of zmij's text: more than `max_digits` significant
+/// digits, or a magnitude zmij writes with an exponent.
 fn write_decimal(out: &mut String, m: i64, mut e: u32, p: &Plain) -> bool {
     if m == 0 {
         // The decimal 0 is +0.0 (a -0.0 is never held as a decimal).
@@ -123,7 +128,7 @@ fn write_decimal(out: &mut String, m: i64, mut e: u32, p: &Plain) -> bool {
 
 fn write_f32(out: &mut String, v: f32) {
     if v.is_finite() {
-        out.push_str(ryu::Buffer::new().format_finite(v));
+        out.push_str(zmij::Buffer::new().format_finite(v));
     } else {
         out.push_str(non_finite(v.is_nan(), v > 0.0));
     }
@@ -224,13 +229,13 @@ mod tests {
     use super::*;
     use crate::store::column::{Bitmap, Decimals};
 
-    /// `write_decimal` of `m / 10^e` against ryu's text of the float the
+    /// `write_decimal` of `m / 10^e` against zmij's text of the float the
     /// store would hold for it: equal whenever it writes; how often it did.
-    fn decimals_agree_with_ryu(f64s: bool, cases: &mut dyn Iterator<Item = (i64, u32)>) -> usize {
+    fn decimals_agree_with_zmij(f64s: bool, cases: &mut dyn Iterator<Item = (i64, u32)>) -> usize {
         let mut wrote = 0;
         for (m, e) in cases {
             let mut fast = String::new();
-            let ryu_text = if f64s {
+            let zmij_text = if f64s {
                 let x = m as f64 / 10f64.powi(e as i32);
                 if !write_decimal(&mut fast, m, e, &PLAIN_F64) {
                     continue;
@@ -247,14 +252,14 @@ mod tests {
                 write_f32(&mut t, x);
                 t
             };
-            assert_eq!(fast, ryu_text, "m = {m}, e = {e}, f64 = {f64s}");
+            assert_eq!(fast, zmij_text, "m = {m}, e = {e}, f64 = {f64s}");
             wrote += 1;
         }
         wrote
     }
 
     #[test]
-    fn decimals_are_written_as_ryu_writes_their_floats() {
+    fn decimals_are_written_as_zmij_writes_their_floats() {
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
             // SplitMix64.
@@ -300,20 +305,20 @@ mod tests {
             }
         }
         let n = cases.len();
-        let wrote = decimals_agree_with_ryu(true, &mut cases.iter().copied());
+        let wrote = decimals_agree_with_zmij(true, &mut cases.iter().copied());
         assert!(wrote > n / 2, "the fast path wrote {wrote} of {n} doubles");
         let reals: Vec<(i64, u32)> = cases
             .iter()
             .filter(|(m, _)| m.unsigned_abs() <= 1 << 24)
             .copied()
             .collect();
-        let wrote = decimals_agree_with_ryu(false, &mut reals.iter().copied());
+        let wrote = decimals_agree_with_zmij(false, &mut reals.iter().copied());
         assert!(
             wrote > reals.len() / 4,
             "the fast path wrote {wrote} of {} reals",
             reals.len()
         );
-        // What ryu writes with an exponent is left to ryu.
+        // What zmij writes with an exponent is left to zmij.
         assert!(!write_decimal(&mut String::new(), 5, 9, &PLAIN_F64));
         assert!(!write_decimal(
             &mut String::new(),
