@@ -525,27 +525,17 @@ impl Decimals {
         }
         // About 64 blocks, spread over the dates.
         let sample: Vec<usize> = (0..blocks).step_by(blocks.div_ceil(64)).collect();
-        let rows_of = |b: usize| b * BLOCK..(b + 1) * BLOCK;
-        let mut range = vec![(i64::MAX, i64::MIN); entries];
-        for r in sample.iter().flat_map(|&b| rows_of(b)) {
-            let v = plain.get(r);
-            let (lo, hi) = range.get_mut(ids[r] as usize)?;
-            if v != i64::MIN && !null(r) {
-                (*lo, *hi) = ((*lo).min(v), (*hi).max(v));
-            }
-        }
-        let base: Vec<i64> = range.iter().map(|&(lo, hi)| middle(lo, hi)).collect();
-        let (mut was, mut now) = (0usize, 0usize);
-        for &b in &sample {
-            let offsets: Vec<i64> = rows_of(b)
-                .map(|r| match null(r) {
-                    true => 0,
-                    false => plain.get(r).wrapping_sub(base[ids[r] as usize]),
-                })
-                .collect();
-            was += plain.block_bytes(b);
-            now += packed::block_bytes_of(&offsets);
-        }
+        let rows_at: Vec<usize> = sample
+            .iter()
+            .flat_map(|&b| b * BLOCK..(b + 1) * BLOCK)
+            .collect();
+        let values: Vec<i64> = rows_at.iter().map(|&r| plain.get(r)).collect();
+        let code = |k: usize| ids[rows_at[k]];
+        let offsets = ByCode::offsets(&mut Vec::new(), entries, &values, code, |k| {
+            null(rows_at[k])
+        })?;
+        let was: usize = sample.iter().map(|&b| plain.block_bytes(b)).sum();
+        let now: usize = offsets.chunks(BLOCK).map(packed::block_bytes_of).sum();
         let base_share = entries * 8 * sample.len() / blocks;
         if (now + base_share) * 10 > was * 9 {
             return None;
@@ -1263,13 +1253,19 @@ impl ColumnData {
     /// `codes` (of a dictionary of `entries`): checked to have a base for
     /// every entry and a code for every row.
     pub(super) fn link_codes(&mut self, codes: &Codes, entries: usize) -> Result<(), &'static str> {
-        if let ColumnData::DecimalF64 { values, .. } | ColumnData::Decimal { values, .. } = self {
-            if let Decimals::ByCode(v) = values {
-                if v.base.len() != entries || v.offsets.len() != codes.len() {
-                    return Err("values held by stock do not match the code column");
-                }
-                v.codes = codes.clone();
+        if let ColumnData::DecimalF64 {
+            values: Decimals::ByCode(v),
+            ..
+        }
+        | ColumnData::Decimal {
+            values: Decimals::ByCode(v),
+            ..
+        } = self
+        {
+            if v.base.len() != entries || v.offsets.len() != codes.len() {
+                return Err("values held by stock do not match the code column");
             }
+            v.codes = codes.clone();
         }
         Ok(())
     }
