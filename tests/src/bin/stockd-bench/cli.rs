@@ -36,6 +36,10 @@ Options:
   --no-redis          leave Redis out
   --stockd PATH       stockd binary [default: <workspace>/target/release/stockd]
   --no-build          do not run `cargo build --release -p stockd` first
+  --baseline PATH     a second stockd binary (e.g. built from the commit before a change): at every
+                      scale it loads the same rows once, and is timed on the same operations in the
+                      same run (rows layout only), between stockd and PostgreSQL; the report gives
+                      stockd / baseline
   --load-runs N       daemon loads and COPY drains timed (best of N) [default: 3]
   --regenerate        rebuild the data sets even if their content hash matches
   --decode MODE       full: clients decode every answer (stockd JSON into serde_json::Value,
@@ -58,6 +62,7 @@ pub struct Args {
     pub redis: Option<RedisAddr>,
     pub redis_db: u32,
     pub stockd: Option<PathBuf>,
+    pub baseline: Option<PathBuf>,
     pub build: bool,
     pub load_runs: usize,
     pub regenerate: bool,
@@ -79,6 +84,7 @@ impl Default for Args {
             redis: Some(RedisAddr::Tcp("127.0.0.1:6379".into())),
             redis_db: 9,
             stockd: None,
+            baseline: None,
             build: true,
             load_runs: 3,
             regenerate: false,
@@ -143,6 +149,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Option<Args>> {
             "--redis-db" => a.redis_db = parse_num(&value("--redis-db")?, "--redis-db")?,
             "--no-redis" => a.redis = None,
             "--stockd" => a.stockd = Some(PathBuf::from(value("--stockd")?)),
+            "--baseline" => a.baseline = Some(PathBuf::from(value("--baseline")?)),
             "--no-build" => a.build = false,
             "--load-runs" => a.load_runs = parse_num(&value("--load-runs")?, "--load-runs")?,
             "--regenerate" => a.regenerate = true,

@@ -20,6 +20,11 @@ pub struct Machine {
     pub rustc_version: String,
     /// /proc/loadavg when the run started (1, 5, 15 min).
     pub load_average: String,
+    /// `--baseline`: the binary, its `--version` and the revision of the
+    /// checkout it sits in (when it sits in one).
+    pub baseline_binary: Option<String>,
+    pub baseline_version: Option<String>,
+    pub baseline_revision: Option<String>,
 }
 
 impl Machine {
@@ -47,23 +52,7 @@ impl Machine {
             .unwrap_or_default();
         let stockd_version =
             run(Command::new(stockd).arg("--version")).unwrap_or_else(|| "unknown".into());
-        let rev = run(Command::new("git").arg("-C").arg(workspace).args([
-            "rev-parse",
-            "--short",
-            "HEAD",
-        ]));
-        let dirty = run(Command::new("git").arg("-C").arg(workspace).args([
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-        ]))
-        .map(|s| !s.is_empty())
-        .unwrap_or(false);
-        let git_revision = match rev {
-            Some(r) if dirty => format!("{r} (with uncommitted changes)"),
-            Some(r) => r,
-            None => "unknown".into(),
-        };
+        let git_revision = revision(workspace);
         let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
         let rustc_version =
             run(Command::new(rustc).arg("--version")).unwrap_or_else(|| "unknown".into());
@@ -82,6 +71,36 @@ impl Machine {
                 .unwrap_or_default(),
             ..Default::default()
         }
+    }
+}
+
+impl Machine {
+    /// Records the `--baseline` binary.
+    pub fn baseline(&mut self, bin: &Path) {
+        self.baseline_binary = Some(bin.display().to_string());
+        self.baseline_version = run(Command::new(bin).arg("--version"));
+        self.baseline_revision = bin.parent().map(revision);
+    }
+}
+
+/// `git rev-parse --short HEAD` of the checkout holding `dir`, marked when
+/// the checkout has uncommitted changes; `unknown` outside one.
+fn revision(dir: &Path) -> String {
+    let rev = run(Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--short", "HEAD"]));
+    let dirty = run(Command::new("git").arg("-C").arg(dir).args([
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+    ]))
+    .map(|s| !s.is_empty())
+    .unwrap_or(false);
+    match rev {
+        Some(r) if dirty => format!("{r} (with uncommitted changes)"),
+        Some(r) => r,
+        None => "unknown".into(),
     }
 }
 

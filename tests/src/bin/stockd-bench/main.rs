@@ -63,7 +63,9 @@ use crate::ops::{many_codes, Op, Request, TOP_N};
 use crate::pgval::PgDate;
 use crate::prepare::{DataSet, Universe};
 use crate::redis::{RedisLoad, RedisTarget};
-use crate::report::{Check, Goal, MemoryResult, RefreshResult, Results, ScaleResult, WarmRestart};
+use crate::report::{
+    BaselineLoad, Check, Goal, MemoryResult, RefreshResult, Results, ScaleResult, WarmRestart,
+};
 use crate::resp::{RedisAddr, RespConn};
 use crate::rpc::HttpConn;
 use crate::runner::{OpStats, RunConfig};
@@ -92,6 +94,9 @@ const YEAR13_RSS_MAX_MIB: f64 = 420.0;
 const VENDOR_PER_ROW_MAX: f64 = 200.0;
 const VENDOR_YEAR_RSS_MAX_MIB: f64 = 288.0;
 const FLAT_P50_MAX: f64 = 1.5;
+/// Issue #13, "no slower serving": stockd / the `--baseline` binary.
+const GET_VS_BASELINE_MIN: f64 = 0.95;
+const SCAN_VS_BASELINE_MIN: f64 = 0.9;
 /// The issue-14 targets (the compact `columns` layout).
 const TOP_COLUMNS_VS_PG_MIN: f64 = 1.5;
 const MANY_COLUMNS_VS_PG_MIN: f64 = 1.2;
@@ -174,6 +179,8 @@ fn build_stockd(workspace: &Path) -> Result<()> {
 struct Ctx<'a> {
     args: &'a cli::Args,
     bin: PathBuf,
+    /// The private copy of the `--baseline` binary.
+    baseline: Option<PathBuf>,
     scratch: PathBuf,
     url: String,
     redis: Option<(RedisAddr, u32)>,
@@ -205,6 +212,18 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
     let scratch = Scratch::new()?;
     let private_bin = scratch.0.join("stockd");
     std::fs::copy(&bin, &private_bin).with_context(|| format!("copying {}", bin.display()))?;
+    let baseline = match &args.baseline {
+        Some(b) => {
+            if !b.exists() {
+                bail!("--baseline: no stockd binary at {}", b.display());
+            }
+            machine.baseline(b);
+            let copy = scratch.0.join("stockd-baseline");
+            std::fs::copy(b, &copy).with_context(|| format!("copying {}", b.display()))?;
+            Some(copy)
+        }
+        None => None,
+    };
 
     let url = prepare::ensure_database(&args.pg_url).await?;
     let pg = prepare::connect(&url).await?;
@@ -231,6 +250,7 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
     let ctx = Ctx {
         args: &args,
         bin: private_bin,
+        baseline,
         scratch: scratch.0.clone(),
         url,
         redis,
@@ -295,13 +315,14 @@ async fn run(args: cli::Args, command: String) -> Result<()> {
 
 fn spawn<'a>(
     ctx: &'a Ctx<'a>,
+    bin: &'a Path,
     ds: &'a DataSet,
     run: usize,
     label: &'a str,
     config: &'a str,
 ) -> Result<StockdProcess> {
     StockdProcess::spawn(SpawnArgs {
-        bin: &ctx.bin,
+        bin,
         dir: &ctx.scratch,
         run,
         label,
@@ -356,7 +377,7 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         } else {
             String::new()
         };
-        let mut p = spawn(ctx, &ds, i, &label, &config)?;
+        let mut p = spawn(ctx, &ctx.bin, &ds, i, &label, &config)?;
         let (wall, info) = p.wait_ready(READY_TIMEOUT).await?;
         let mem_after_ready = p.proc_mem();
         let log = p.load_line().await;
@@ -472,6 +493,12 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         redis_load = Some(l);
     }
 
+    let mut baseline_result = None;
+    let mut baseline = match &ctx.baseline {
+        Some(bin) => Some(baseline_load(ctx, bin, &ds, &load).await?),
+        None => None,
+    };
+
     // Answers agree before anything is timed.
     let mut sanity = sanity_checks(&daemon.socket, &pg, &ds, &universe).await?;
     let lossless = lossless::sampled_rows(&daemon.socket, &pg, &ds, &universe).await?;
@@ -494,7 +521,15 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         args.decode,
     )
     .await?;
+    let base_target = baseline.as_ref().map(|(p, _)| StockdTarget {
+        name: "baseline",
+        socket: p.socket.clone(),
+        pid: p.pid,
+        decode: args.decode,
+        universe: universe.clone(),
+    });
     let sd_target = StockdTarget {
+        name: "stockd",
         socket: daemon.socket.clone(),
         pid: daemon.pid,
         decode: args.decode,
@@ -511,9 +546,15 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
                 max_requests: args.max_requests,
                 seed: args.seed,
             };
-            for which in ["stockd", "postgres", "redis"] {
+            for which in ["stockd", "baseline", "postgres", "redis"] {
                 let st = match which {
                     "stockd" => runner::run(&sd_target, *op, universe.clone(), &cfg).await?,
+                    "baseline" => match &base_target {
+                        Some(bt) if op.has_baseline() => {
+                            runner::run(bt, *op, universe.clone(), &cfg).await?
+                        }
+                        _ => continue,
+                    },
                     "postgres" => runner::run(&pg_target, *op, universe.clone(), &cfg).await?,
                     _ => match &redis_target {
                         Some(rt) if op.has_redis() => {
@@ -542,6 +583,13 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
             Vec::new()
         });
     drop(pg_target);
+    if let Some((mut p, b)) = baseline.take() {
+        match p.terminate(Duration::from_secs(15)) {
+            Ok(st) => step(&format!("baseline stockd stopped with SIGTERM ({st})")),
+            Err(e) => step(&format!("stopping the baseline stockd: {e:#}")),
+        }
+        baseline_result = Some(b);
+    }
     let log_before_stop = daemon.log();
     match daemon.terminate(Duration::from_secs(15)) {
         Ok(st) => step(&format!("stockd stopped with SIGTERM ({st})")),
@@ -579,6 +627,7 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         data: ds,
         natural_width: natural,
         load,
+        baseline: baseline_result,
         warm,
         refresh,
         memory,
@@ -600,6 +649,58 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         plans,
         warnings,
     })
+}
+
+/// The `--baseline` binary loads the same rows once (no snapshot); it is
+/// left running for the request runs.
+async fn baseline_load(
+    ctx: &Ctx<'_>,
+    bin: &Path,
+    ds: &DataSet,
+    load: &LoadResult,
+) -> Result<(StockdProcess, BaselineLoad)> {
+    let label = format!("{}-baseline", ds.scale);
+    let mut p = spawn(ctx, bin, ds, 90, &label, "")?;
+    let (wall, info) = p
+        .wait_ready(READY_TIMEOUT)
+        .await
+        .context("baseline stockd")?;
+    let mem = p.proc_mem();
+    let log = p.load_line().await;
+    let rows = info.get("rows").and_then(Value::as_u64).unwrap_or(0);
+    if rows != ds.rows {
+        bail!(
+            "the baseline stockd serves {rows} rows, the table has {}",
+            ds.rows
+        );
+    }
+    let admin = p.admin_status().await.ok().flatten();
+    let at = |ptr: &str| {
+        admin
+            .as_ref()
+            .and_then(|a| a.pointer(ptr))
+            .and_then(Value::as_u64)
+    };
+    let load_ms = at("/store/load_ms").or(log.load_ms);
+    let store_bytes =
+        at("/store/bytes").or(log.store_mib.map(|m| (m * 1_048_576.0).round() as u64));
+    let b = BaselineLoad {
+        wall_ready_ms: wall.as_secs_f64() * 1000.0,
+        load_ms,
+        ratio: load_ms.map(|l| l as f64 / load.best_drain_ms),
+        after_load: mem,
+        store_bytes,
+        store_bytes_per_row: store_bytes.map(|v| v as f64 / ds.rows as f64),
+    };
+    step(&format!(
+        "{} baseline: ready after {:.0} ms, load_ms {}, RSS {:.1} MiB, store {:.1} B/row",
+        ds.scale,
+        b.wall_ready_ms,
+        load_ms.map_or("?".into(), |v| v.to_string()),
+        mem.map_or(0.0, |m| m.rss_bytes as f64 / 1_048_576.0),
+        b.store_bytes_per_row.unwrap_or(0.0)
+    ));
+    Ok((p, b))
 }
 
 /// Warm restart: one daemon with a snapshot dir loads and writes the
@@ -655,7 +756,7 @@ async fn warm_restart(ctx: &Ctx<'_>, ds: &DataSet) -> Result<WarmRestart> {
     let config = format!("[snapshot]\ndir = \"{}\"\n", dir.display());
     let snapshot_bytes = std::fs::metadata(&file)?.len();
     let label = format!("{}-warm", ds.scale);
-    let mut warm = spawn(ctx, ds, 91, &label, &config)?;
+    let mut warm = spawn(ctx, &ctx.bin, ds, 91, &label, &config)?;
     let (wall, info) = warm.wait_ready(READY_TIMEOUT).await?;
     let mem = warm.proc_mem();
     let stale = info.pointer("/source/stale").and_then(Value::as_bool);
@@ -772,7 +873,7 @@ async fn refresh_one_day(
     };
     let label = format!("{}-refresh", ds.scale);
     let config = "[source]\nrefresh_interval = \"1h\"\n";
-    let mut d = spawn(ctx, &whole, 92, &label, config)?;
+    let mut d = spawn(ctx, &ctx.bin, &whole, 92, &label, config)?;
     let (_, info) = d.wait_ready(READY_TIMEOUT).await?;
     let rows = info.get("rows").and_then(Value::as_u64).unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -990,6 +1091,22 @@ fn checks(scales: &[ScaleResult], with_redis: bool) -> Vec<Check> {
                         "{sc}: {what}, {TARGET_CLIENTS} clients: throughput stockd / PostgreSQL"
                     ),
                     find(op, "postgres").map(|b| a.throughput / b.throughput),
+                    Goal::AtLeast(goal),
+                    "×",
+                ));
+            }
+        }
+        for (op, goal) in [
+            (Op::StockGet, GET_VS_BASELINE_MIN),
+            (Op::StockTop, SCAN_VS_BASELINE_MIN),
+            (Op::StockHistory, SCAN_VS_BASELINE_MIN),
+            (Op::Hotspots, SCAN_VS_BASELINE_MIN),
+            (Op::IndustryDetail, SCAN_VS_BASELINE_MIN),
+        ] {
+            if let (Some(a), Some(b)) = (find(op, "stockd"), find(op, "baseline")) {
+                out.push(Check::new(
+                    format!("{sc}: `{op}`, {TARGET_CLIENTS} clients: throughput stockd / baseline binary (issue #13)"),
+                    Some(a.throughput / b.throughput),
                     Goal::AtLeast(goal),
                     "×",
                 ));

@@ -279,6 +279,12 @@ impl Op {
         self != Op::StockList
     }
 
+    /// Whether a `--baseline` binary is timed on it: every operation but
+    /// the columns layouts, which an older daemon may not have.
+    pub fn has_baseline(self) -> bool {
+        !matches!(self, Op::StockTopColumns | Op::StockManyColumns)
+    }
+
     /// Items a correct answer has when the count is fixed (rows for the
     /// row methods); `None` when it depends on the data.
     pub fn expected_rows(self) -> Option<usize> {

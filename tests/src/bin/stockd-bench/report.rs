@@ -39,6 +39,18 @@ pub struct MemoryResult {
     pub index_bytes: Option<u64>,
 }
 
+/// The `--baseline` binary's one load of the same rows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BaselineLoad {
+    pub wall_ready_ms: f64,
+    pub load_ms: Option<u64>,
+    /// load_ms / the scale's best COPY drain.
+    pub ratio: Option<f64>,
+    pub after_load: Option<ProcMem>,
+    pub store_bytes: Option<u64>,
+    pub store_bytes_per_row: Option<f64>,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct WarmRestart {
     /// Spawn → first market.info with rows, served from the snapshot.
@@ -97,6 +109,7 @@ pub struct ScaleResult {
     pub data: DataSet,
     pub natural_width: NaturalWidth,
     pub load: LoadResult,
+    pub baseline: Option<BaselineLoad>,
     pub warm: Option<WarmRestart>,
     pub refresh: Option<RefreshResult>,
     pub memory: MemoryResult,
@@ -413,6 +426,14 @@ pub fn markdown(r: &Results) -> String {
         "- **stockd**: {} (git {}), `{}`",
         m.stockd_version, m.git_revision, m.stockd_binary
     );
+    if let Some(b) = &m.baseline_binary {
+        let _ = writeln!(
+            s,
+            "- **Baseline** (`--baseline`): {} (git {}), `{b}`",
+            m.baseline_version.as_deref().unwrap_or("?"),
+            m.baseline_revision.as_deref().unwrap_or("unknown")
+        );
+    }
     let _ = writeln!(s, "- **Command**: `{}`", r.command);
     let _ = writeln!(
         s,
@@ -722,8 +743,80 @@ fn column_bits(s: &mut String, scales: &[ScaleResult]) {
     );
 }
 
+/// `--baseline`: its load and memory beside stockd's, and stockd / baseline
+/// per operation from the same run.
+fn baseline_section(s: &mut String, r: &Results, x: &ScaleResult) {
+    let Some(b) = &x.baseline else { return };
+    let m = &r.machine;
+    let _ = writeln!(
+        s,
+        "Against the baseline binary (`--baseline`: {}, git {}), loaded once on the same rows:\n",
+        m.baseline_version.as_deref().unwrap_or("?"),
+        m.baseline_revision.as_deref().unwrap_or("unknown"),
+    );
+    let _ = writeln!(s, "| | stockd | baseline | stockd / baseline |");
+    let _ = writeln!(s, "|---|---:|---:|---:|");
+    let load_ms = |v: Option<u64>| v.map(|v| v as f64);
+    let rss = |m: Option<ProcMem>| m.map(|m| m.rss_bytes as f64 / 1_048_576.0);
+    let rows: [(&str, Option<f64>, Option<f64>, usize); 4] = [
+        (
+            "load_ms (stockd: best of its runs)",
+            load_ms(x.load.best_load_ms),
+            load_ms(b.load_ms),
+            0,
+        ),
+        ("load / COPY drain", x.load.ratio, b.ratio, 2),
+        (
+            "RSS after load, MiB",
+            rss(x.memory.after_load),
+            rss(b.after_load),
+            1,
+        ),
+        (
+            "store, bytes per row",
+            x.memory.store_bytes_per_row,
+            b.store_bytes_per_row,
+            1,
+        ),
+    ];
+    for (what, a, c, digits) in rows {
+        let f = |v: Option<f64>| v.map_or("?".into(), |v| format!("{v:.digits$}"));
+        let _ = writeln!(s, "| {what} | {} | {} | {} |", f(a), f(c), ratio(a, c));
+    }
+    let ops: Vec<&OpStats> = x.ops.iter().filter(|o| o.target == "baseline").collect();
+    if !ops.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n| operation | clients | stockd req/s | baseline req/s | stockd / baseline | server CPU µs/req stockd / baseline |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+        for bo in ops {
+            let Some(so) = x.stats(bo.op, "stockd", bo.clients) else {
+                continue;
+            };
+            let cpu = |o: &OpStats| {
+                o.server_cpu_us_per_req
+                    .map_or("?".into(), |v| format!("{v:.0}"))
+            };
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {} | {} | **{}** | {} / {} |",
+                bo.op,
+                bo.clients,
+                thousands(so.throughput.round() as u64),
+                thousands(bo.throughput.round() as u64),
+                ratio(Some(so.throughput), Some(bo.throughput)),
+                cpu(so),
+                cpu(bo)
+            );
+        }
+    }
+    let _ = writeln!(s);
+}
+
 fn scale_section(s: &mut String, r: &Results, x: &ScaleResult) {
     let _ = writeln!(s, "## {} scale: {} rows\n", x.scale, thousands(x.data.rows));
+    baseline_section(s, r, x);
     if x.ops.is_empty() {
         let _ = writeln!(
             s,

@@ -76,6 +76,8 @@ pub trait TargetClient: Send + 'static {
 /// stockd over its Unix socket: one keep-alive HTTP/1.1 connection per
 /// client; every response is parsed into a `serde_json::Value`.
 pub struct StockdTarget {
+    /// `stockd`, or `baseline` for the `--baseline` binary.
+    pub name: &'static str,
     pub socket: PathBuf,
     pub pid: u32,
     pub universe: Arc<Universe>,
@@ -95,7 +97,7 @@ impl Target for StockdTarget {
     type Client = StockdClient;
 
     fn name(&self) -> &'static str {
-        "stockd"
+        self.name
     }
 
     fn server_pid(&self) -> Option<u32> {
