@@ -174,6 +174,20 @@ async fn polling_finds_changed_rows_and_new_dates() -> Result<()> {
         )
         .await?;
     ensure!(info["rows"] == sql_count(&db).await?, "{info}");
+
+    // Nothing changes: the polls that follow find the fingerprint the
+    // last load kept (its change mark taken from the rows it read) and
+    // load nothing.
+    let settled = daemon.call("market.info", Value::Null).await?;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let after = daemon.call("market.info", Value::Null).await?;
+    ensure!(
+        after["generation"] == settled["generation"],
+        "three polls with nothing changed loaded again: generation {} then {}\nstderr:\n{}",
+        settled["generation"],
+        after["generation"],
+        daemon.stderr()
+    );
     Ok(())
 }
 

@@ -132,6 +132,7 @@ async fn run(job: CopyJob) -> Result<Store, LoadError> {
     });
     let copied = async {
         let stream = client.copy_out(job.sql.as_str()).await?;
+        tracing::debug!("connected; COPY started");
         futures_util::pin_mut!(stream);
         while let Some(chunk) = stream.try_next().await? {
             decoder.feed(&chunk, &mut builder).map_err(&store_error)?;
