@@ -609,6 +609,7 @@ impl StoreBuilder {
         info.read.rows = rows as u64;
         let mut store = Store::assemble(self.specs, columns, rows, code_col, date_col, info, keys);
         store.info.read.dates = store.dates.len() as u64;
+        packed::release_scratch();
         store
     }
 }
@@ -1003,7 +1004,13 @@ impl Store {
     /// about `more`'s memory and new indexes, not a second store. `None`
     /// when `more` is not the same table (columns, types, keys) or has a
     /// date that is not newer: the caller then loads in full.
-    pub fn append(&self, more: Store, mut info: LoadInfo) -> Option<Store> {
+    pub fn append(&self, more: Store, info: LoadInfo) -> Option<Store> {
+        let store = self.append_packed(more, info);
+        packed::release_scratch();
+        store
+    }
+
+    fn append_packed(&self, more: Store, mut info: LoadInfo) -> Option<Store> {
         if more.specs != self.specs
             || more.code_col != self.code_col
             || more.date_col != self.date_col

@@ -46,7 +46,7 @@
 //!
 //! [`room_for`]: super::shared::room_for
 
-use super::shared::{extend, Shared};
+use super::shared::{extend, room_for, Shared};
 use std::sync::Arc;
 
 /// Rows per block.
@@ -373,13 +373,34 @@ fn slope(block: &[i64]) -> i64 {
 
 /// Encodes `values` (a whole number of blocks) whose first word will sit
 /// at `first_word` of the words buffer.
+///
+/// The blocks are packed into this thread's scratch buffer, then copied
+/// once into a buffer of their size and [`room_for`] it: growing each
+/// column's own buffer block by block copied it about twice over and
+/// faulted in every size it passed through (a third of a load's finish).
 fn seal(values: &[i64], first_word: usize) -> (Vec<Head>, Vec<u64>) {
     let mut heads = Vec::with_capacity(values.len() / BLOCK);
-    let mut words = Vec::new();
-    for block in values.chunks_exact(BLOCK) {
-        heads.push(pack(block, first_word, &mut words));
-    }
-    (heads, words)
+    SCRATCH.with_borrow_mut(|scratch| {
+        scratch.clear();
+        for block in values.chunks_exact(BLOCK) {
+            heads.push(pack(block, first_word, scratch));
+        }
+        let mut words = Vec::with_capacity(scratch.len() + room_for(scratch.len()));
+        words.extend_from_slice(scratch);
+        (heads, words)
+    })
+}
+
+thread_local! {
+    /// [`seal`]'s buffer, kept between columns; [`release_scratch`]
+    /// frees it.
+    static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Frees this thread's packing buffer (a long-lived thread calls it when
+/// it has packed what it had to; a worker's goes with the thread).
+pub fn release_scratch() {
+    SCRATCH.with_borrow_mut(|s| *s = Vec::new());
 }
 
 /// Packs one block of at most [`BLOCK`] values at the end of `words`
