@@ -191,6 +191,52 @@ async fn polling_finds_changed_rows_and_new_dates() -> Result<()> {
     Ok(())
 }
 
+/// A change column that is not a timestamp (here the bigint `id`) is
+/// compared as text: an edit that raises it is found by polling, and with
+/// nothing changed the polls load nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_column_of_another_type_is_compared_as_text() -> Result<()> {
+    let db = small_db().await?;
+    let daemon = Daemon::builder()
+        .database_url(db.url())
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1s")
+        .env("STOCKD_SOURCE_CHANGE_COLUMN", "id")
+        .start()
+        .await?;
+    let settled = daemon.call("market.info", Value::Null).await?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let still = daemon.call("market.info", Value::Null).await?;
+    ensure!(
+        generation(&still) == generation(&settled),
+        "polls with nothing changed loaded again: generation {} then {}\nstderr:\n{}",
+        generation(&settled),
+        generation(&still),
+        daemon.stderr()
+    );
+    // Same dates, same count, same updated_at: only the id says so.
+    db.execute(&format!(
+        "UPDATE daily_stock_data SET id = 9000000, close = 4343.43 \
+         WHERE stock_code = '600003' AND date = DATE '{D2}'"
+    ))
+    .await?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = daemon
+            .call_raw("stock.get", json!({"code": "600003", "date": D2}))
+            .await?;
+        if compare::raw_row(&row)?.values.get("close").map(|v| v.get()) == Some("4343.43") {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the edit was not found by polling on the id within 10 s: {row}\nstderr:\n{}",
+            daemon.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_load_keeps_the_previous_generation() -> Result<()> {
     let db = small_db().await?;

@@ -495,7 +495,9 @@ impl PgSource {
         )
     }
 
-    /// The change check: one aggregate over the window.
+    /// The change check: the window's newest date and row count, and the
+    /// change column's maximum (in a query of its own, which an index on
+    /// that column answers).
     pub async fn fingerprint(&self, start: Option<i32>) -> Result<Fingerprint, LoadError> {
         Ok(self.fingerprint_before_load(start, false).await?.0)
     }
@@ -520,17 +522,20 @@ impl PgSource {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let later = in_use.as_ref().filter(|c| c.micros && from_rows);
+        let (t, w) = (&self.quoted, self.window_filter(start));
+        // The maximum in a query of its own: an index on the change column
+        // answers it without reading the window (a year: 0.45 s of a
+        // scan, 56 ms with the index), which the count would not let it.
         let change = match &in_use {
             _ if later.is_some() => String::new(),
-            Some(c) if c.micros => format!(", max({})", quote_ident(&c.name)),
-            Some(c) => format!(", max({})::text", quote_ident(&c.name)),
+            Some(c) if c.micros => format!(", (SELECT max({}) FROM {t}{w})", quote_ident(&c.name)),
+            Some(c) => format!(", (SELECT max({})::text FROM {t}{w})", quote_ident(&c.name)),
             None => String::new(),
         };
         let sql = format!(
-            "SELECT max({d}) - DATE '2000-01-01', count(*){change} FROM {t}{w}",
+            "SELECT a.d, a.n{change} FROM \
+             (SELECT max({d}) - DATE '2000-01-01' AS d, count(*) AS n FROM {t}{w}) a",
             d = quote_ident(&self.date),
-            t = self.quoted,
-            w = self.window_filter(start)
         );
         let row = conn.query_one(&sql, &[]).await?;
         let change = match &in_use {
@@ -788,8 +793,10 @@ impl PgSource {
                 None => String::new(),
             }
         );
+        // As in the fingerprint, the maximum in a query of its own.
         let sql = format!(
-            "SELECT count(*), max({c}) FROM {t} WHERE {held}",
+            "SELECT a.n, (SELECT max({c}) FROM {t} WHERE {held}) FROM \
+             (SELECT count(*) AS n FROM {t} WHERE {held}) a",
             c = quote_ident(&change),
             t = self.quoted
         );
