@@ -711,13 +711,13 @@ impl Mantissas {
             ),
             Mantissas::I64(v) => packed(v),
             Mantissas::I128(v) => {
-                let narrow: Option<Vec<i64>> = v
-                    .iter()
-                    .map(|&m| match m {
+                let narrow = all_some(
+                    v.len(),
+                    v.iter().map(|&m| match m {
                         i128::MIN => Some(i64::MIN),
                         m => i64::try_from(m).ok().filter(|&m| m != i64::MIN),
-                    })
-                    .collect();
+                    }),
+                );
                 match narrow {
                     Some(n) => packed(n),
                     None => Decimals::I128(v.into()),
@@ -817,7 +817,7 @@ fn smallest_den(v: &[f64], m: u64) -> Option<u64> {
 /// chosen, so nothing is ever held that does not read back exactly.
 pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u64, Decimals)> {
     let encode = |den: u64| -> Option<(u64, Decimals)> {
-        let out: Option<Vec<i64>> = v.iter().map(|&x| over(x, den as f64)).collect();
+        let out = all_some(v.len(), v.iter().map(|&x| over(x, den as f64)));
         Some((den, Decimals::Packed(Packed::new(&out?))))
     };
     if let Some(den) = smallest_den(v, 1) {
@@ -837,6 +837,18 @@ pub(crate) fn decimal_floats(v: &[f64]) -> Option<(u64, Decimals)> {
     dens.sort_unstable();
     dens.into_iter()
         .find_map(|(_, m)| encode(smallest_den(v, m)?))
+}
+
+/// The `len` items of `items`, or `None` at the first that is `None`, in a
+/// vector sized once: collecting into `Option<Vec<_>>` cannot know the
+/// length and grows the vector by doubling (copies, page faults and
+/// purges: a tenth of a load's finish).
+fn all_some<T>(len: usize, items: impl Iterator<Item = Option<T>>) -> Option<Vec<T>> {
+    let mut out = Vec::with_capacity(len);
+    for x in items {
+        out.push(x?);
+    }
+    Some(out)
 }
 
 /// Distinct values a [`Doubles`] dictionary holds at most (codes of at
@@ -971,7 +983,7 @@ fn dictionary(known: &[u64], v: &[f64]) -> Option<(Vec<u64>, Vec<i64>)> {
         at.insert(b, dict.len() as i64);
         dict.push(b);
     }
-    let codes: Option<Vec<i64>> = v.iter().map(|x| at.get(&x.to_bits()).copied()).collect();
+    let codes = all_some(v.len(), v.iter().map(|x| at.get(&x.to_bits()).copied()));
     Some((dict, codes?))
 }
 
@@ -1038,10 +1050,10 @@ impl Reals {
         let theirs: Vec<f32> = (0..more.len()).map(|i| more.f32(i)).collect();
         let keys: Option<Vec<i64>> = match self.exp {
             None => Some(theirs.iter().map(|&x| super::packed::f32_key(x)).collect()),
-            Some(e) => theirs
-                .iter()
-                .map(|&x| real_mantissa(x, e as usize))
-                .collect(),
+            Some(e) => all_some(
+                theirs.len(),
+                theirs.iter().map(|&x| real_mantissa(x, e as usize)),
+            ),
         };
         match keys {
             Some(k) => Reals {
@@ -1080,8 +1092,8 @@ fn decimal_reals(v: &[f32]) -> Option<(u8, Vec<i64>)> {
             }
         }
     }
-    let m: Option<Vec<i64>> = v.iter().map(|&x| real_mantissa(x, e)).collect();
-    Some((e as u8, m?))
+    let m = all_some(v.len(), v.iter().map(|&x| real_mantissa(x, e)))?;
+    Some((e as u8, m))
 }
 
 /// One column's values. A NULL row holds a placeholder (the value of the
@@ -1305,7 +1317,7 @@ impl ColumnData {
             // decides, as at load).
             (a @ D::DecimalF64 { den, values }, b @ (D::DecimalF64 { .. } | D::Float8(_))) => {
                 let more = b.f64s()?;
-                let same: Option<Vec<i64>> = more.iter().map(|&x| over(x, *den as f64)).collect();
+                let same = all_some(more.len(), more.iter().map(|&x| over(x, *den as f64)));
                 if let Some(m) = same {
                     return Some(D::DecimalF64 {
                         den: *den,
