@@ -38,6 +38,41 @@ async fn sql_count(db: &PgTestDb) -> Result<u64> {
         .get::<_, i64>(0) as u64)
 }
 
+/// Waits (10 s at most, with polling every 1 s) until 600003's close on
+/// D2 reads `want`.
+async fn wait_close(daemon: &Daemon, want: &str, what: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let row = daemon
+            .call_raw("stock.get", json!({"code": "600003", "date": D2}))
+            .await?;
+        if compare::raw_row(&row)?.values.get("close").map(|v| v.get()) == Some(want) {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{what} was not found by polling within 10 s: {row}\nstderr:\n{}",
+            daemon.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// With polling every 1 s and nothing changed, three polls load nothing.
+async fn no_load_while_unchanged(daemon: &Daemon) -> Result<()> {
+    let settled = daemon.call("market.info", Value::Null).await?;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let after = daemon.call("market.info", Value::Null).await?;
+    ensure!(
+        generation(&after) == generation(&settled),
+        "polls with nothing changed loaded again: generation {} then {}\nstderr:\n{}",
+        generation(&settled),
+        generation(&after),
+        daemon.stderr()
+    );
+    Ok(())
+}
+
 /// Waits until stderr, past its first `from` bytes, has a line that looks
 /// like an error report; returns that part of the log.
 async fn wait_error_logged(daemon: &Daemon, from: usize, timeout: Duration) -> Result<String> {
@@ -148,21 +183,7 @@ async fn polling_finds_changed_rows_and_new_dates() -> Result<()> {
          WHERE stock_code = '600003' AND date = DATE '{D2}'"
     ))
     .await?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let row = daemon
-            .call_raw("stock.get", json!({"code": "600003", "date": D2}))
-            .await?;
-        if compare::raw_row(&row)?.values.get("close").map(|v| v.get()) == Some("4242.42") {
-            break;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the changed close was not picked up by polling within 10 s: {row}\nstderr:\n{}",
-            daemon.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_close(&daemon, "4242.42", "the changed close (updated_at)").await?;
 
     // A new date, no NOTIFY.
     db.fill_small(TABLE, 30, &[D3]).await?;
@@ -178,17 +199,7 @@ async fn polling_finds_changed_rows_and_new_dates() -> Result<()> {
     // Nothing changes: the polls that follow find the fingerprint the
     // last load kept (its change mark taken from the rows it read) and
     // load nothing.
-    let settled = daemon.call("market.info", Value::Null).await?;
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    let after = daemon.call("market.info", Value::Null).await?;
-    ensure!(
-        after["generation"] == settled["generation"],
-        "three polls with nothing changed loaded again: generation {} then {}\nstderr:\n{}",
-        settled["generation"],
-        after["generation"],
-        daemon.stderr()
-    );
-    Ok(())
+    no_load_while_unchanged(&daemon).await
 }
 
 /// A change column that is not a timestamp (here the bigint `id`) is
@@ -203,38 +214,14 @@ async fn a_change_column_of_another_type_is_compared_as_text() -> Result<()> {
         .env("STOCKD_SOURCE_CHANGE_COLUMN", "id")
         .start()
         .await?;
-    let settled = daemon.call("market.info", Value::Null).await?;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let still = daemon.call("market.info", Value::Null).await?;
-    ensure!(
-        generation(&still) == generation(&settled),
-        "polls with nothing changed loaded again: generation {} then {}\nstderr:\n{}",
-        generation(&settled),
-        generation(&still),
-        daemon.stderr()
-    );
+    no_load_while_unchanged(&daemon).await?;
     // Same dates, same count, same updated_at: only the id says so.
     db.execute(&format!(
         "UPDATE daily_stock_data SET id = 9000000, close = 4343.43 \
          WHERE stock_code = '600003' AND date = DATE '{D2}'"
     ))
     .await?;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let row = daemon
-            .call_raw("stock.get", json!({"code": "600003", "date": D2}))
-            .await?;
-        if compare::raw_row(&row)?.values.get("close").map(|v| v.get()) == Some("4343.43") {
-            break;
-        }
-        ensure!(
-            Instant::now() < deadline,
-            "the edit was not found by polling on the id within 10 s: {row}\nstderr:\n{}",
-            daemon.stderr()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
+    wait_close(&daemon, "4343.43", "the edit (id only)").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
