@@ -346,6 +346,11 @@ pub fn stock_many(
     Ok(out)
 }
 
+/// How far ahead `stock.history` asks for a value's block header, and
+/// for its word (see there).
+const HEAD_AHEAD: usize = 32;
+const WORD_AHEAD: usize = 16;
+
 /// `stock.history`: one array per column over `[from, to]` (default: the
 /// whole window), dates on which the stock has no row left out.
 pub fn stock_history(
@@ -393,31 +398,39 @@ pub fn stock_history(
         out.push('"');
     }
     out.push_str("],\"columns\":{");
-    // One code's rows are a date apart, each in another block: fetch the
-    // block headers two columns ahead and the values of the next column
-    // while writing this one's.
-    let heads = |c: usize| {
-        rows.iter()
-            .for_each(|&r| store.columns()[c].prefetch_head(r))
-    };
-    let fetch = |c: usize| rows.iter().for_each(|&r| store.columns()[c].prefetch(r));
-    fields.iter().take(2).for_each(|&c| heads(c));
-    if let Some(&first) = fields.first() {
-        fetch(first);
+    // One code's rows are a date apart, each in another block: each value
+    // is two cache misses (its block's header, then its word). They are
+    // asked for in a sliding window over the (column, row) sequence, the
+    // header [`HEAD_AHEAD`] values ahead and the word [`WORD_AHEAD`] ahead,
+    // so that about that many misses are in flight at any time (a burst
+    // of a whole column's 244 prefetches left most of them waiting).
+    let n = rows.len();
+    let at = |k: usize| (&store.columns()[fields[k / n]], rows[k % n]);
+    let total = fields.len() * n;
+    for k in 0..HEAD_AHEAD.min(total) {
+        let (col, r) = at(k);
+        col.prefetch_head(r);
+    }
+    for k in 0..WORD_AHEAD.min(total) {
+        let (col, r) = at(k);
+        col.prefetch(r);
     }
     for (i, &c) in fields.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        if let Some(&ahead) = fields.get(i + 2) {
-            heads(ahead);
-        }
-        if let Some(&next) = fields.get(i + 1) {
-            fetch(next);
-        }
         out.push_str(store.json_key(c));
         out.push('[');
         for (j, &r) in rows.iter().enumerate() {
+            let k = i * n + j;
+            if k + HEAD_AHEAD < total {
+                let (col, r) = at(k + HEAD_AHEAD);
+                col.prefetch_head(r);
+            }
+            if k + WORD_AHEAD < total {
+                let (col, r) = at(k + WORD_AHEAD);
+                col.prefetch(r);
+            }
             if j > 0 {
                 out.push(',');
             }
