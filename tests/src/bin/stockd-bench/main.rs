@@ -493,8 +493,7 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         redis_load = Some(l);
     }
 
-    let mut baseline_result = None;
-    let mut baseline = match &ctx.baseline {
+    let baseline = match &ctx.baseline {
         Some(bin) => Some(baseline_load(ctx, bin, &ds, &load).await?),
         None => None,
     };
@@ -583,13 +582,13 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
             Vec::new()
         });
     drop(pg_target);
-    if let Some((mut p, b)) = baseline.take() {
+    let baseline = baseline.map(|(mut p, b)| {
         match p.terminate(Duration::from_secs(15)) {
             Ok(st) => step(&format!("baseline stockd stopped with SIGTERM ({st})")),
             Err(e) => step(&format!("stopping the baseline stockd: {e:#}")),
         }
-        baseline_result = Some(b);
-    }
+        b
+    });
     let log_before_stop = daemon.log();
     match daemon.terminate(Duration::from_secs(15)) {
         Ok(st) => step(&format!("stockd stopped with SIGTERM ({st})")),
@@ -627,7 +626,7 @@ async fn run_scale(ctx: &Ctx<'_>, scale: Scale) -> Result<ScaleResult> {
         data: ds,
         natural_width: natural,
         load,
-        baseline: baseline_result,
+        baseline,
         warm,
         refresh,
         memory,
