@@ -617,12 +617,18 @@ async fn check_config_says_what_it_found_in_the_database() -> Result<()> {
 /// Every row of the table, read through `stock.get`, equals PostgreSQL's,
 /// and the daemon holds exactly the table's rows.
 async fn matches_the_table(daemon: &Daemon, db: &PgTestDb) -> Result<()> {
+    matches_the_table_since(daemon, db, "-infinity").await
+}
+
+/// Every row of the table dated `since` or later, read through
+/// `stock.get`, equals PostgreSQL's, and the daemon holds exactly those.
+async fn matches_the_table_since(daemon: &Daemon, db: &PgTestDb, since: &str) -> Result<()> {
     let cols = compare::discover(db.client(), TABLE).await?;
     let reader = RowReader::prepare(db.client(), TABLE, &cols, "stock_code", "date").await?;
     let keys = db
         .query(
-            "SELECT stock_code, date::text FROM daily_stock_data ORDER BY 1, 2",
-            &[],
+            "SELECT stock_code, date::text FROM daily_stock_data WHERE date >= $1::text::date ORDER BY 1, 2",
+            &[&since],
         )
         .await?;
     let mut failures = Vec::new();
@@ -644,6 +650,22 @@ async fn matches_the_table(daemon: &Daemon, db: &PgTestDb) -> Result<()> {
         keys.len()
     );
     Ok(())
+}
+
+/// `admin.status` → `store`: (read_kind, read_rows, read_dates,
+/// read_dropped_dates, read_reread_dates, retired_rows).
+async fn last_read_all(daemon: &Daemon) -> Result<(String, u64, u64, u64, u64, u64)> {
+    let st = daemon.call("admin.status", json!({})).await?;
+    let s = &st["store"];
+    let n = |k: &str| s[k].as_u64().unwrap_or(u64::MAX);
+    Ok((
+        s["read_kind"].as_str().unwrap_or_default().to_string(),
+        n("read_rows"),
+        n("read_dates"),
+        n("read_dropped_dates"),
+        n("read_reread_dates"),
+        n("retired_rows"),
+    ))
 }
 
 /// `admin.status` → `store`: (read_kind, read_rows, read_dates).
@@ -740,5 +762,102 @@ async fn a_new_day_is_read_alone_and_a_changed_old_row_reads_all() -> Result<()>
         last_read(&daemon).await?
     );
     matches_the_table(&daemon, &db).await?;
+    Ok(())
+}
+
+/// With a window of 20 trading days: a new day drops the oldest date and
+/// reads only the new day; a held row edited (its `updated_at` newer) reads
+/// only its date again; each leaves the old rows retired in the shared
+/// buffers, and the refresh that would retire more than an eighth of the
+/// rows held loads in full instead, which gives them back. After each,
+/// the daemon holds exactly the window's rows, equal to PostgreSQL's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moving_window_and_an_edited_day_are_read_alone_until_an_eighth_is_retired() -> Result<()>
+{
+    let db = PgTestDb::new().await?;
+    db.create_fixture_table().await?;
+    let day = |i: u32| format!("2024-03-{:02}", i + 1);
+    let days: Vec<String> = (0..21).map(day).collect();
+    let refs: Vec<&str> = days.iter().map(String::as_str).collect();
+    db.fill_small(TABLE, 10, &refs).await?;
+    let daemon = Daemon::builder()
+        .database_url(db.url())
+        .env("STOCKD_SOURCE_REFRESH_INTERVAL", "1h")
+        .env("STOCKD_SOURCE_WINDOW_DAYS", "20")
+        .start()
+        .await?;
+    ensure!(
+        last_read_all(&daemon).await? == ("full".into(), 200, 20, 0, 0, 0),
+        "the first load reads the window: {:?}",
+        last_read_all(&daemon).await?
+    );
+    matches_the_table_since(&daemon, &db, &day(1)).await?;
+
+    // A new day: the window drops 2024-03-02, and reads 10 rows.
+    db.fill_small(TABLE, 10, &[&day(21)]).await?;
+    db.notify("stockd_refresh").await?;
+    let info = daemon
+        .wait_info("the new day", Duration::from_secs(10), |i| {
+            last_date(i) == day(21)
+        })
+        .await?;
+    ensure!(
+        info["dates"]["first"] == day(2).as_str() && info["rows"] == 200,
+        "the oldest date left the window: {info}"
+    );
+    ensure!(
+        last_read_all(&daemon).await? == ("incremental".into(), 10, 1, 1, 0, 10),
+        "only the new day's rows are read: {:?}\nstderr:\n{}",
+        last_read_all(&daemon).await?,
+        daemon.stderr()
+    );
+    matches_the_table_since(&daemon, &db, &day(2)).await?;
+    let gone = daemon
+        .call("stock.get", json!({"code": "600003", "date": day(1)}))
+        .await;
+    ensure!(
+        gone.as_ref()
+            .is_err_and(|e| format!("{e:#}").contains("unknown_date")),
+        "a date the window dropped is not served: {gone:?}"
+    );
+
+    // An edit of a held row, seen through updated_at: its date is read again.
+    let generation_before = generation(&daemon.call("market.info", Value::Null).await?);
+    db.execute(&format!(
+        "UPDATE daily_stock_data SET close = 77.77, updated_at = clock_timestamp() + interval '1 second'
+         WHERE stock_code = '600003' AND date = DATE '{}'",
+        day(10)
+    ))
+    .await?;
+    db.notify("stockd_refresh").await?;
+    daemon
+        .wait_info("the edit", Duration::from_secs(10), |i| {
+            generation(i) > generation_before
+        })
+        .await?;
+    ensure!(
+        last_read_all(&daemon).await? == ("incremental".into(), 10, 1, 0, 1, 20),
+        "only the edited date is read again: {:?}\nstderr:\n{}",
+        last_read_all(&daemon).await?,
+        daemon.stderr()
+    );
+    matches_the_table_since(&daemon, &db, &day(2)).await?;
+
+    // The next day would retire 30 rows of 200, more than an eighth: a
+    // full load, which holds no retired row.
+    db.fill_small(TABLE, 10, &[&day(22)]).await?;
+    db.notify("stockd_refresh").await?;
+    daemon
+        .wait_info("the day after", Duration::from_secs(10), |i| {
+            last_date(i) == day(22)
+        })
+        .await?;
+    ensure!(
+        last_read_all(&daemon).await? == ("full".into(), 200, 20, 0, 0, 0),
+        "a full load gives the retired rows back: {:?}\nstderr:\n{}",
+        last_read_all(&daemon).await?,
+        daemon.stderr()
+    );
+    matches_the_table_since(&daemon, &db, &day(3)).await?;
     Ok(())
 }

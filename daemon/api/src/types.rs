@@ -237,7 +237,8 @@ pub struct StoreStatus {
     pub stale: bool,
     /// What the load of this generation read: `full` (the whole table,
     /// or the demo data), `incremental` (only the dates after the previous
-    /// generation's newest; the rest is shared with it) or `snapshot`.
+    /// generation's newest, and held dates whose rows changed; the rest
+    /// is shared with it) or `snapshot`.
     #[serde(default)]
     pub read_kind: String,
     /// Rows and trading dates that load read.
@@ -245,6 +246,18 @@ pub struct StoreStatus {
     pub read_rows: u64,
     #[serde(default)]
     pub read_dates: u64,
+    /// Of an incremental read: the oldest dates the window dropped, and
+    /// held dates read again because their rows changed (counted in
+    /// `read_dates` too).
+    #[serde(default)]
+    pub read_dropped_dates: u64,
+    #[serde(default)]
+    pub read_reread_dates: u64,
+    /// Rows still in the column buffers, shared with older generations,
+    /// that are no longer served (dropped or read again): counted in
+    /// `bytes` until a full load gives them back.
+    #[serde(default)]
+    pub retired_rows: u64,
     /// Where the bytes go: one entry per column, in table order. The
     /// indexes are the rest of `bytes`.
     #[serde(default)]

@@ -27,10 +27,11 @@ fn column_bytes(s: &crate::store::Store) -> Vec<ColumnMemory> {
                 layout: c.data.layout().to_string(),
                 bytes,
                 null_bytes,
-                bits_per_value: if s.rows() == 0 {
+                bits_per_value: if s.held_rows() == 0 {
                     0.0
                 } else {
-                    ((bytes + null_bytes) as f64 * 8.0 / s.rows() as f64 * 100.0).round() / 100.0
+                    ((bytes + null_bytes) as f64 * 8.0 / s.held_rows() as f64 * 100.0).round()
+                        / 100.0
                 },
             }
         })
@@ -71,6 +72,9 @@ pub fn status(shared: &Shared) -> AdminStatus {
                 read_kind: s.info.read.kind.as_str().to_string(),
                 read_rows: s.info.read.rows,
                 read_dates: s.info.read.dates,
+                read_dropped_dates: s.info.read.dropped_dates,
+                read_reread_dates: s.info.read.reread_dates,
+                retired_rows: s.retired_rows() as u64,
                 column_bytes: column_bytes(s),
                 index_bytes: s.index_bytes() as u64,
             }
@@ -88,6 +92,9 @@ pub fn status(shared: &Shared) -> AdminStatus {
             load_ms: 0,
             stale,
             read_kind: String::new(),
+            read_dropped_dates: 0,
+            read_reread_dates: 0,
+            retired_rows: 0,
             read_rows: 0,
             read_dates: 0,
             column_bytes: Vec::new(),

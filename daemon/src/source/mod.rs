@@ -172,7 +172,7 @@ impl Fingerprint {
         if let Some(c) = col {
             self.change = store
                 .column(c)
-                .and_then(|c| store.newest_i64(c))
+                .and_then(|c| store.newest_i64(c, None))
                 .map(Newest::Micros);
         }
     }
@@ -731,17 +731,23 @@ impl PgSource {
 }
 
 impl PgSource {
-    /// A refresh that reads only the new dates. When the rows `prev` holds
+    /// A refresh that reads only what changed. When the rows `prev` holds
     /// are unchanged in the table (the same count, and no change-column
-    /// value other than the newest held), reads the rows of the dates after
+    /// value newer than the newest held), reads the rows of the dates after
     /// `prev`'s newest and appends them to it ([`Store::append`]): the new
     /// generation shares `prev`'s column buffers, so it costs about one
     /// day's memory, and PostgreSQL sends one day's rows, not the table.
+    /// A window that moved drops its oldest dates from the new generation,
+    /// and held dates with rows whose change column is newer than the
+    /// newest held are read again (at most [`MAX_REREAD_DATES`]); their
+    /// old rows leave the index but stay in the shared buffers until a
+    /// full load, which comes when they pass [`RETIRED_SHARE`] of the rows.
     ///
     /// `Ok(None)` when that cannot be known or done, and the caller loads
     /// in full: no change column (an edit of a held row would go unseen),
-    /// other columns or another source, a window that moved past the
-    /// oldest date held, held rows changed, added or deleted.
+    /// other columns or another source, held rows deleted or changed
+    /// without a newer change-column value, too many dates changed, too
+    /// many rows retired.
     pub async fn load_increment(
         &self,
         prev: &Store,
@@ -778,15 +784,8 @@ impl PgSource {
             Complete::Through(t) => t,
         };
         let start = self.window_start(through).await?;
-        if start.is_some_and(|s| prev.dates().first().is_some_and(|&first| s > first)) {
-            tracing::info!(
-                "the window moved past {}: a full load drops the oldest dates",
-                crate::store::time::date_string(prev.dates()[0])
-            );
-            return Ok(None);
-        }
         let (mut fp, newest_col) = self.fingerprint_before_load(start, true).await?;
-        let d = quote_ident(&self.date);
+        let (d, c, t) = (quote_ident(&self.date), quote_ident(&change), &self.quoted);
         let held = format!(
             "({d} IS NULL OR {d} <= DATE '2000-01-01' + {held_last} OR {d} = 'infinity'){}",
             match start {
@@ -794,21 +793,60 @@ impl PgSource {
                 None => String::new(),
             }
         );
-        // As in the fingerprint, the maximum in a query of its own.
+        // Held dates with a row edited (or added) since the newest held.
+        let mut reread: Vec<i32> = Vec::new();
+        if let Some(newest) = prev.newest_i64(change_col, None) {
+            let sql = format!(
+                "SELECT DISTINCT {d} - DATE '2000-01-01' FROM {t} WHERE {held} \
+                 AND {d} > '-infinity' AND {d} < 'infinity' AND {c} > $1 LIMIT {}",
+                MAX_REREAD_DATES + 1
+            );
+            let rows = self.conn().await?.query(&sql, &[&Micros(newest)]).await?;
+            reread = rows.iter().map(|r| r.get::<_, i32>(0)).collect();
+            reread.retain(|&day| prev.date_index(day).is_some());
+            if reread.len() > MAX_REREAD_DATES {
+                tracing::info!(
+                    "rows of more than {MAX_REREAD_DATES} held dates changed: a full load"
+                );
+                return Ok(None);
+            }
+        }
+        let moved = start.is_some_and(|s| prev.dates().first().is_some_and(|&first| s > first));
+        let retiring = (moved || !reread.is_empty()).then(|| prev.retiring(start, &reread));
+        let (left, held_newest) = match &retiring {
+            Some(r) => {
+                if r.out > r.left / RETIRED_SHARE {
+                    tracing::info!(
+                        retired = r.out,
+                        rows = r.left,
+                        "rows retired by refreshes would pass 1/{RETIRED_SHARE} of the rows held: a full load",
+                    );
+                    return Ok(None);
+                }
+                (r.left, prev.newest_i64(change_col, Some(r)))
+            }
+            None => (prev.rows(), prev.newest_i64(change_col, None)),
+        };
+        // The rows that stay must be the table's: the same count, the
+        // same newest change. The maximum in a query of its own, as in the
+        // fingerprint, so that an index on the change column answers it.
+        let kept = match reread.is_empty() {
+            true => held.clone(),
+            false => format!(
+                "{held} AND ({d} IS NULL OR {d} NOT IN ({}))",
+                date_list(&reread)
+            ),
+        };
         let sql = format!(
-            "SELECT a.n, (SELECT max({c}) FROM {t} WHERE {held}) FROM \
-             (SELECT count(*) AS n FROM {t} WHERE {held}) a",
-            c = quote_ident(&change),
-            t = self.quoted
+            "SELECT a.n, (SELECT max({c}) FROM {t} WHERE {kept}) FROM \
+             (SELECT count(*) AS n FROM {t} WHERE {kept}) a"
         );
         let row = self.conn().await?.query_one(&sql, &[]).await?;
         let (count, newest): (i64, Option<Micros>) = (row.get(0), row.get(1));
         let newest = newest.map(|m| m.0);
-        let held_newest = prev.newest_i64(change_col);
-        if count != prev.rows() as i64 || newest != held_newest {
+        if count != left as i64 || newest != held_newest {
             tracing::info!(
-                "rows already held changed ({} rows held, {count} in the table through {}; newest {change} {}): a full load",
-                prev.rows(),
+                "rows already held changed ({left} rows held, {count} in the table through {}; newest {change} {}): a full load",
                 crate::store::time::date_string(held_last),
                 if newest == held_newest {
                     "unchanged"
@@ -818,10 +856,12 @@ impl PgSource {
             );
             return Ok(None);
         }
-        let sql = self.copy_sql(
-            &specs,
-            &format!(" WHERE {d} > DATE '2000-01-01' + {held_last} AND {d} < 'infinity'"),
-        );
+        let mut filter =
+            format!(" WHERE ({d} > DATE '2000-01-01' + {held_last} AND {d} < 'infinity')");
+        if !reread.is_empty() {
+            filter.push_str(&format!(" OR {d} IN ({})", date_list(&reread)));
+        }
+        let sql = self.copy_sql(&specs, &filter);
         let info = LoadInfo {
             generation,
             loaded_at: SystemTime::now(),
@@ -840,9 +880,10 @@ impl PgSource {
             info: info.clone(),
         })
         .await?;
-        let Some(mut store) = prev.append(more, info) else {
+        let Some(mut store) = prev.append(more, info, retiring) else {
             return Ok(None);
         };
+        store.info.read.reread_dates = reread.len() as u64;
         fp.newest_from(&store, newest_col.as_deref());
         store.info.loaded_at = SystemTime::now();
         store.hold_back_after(through.unwrap_or(i32::MIN));
@@ -854,9 +895,45 @@ impl PgSource {
     }
 }
 
+/// Held dates an incremental refresh reads again at most; more changed
+/// dates load in full.
+pub const MAX_REREAD_DATES: usize = 32;
+
+/// Retired rows (a window's dropped dates, dates read again) are at most
+/// this fraction of the rows held (1/8): past it, a full load gives their
+/// memory back.
+pub const RETIRED_SHARE: usize = 8;
+
+/// `DATE '2000-01-01' + d, …` for PostgreSQL days `d` (the store's own
+/// numbers, never text from outside).
+fn date_list(days: &[i32]) -> String {
+    days.iter()
+        .map(|day| format!("DATE '2000-01-01' + {day}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A `timestamp` or `timestamptz` as PostgreSQL sends it: microseconds
 /// since 2000-01-01 (±infinity as i64::MAX/MIN), as the store holds it.
+#[derive(Debug)]
 struct Micros(i64);
+
+impl tokio_postgres::types::ToSql for Micros {
+    fn to_sql(
+        &self,
+        _: &tokio_postgres::types::Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&self.0.to_be_bytes());
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+        <Micros as tokio_postgres::types::FromSql>::accepts(ty)
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
 
 impl<'a> tokio_postgres::types::FromSql<'a> for Micros {
     fn from_sql(
@@ -1037,7 +1114,10 @@ pub async fn reload(
                 read = store.info.read.kind.as_str(),
                 read_rows = store.info.read.rows,
                 read_dates = store.info.read.dates,
+                dropped_dates = store.info.read.dropped_dates,
+                reread_dates = store.info.read.reread_dates,
                 rows = store.rows(),
+                retired_rows = store.retired_rows(),
                 dates = store.served_dates().len(),
                 latest = store.served_dates().last().map_or_else(
                     || "none".to_string(),

@@ -175,7 +175,12 @@ impl Bitmap {
     }
 
     /// These bits followed by `more`'s (`None` stands for all clear).
-    fn concat(a: Option<&Bitmap>, a_len: usize, b: Option<&Bitmap>, b_len: usize) -> Bitmap {
+    pub(crate) fn concat(
+        a: Option<&Bitmap>,
+        a_len: usize,
+        b: Option<&Bitmap>,
+        b_len: usize,
+    ) -> Bitmap {
         let mut out = Bitmap::with_capacity(a_len + b_len);
         for i in 0..a_len {
             out.push(a.is_some_and(|a| a.get(i)));

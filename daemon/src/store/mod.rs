@@ -80,6 +80,11 @@ pub struct Read {
     pub kind: ReadKind,
     pub rows: u64,
     pub dates: u64,
+    /// Dates an incremental refresh took out: the window's oldest.
+    pub dropped_dates: u64,
+    /// Dates held before that an incremental refresh read again (their
+    /// rows changed); counted in `dates` too.
+    pub reread_dates: u64,
 }
 
 impl Read {
@@ -88,6 +93,8 @@ impl Read {
         kind: ReadKind::Full,
         rows: 0,
         dates: 0,
+        dropped_dates: 0,
+        reread_dates: 0,
     };
 }
 
@@ -525,7 +532,7 @@ impl StoreBuilder {
             nulls: nulls[i].take(),
         };
         let (code, date) = (key(code_col), key(date_col));
-        let mut keys = Keys::of(&code, &date, rows);
+        let mut keys = Keys::of(&code, &date, rows, None);
         let perm = keys.order(true);
         let mut done = [(code_col, Some(code)), (date_col, Some(date))];
         enum Source {
@@ -607,7 +614,9 @@ impl StoreBuilder {
         }
         let columns = by_stock(columns.into_iter().flatten().collect(), code_col);
         info.read.rows = rows as u64;
-        let mut store = Store::assemble(self.specs, columns, rows, code_col, date_col, info, keys);
+        let mut store = Store::assemble(
+            self.specs, columns, rows, code_col, date_col, info, keys, None,
+        );
         store.info.read.dates = store.dates.len() as u64;
         packed::release_scratch();
         store
@@ -685,7 +694,8 @@ struct Keys {
 }
 
 impl Keys {
-    fn of(code: &Column, date: &Column, rows: usize) -> Keys {
+    /// The index of `rows` rows, leaving out the rows set in `retired`.
+    fn of(code: &Column, date: &Column, rows: usize, retired: Option<&Bitmap>) -> Keys {
         let (code_dict_len, code_of): (usize, Box<dyn Fn(usize) -> u32>) = match &code.data {
             ColumnData::Text { dict, codes } => (dict.len(), Box::new(|r| codes.get(r))),
             _ => (0, Box::new(|_| NONE)),
@@ -697,8 +707,12 @@ impl Keys {
         let valid = |r: usize| {
             !code.is_null(r) && !date.is_null(r) && !matches!(date_of(r), i32::MIN | i32::MAX)
         };
+        let held = |r: usize| retired.is_none_or(|b| !b.get(r));
 
-        let mut dates: Vec<i32> = (0..rows).filter(|&r| valid(r)).map(date_of).collect();
+        let mut dates: Vec<i32> = (0..rows)
+            .filter(|&r| held(r) && valid(r))
+            .map(date_of)
+            .collect();
         dates.sort_unstable();
         dates.dedup();
         dates.shrink_to_fit();
@@ -714,7 +728,7 @@ impl Keys {
         let nd = dates.len();
         let mut matrix = vec![NONE; code_dict_len * nd];
         let mut unindexed = 0;
-        for r in 0..rows {
+        for r in (0..rows).filter(|&r| held(r)) {
             if !valid(r) {
                 unindexed += 1;
                 continue;
@@ -982,7 +996,24 @@ pub struct Store {
     served: usize,
     /// Rows dropped from the index: NULL key, or a repeated (code, date).
     unindexed: usize,
+    /// Rows still in the column buffers (shared with older generations)
+    /// that are no longer this store's: dates the window dropped, or
+    /// dates a refresh read again ([`Store::retiring`]). `None`: none.
+    retired: Option<Bitmap>,
+    retired_rows: usize,
     pub info: LoadInfo,
+}
+
+/// Rows a refresh takes out of a store: see [`Store::retiring`].
+pub struct Retiring {
+    /// Every row out of the store afterwards (those already out too).
+    bits: Bitmap,
+    /// Rows out of the store afterwards.
+    pub out: usize,
+    /// Rows that stay.
+    pub left: usize,
+    /// Dates held now that leave because they are before `from`.
+    pub dates: usize,
 }
 
 impl Store {
@@ -995,7 +1026,42 @@ impl Store {
         date_col: usize,
         info: LoadInfo,
     ) -> Store {
-        Store::build(specs, columns, rows, code_col, date_col, info, true)
+        Store::build(specs, columns, rows, code_col, date_col, info, true, None)
+    }
+
+    /// The rows of this store that stay when the dates before `from`
+    /// (a window that moved) and `dates` (dates a refresh reads again)
+    /// leave it; see [`Store::append`].
+    pub fn retiring(&self, from: Option<i32>, dates: &[i32]) -> Retiring {
+        let mut dates = dates.to_vec();
+        dates.sort_unstable();
+        let date = &self.columns[self.date_col];
+        let mut bits = Bitmap::with_capacity(self.rows);
+        let mut leaving = std::collections::HashSet::new();
+        let mut out = 0;
+        if let ColumnData::Date(v) = &date.data {
+            for (r, d) in v.iter().enumerate() {
+                let d = d as i32;
+                let before = !date.is_null(r) && from.is_some_and(|f| d < f);
+                if before {
+                    leaving.insert(d);
+                }
+                let gone = !self.is_held(r)
+                    || before
+                    || (!date.is_null(r) && dates.binary_search(&d).is_ok());
+                out += gone as usize;
+                bits.push(gone);
+            }
+        }
+        Retiring {
+            bits,
+            out,
+            left: self.rows - out,
+            dates: leaving
+                .iter()
+                .filter(|&&d| self.date_index(d).is_some())
+                .count(),
+        }
     }
 
     /// A new generation: this store's rows followed by `more`'s, whose
@@ -1004,21 +1070,41 @@ impl Store {
     /// about `more`'s memory and new indexes, not a second store. `None`
     /// when `more` is not the same table (columns, types, keys) or has a
     /// date that is not newer: the caller then loads in full.
-    pub fn append(&self, more: Store, info: LoadInfo) -> Option<Store> {
-        let store = self.append_packed(more, info);
+    ///
+    /// With `retiring` ([`Store::retiring`]), the rows it names leave the
+    /// new generation's index (they stay in the shared buffers until a
+    /// full load), and `more` may hold the dates they leave: a day read
+    /// again after an edit.
+    pub fn append(&self, more: Store, info: LoadInfo, retiring: Option<Retiring>) -> Option<Store> {
+        let store = self.append_packed(more, info, retiring);
         packed::release_scratch();
         store
     }
 
-    fn append_packed(&self, more: Store, mut info: LoadInfo) -> Option<Store> {
+    fn append_packed(
+        &self,
+        more: Store,
+        mut info: LoadInfo,
+        retiring: Option<Retiring>,
+    ) -> Option<Store> {
         if more.specs != self.specs
             || more.code_col != self.code_col
             || more.date_col != self.date_col
+            || more.retired.is_some()
         {
             return None;
         }
+        let (retired, dropped) = match retiring {
+            Some(r) => (Some(r.bits), r.dates),
+            None => (self.retired.clone(), 0),
+        };
+        // A date held before may come again only when its rows leave.
         if let (Some(&last), Some(&first)) = (self.dates.last(), more.dates.first()) {
-            if first <= last {
+            let still_held = |d: i32| {
+                self.rows_on_date(d)
+                    .any(|r| retired.as_ref().is_none_or(|b| !b.get(r as usize)))
+            };
+            if first <= last && more.dates.iter().any(|&d| still_held(d)) {
                 return None;
             }
         }
@@ -1047,7 +1133,10 @@ impl Store {
             kind: ReadKind::Incremental,
             rows: more.rows as u64,
             dates: more.dates.len() as u64,
+            dropped_dates: dropped as u64,
+            reread_dates: 0,
         };
+        let retired = retired.map(|b| Bitmap::concat(Some(&b), self.rows, None, more.rows));
         // The rows stay where they are: this store's by (date, code), then
         // `more`'s, also by (date, code) with its unindexed rows first, so
         // a repeated key's later row still wins when indexed again.
@@ -1059,11 +1148,14 @@ impl Store {
             self.date_col,
             info,
             false,
+            retired,
         ))
     }
 
-    /// Indexes `columns`; with `reorder`, first moves their rows into
-    /// (date, code) order, unindexed rows first.
+    /// Indexes `columns`, leaving out the rows set in `retired`; with
+    /// `reorder` (and nothing retired), first moves their rows into (date,
+    /// code) order, unindexed rows first.
+    #[allow(clippy::too_many_arguments)]
     fn build(
         specs: Vec<ColumnSpec>,
         columns: Vec<Column>,
@@ -1072,16 +1164,26 @@ impl Store {
         date_col: usize,
         info: LoadInfo,
         reorder: bool,
+        retired: Option<Bitmap>,
     ) -> Store {
-        let mut keys = Keys::of(&columns[code_col], &columns[date_col], rows);
-        let columns = match keys.order(reorder) {
+        let retired = retired.filter(|b| b.count_ones() > 0);
+        let mut keys = Keys::of(
+            &columns[code_col],
+            &columns[date_col],
+            rows,
+            retired.as_ref(),
+        );
+        let columns = match keys.order(reorder && retired.is_none()) {
             None => columns,
             Some(perm) => columns.into_iter().map(|c| c.permute(&perm)).collect(),
         };
-        Store::assemble(specs, columns, rows, code_col, date_col, info, keys)
+        Store::assemble(
+            specs, columns, rows, code_col, date_col, info, keys, retired,
+        )
     }
 
     /// The store of `columns` (rows in their final order) and their `keys`.
+    #[allow(clippy::too_many_arguments)]
     fn assemble(
         specs: Vec<ColumnSpec>,
         columns: Vec<Column>,
@@ -1090,6 +1192,7 @@ impl Store {
         date_col: usize,
         info: LoadInfo,
         keys: Keys,
+        retired: Option<Bitmap>,
     ) -> Store {
         let Keys {
             rows: _,
@@ -1151,6 +1254,8 @@ impl Store {
             latest,
             served: nd,
             unindexed,
+            retired_rows: retired.as_ref().map_or(0, Bitmap::count_ones),
+            retired,
             info,
         }
     }
@@ -1208,8 +1313,34 @@ impl Store {
         Ok(StoreBuilder::new(specs, code, date, 0)?.finish(info))
     }
 
+    /// Rows of this store (indexed or not; without the retired ones).
     pub fn rows(&self) -> usize {
+        self.rows - self.retired_rows
+    }
+
+    /// Rows in the column buffers: [`Store::rows`] and the retired ones.
+    pub fn held_rows(&self) -> usize {
         self.rows
+    }
+
+    /// Rows in the column buffers that are no longer this store's: a
+    /// window's dropped dates and dates read again, until a full load.
+    pub fn retired_rows(&self) -> usize {
+        self.retired_rows
+    }
+
+    /// Whether row `r` of the column buffers is this store's.
+    #[inline]
+    pub fn is_held(&self, r: usize) -> bool {
+        self.retired.as_ref().is_none_or(|b| !b.get(r))
+    }
+
+    /// The rows held on `date` (empty when it is not held).
+    fn rows_on_date(&self, date: i32) -> RowsOn<'_> {
+        match self.date_index(date) {
+            Some(di) => self.rows_on(di),
+            None => RowsOn::Run(0..0),
+        }
     }
 
     pub fn specs(&self) -> &[ColumnSpec] {
@@ -1220,14 +1351,19 @@ impl Store {
         &self.columns
     }
 
-    /// The largest non-NULL value of a timestamp or bigint column.
-    pub fn newest_i64(&self, col: usize) -> Option<i64> {
+    /// The largest non-NULL value of a timestamp or bigint column, among
+    /// this store's rows, or the rows that stay after `retiring`.
+    pub fn newest_i64(&self, col: usize, retiring: Option<&Retiring>) -> Option<i64> {
         let c = self.columns.get(col)?;
+        let held = |r: usize| match retiring {
+            Some(t) => !t.bits.get(r),
+            None => self.is_held(r),
+        };
         match &c.data {
             ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) | ColumnData::Int8(v) => v
                 .iter()
                 .enumerate()
-                .filter(|&(r, _)| !c.is_null(r))
+                .filter(|&(r, _)| held(r) && !c.is_null(r))
                 .map(|(_, x)| x)
                 .max(),
             _ => None,
@@ -1344,7 +1480,9 @@ impl Store {
 
     /// Bytes of all column buffers and indexes (what the store costs).
     pub fn heap_bytes(&self) -> usize {
-        self.columns.iter().map(Column::heap_bytes).sum::<usize>() + self.index_bytes()
+        self.columns.iter().map(Column::heap_bytes).sum::<usize>()
+            + self.index_bytes()
+            + self.retired.as_ref().map_or(0, Bitmap::heap_bytes)
     }
 
     /// Bytes of the indexes and name tables: the store minus its columns.
@@ -1711,6 +1849,76 @@ mod tests {
     }
 
     #[test]
+    fn a_refresh_drops_old_dates_and_reads_an_edited_one_again() {
+        let day = |d: i32, codes: std::ops::Range<u32>, cents: i64| -> Vec<Wide> {
+            codes
+                .map(|c| {
+                    (
+                        Some(format!("{c:06}")),
+                        d,
+                        (c % 3 != 0).then_some(c as i32 + d),
+                        (cents + c as i64) as f64 / 100.0,
+                        c as i64 * 10 + d as i64,
+                        format!("name {}", c % 7),
+                    )
+                })
+                .collect()
+        };
+        let mut old = [
+            day(10, 0..300, 150),
+            day(11, 0..300, 160),
+            day(12, 0..300, 170),
+        ]
+        .concat();
+        old.push((None, 11, Some(1), 1.0, 1, "no code".into()));
+        let base = wide_store(&old);
+        let date_at = |s: &Store| match &s.columns()[1].data {
+            ColumnData::Date(v) => v.parts().1.as_ptr() as usize,
+            _ => 0,
+        };
+        // Date 12 read again (other prices, 100 stocks gone), 13 is new;
+        // without retiring its rows, a held date cannot come again.
+        let more = [day(12, 0..200, 990), day(13, 0..300, 180)].concat();
+        assert!(base.append(wide_store(&more), info(), None).is_none());
+        let retiring = base.retiring(Some(11), &[12]);
+        assert_eq!((retiring.out, retiring.left, retiring.dates), (600, 301, 1));
+        let next = base
+            .append(wide_store(&more), info(), Some(retiring))
+            .unwrap();
+        let want = [day(11, 0..300, 160), more.clone()].concat();
+        assert_eq!(contents(&next), contents(&wide_store(&want)));
+        assert_eq!(next.dates(), &[11, 12, 13]);
+        // The NULL-code row of date 11 stays (unindexed), as in a load.
+        assert_eq!((next.rows(), next.unindexed_rows()), (801, 1));
+        assert_eq!((next.retired_rows(), next.held_rows()), (600, 1401));
+        assert_eq!(next.info.read.dropped_dates, 1);
+        assert_eq!(date_at(&next), date_at(&base), "the buffers are shared");
+        assert_eq!(contents(&base), contents(&wide_store(&old)));
+
+        // The next day keeps them retired; a later retiring adds to them.
+        let after = next
+            .append(wide_store(&day(14, 0..300, 190)), info(), None)
+            .unwrap();
+        assert_eq!(after.retired_rows(), 600);
+        let want = [want, day(14, 0..300, 190)].concat();
+        assert_eq!(contents(&after), contents(&wide_store(&want)));
+        let r = after.retiring(Some(12), &[]);
+        assert_eq!((r.out, r.left, r.dates), (901, 800, 1));
+
+        // A snapshot holds the retired rows as retired.
+        let dir = std::env::temp_dir().join(format!("stockd-retired-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = snapshot::write(&after, &dir).unwrap();
+        let back = snapshot::read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(contents(&back), contents(&after));
+        assert_eq!(
+            (back.rows(), back.retired_rows(), back.unindexed_rows()),
+            (after.rows(), 600, 1)
+        );
+    }
+
+    #[test]
     fn an_appended_day_is_the_same_store_and_shares_the_old_buffers() {
         // Prices are exact decimals: a mantissa over 100, or 1,000.
         let day =
@@ -1750,7 +1958,7 @@ mod tests {
 
         // A day like the others: everything shares, nothing is copied.
         let new_day = day(12, 0..200, (300, 100.0), 11);
-        let grown = base.append(wide_store(&new_day), info()).unwrap();
+        let grown = base.append(wide_store(&new_day), info(), None).unwrap();
         assert_eq!(grown.info.read.kind, ReadKind::Incremental);
         assert_eq!((grown.info.read.rows, grown.info.read.dates), (200, 1));
         assert_eq!(date_at(&grown), date_at(&base));
@@ -1765,7 +1973,7 @@ mod tests {
         // exponent), an amount past i16 (wider mantissas), NULL codes.
         let mut odd = day(13, 150..400, (4125, 1000.0), 40_000_000_000);
         odd.push((None, 13, Some(1), 1.0, 1, "no code".into()));
-        let again = grown.append(wide_store(&odd), info()).unwrap();
+        let again = grown.append(wide_store(&odd), info(), None).unwrap();
         let everything = wide_store(&[old.clone(), new_day.clone(), odd.clone()].concat());
         assert_eq!(contents(&again), contents(&everything));
         assert_eq!(again.rows(), everything.rows());
@@ -1777,7 +1985,7 @@ mod tests {
 
         // Narrower new values join wider held ones (amount: i16 into i64).
         let small = day(15, 0..200, (500, 100.0), 3);
-        let fifteen = again.append(wide_store(&small), info()).unwrap();
+        let fifteen = again.append(wide_store(&small), info(), None).unwrap();
         assert_eq!(
             contents(&fifteen),
             contents(&wide_store(
@@ -1788,10 +1996,10 @@ mod tests {
         // Only newer dates append; the generation before cannot append a
         // second time into the room its successor took.
         assert!(again
-            .append(wide_store(&day(13, 0..5, (1, 100.0), 1)), info())
+            .append(wide_store(&day(13, 0..5, (1, 100.0), 1)), info(), None)
             .is_none());
         let late = grown
-            .append(wide_store(&day(14, 0..200, (500, 100.0), 3)), info())
+            .append(wide_store(&day(14, 0..200, (500, 100.0), 3)), info(), None)
             .unwrap();
         // (These days are shorter than a block, so every generation holds
         // them in its own tail and nothing is written into shared room:
@@ -1830,7 +2038,7 @@ mod tests {
         assert_eq!(layouts(&base), by_stock);
         // A day without the first 100 stocks, with 200 new ones.
         let new_day = day(18, 100..2300);
-        let grown = base.append(wide_store(&new_day), info()).unwrap();
+        let grown = base.append(wide_store(&new_day), info(), None).unwrap();
         assert_eq!(layouts(&grown), by_stock);
         let all = wide_store(&[old.clone(), new_day].concat());
         assert_eq!(contents(&grown), contents(&all));

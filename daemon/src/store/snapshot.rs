@@ -31,7 +31,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 pub const MAGIC: &[u8; 8] = b"STOCKDSN";
 /// Bumped whenever the body layout changes; older files are ignored.
-pub const VERSION: u32 = 8;
+pub const VERSION: u32 = 9;
 /// The snapshot's file name inside the state directory.
 pub const FILE_NAME: &str = "store.snapshot";
 /// Longest name or type string accepted.
@@ -490,6 +490,10 @@ fn write_body<W: Write>(o: &mut Out<'_, W>, s: &Store) -> io::Result<()> {
             None => (o.pod(0u8)?, ()),
         };
     }
+    match &s.retired {
+        Some(b) => (o.pod(1u8)?, write_bitmap(o, b)?),
+        None => (o.pod(0u8)?, ()),
+    };
     Ok(())
 }
 
@@ -566,9 +570,29 @@ fn read_body<R: Read>(i: &mut In<R>) -> Result<Store, SnapshotError> {
             kind: super::ReadKind::Snapshot,
             rows: rows as u64,
             dates: 0,
+            dropped_dates: 0,
+            reread_dates: 0,
         },
     };
-    let mut store = Store::index(specs, columns, rows, code_col, date_col, info);
+    // Rows a refresh retired stay retired; such a store's rows are kept
+    // where they are (a full load orders them again).
+    let mut store = match i.pod::<u8>()? {
+        0 => Store::index(specs, columns, rows, code_col, date_col, info),
+        1 => {
+            let retired = read_bitmap(i, rows)?;
+            Store::build(
+                specs,
+                columns,
+                rows,
+                code_col,
+                date_col,
+                info,
+                false,
+                Some(retired),
+            )
+        }
+        _ => return Err(corrupt("bad retired-rows flag")),
+    };
     store.info.read.dates = store.dates().len() as u64;
     Ok(store)
 }

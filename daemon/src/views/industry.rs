@@ -326,7 +326,7 @@ pub fn hotspots(
 /// Distinct non-NULL values of the industry column across the store, sorted.
 fn industries_held(store: &Store, col: usize) -> Vec<&str> {
     let mut seen = Vec::new();
-    for r in 0..store.rows() {
+    for r in (0..store.held_rows()).filter(|&r| store.is_held(r)) {
         if let Some(code) = text_code(store, col, r) {
             let code = code as usize;
             if seen.len() <= code {

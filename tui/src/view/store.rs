@@ -67,12 +67,24 @@ pub fn draw(f: &mut Frame, area: Rect, app: &App) {
                     format!("{} in {}", fmt::timestamp(at), fmt::millis(s.load_ms))
                 }
                 Some(at) => format!(
-                    "{} in {} · {}: {} rows, {} dates read",
+                    "{} in {} · {}: {} rows, {} dates read{}{}{}",
                     fmt::timestamp(at),
                     fmt::millis(s.load_ms),
                     s.read_kind,
                     fmt::count(s.read_rows),
-                    s.read_dates
+                    s.read_dates,
+                    match s.read_reread_dates {
+                        0 => String::new(),
+                        n => format!(" ({n} again)"),
+                    },
+                    match s.read_dropped_dates {
+                        0 => String::new(),
+                        n => format!(", {n} dropped"),
+                    },
+                    match s.retired_rows {
+                        0 => String::new(),
+                        n => format!(" · {} rows retired", fmt::count(n)),
+                    },
                 ),
                 None => "never".to_string(),
             })],
