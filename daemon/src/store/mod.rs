@@ -20,6 +20,7 @@ pub mod time;
 use column::{Bitmap, Column, ColumnBuilder, ColumnData, DecodeError};
 use schema::{ColumnKind, ColumnSpec};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 /// Marks "no row" in the dense index.
@@ -1001,7 +1002,17 @@ pub struct Store {
     /// dates a refresh read again ([`Store::retiring`]). `None`: none.
     retired: Option<Bitmap>,
     retired_rows: usize,
+    /// One figure per date that a view derives from the date's rows and
+    /// keeps for this generation (see [`Store::per_date`]).
+    memo: DateMemo,
     pub info: LoadInfo,
+}
+
+/// One `u32` per date held, for one key (the columns it was derived
+/// from); [`NONE`] until asked for.
+struct DateMemo {
+    key: AtomicU64,
+    values: Box<[AtomicU32]>,
 }
 
 /// Rows a refresh takes out of a store: see [`Store::retiring`].
@@ -1256,6 +1267,10 @@ impl Store {
             unindexed,
             retired_rows: retired.as_ref().map_or(0, Bitmap::count_ones),
             retired,
+            memo: DateMemo {
+                key: AtomicU64::new(0),
+                values: (0..nd).map(|_| AtomicU32::new(NONE)).collect(),
+            },
             info,
         }
     }
@@ -1316,6 +1331,33 @@ impl Store {
     /// Rows of this store (indexed or not; without the retired ones).
     pub fn rows(&self) -> usize {
         self.rows - self.retired_rows
+    }
+
+    /// A figure derived from the rows of date `di` by `derive` (which
+    /// must give the same answer every time for this generation and `key`,
+    /// and not [`NONE`]): computed once per date and kept, 4 bytes a date,
+    /// for the first `key` asked; another key is computed every time.
+    pub fn per_date(&self, key: u32, di: usize, derive: impl FnOnce() -> u32) -> u32 {
+        let tagged = u64::from(key) | 1 << 32;
+        let m = &self.memo;
+        let mine = match m
+            .key
+            .compare_exchange(0, tagged, Ordering::Relaxed, Ordering::Relaxed)
+        {
+            Ok(_) => true,
+            Err(k) => k == tagged,
+        };
+        let Some(slot) = m.values.get(di).filter(|_| mine) else {
+            return derive();
+        };
+        match slot.load(Ordering::Relaxed) {
+            NONE => {
+                let v = derive();
+                slot.store(v, Ordering::Relaxed);
+                v
+            }
+            v => v,
+        }
     }
 
     /// Rows in the column buffers: [`Store::rows`] and the retired ones.
@@ -1488,6 +1530,7 @@ impl Store {
     /// Bytes of the indexes and name tables: the store minus its columns.
     pub fn index_bytes(&self) -> usize {
         self.presence.bytes()
+            + self.memo.values.len() * 4
             + self.latest.capacity() * 4
             + match &self.date_rows {
                 DateRows::Run(_) => 0,
@@ -1846,6 +1889,26 @@ mod tests {
             }
         }
         (out, s.served_dates().to_vec())
+    }
+
+    #[test]
+    fn a_figure_per_date_is_derived_once_for_its_key() {
+        let rows: Vec<Wide> = (0..3)
+            .map(|d| (Some("000001".into()), d, None, 1.0, 1, "n".into()))
+            .collect();
+        let s = wide_store(&rows);
+        let calls = std::cell::Cell::new(0);
+        let derive = |v: u32| {
+            calls.set(calls.get() + 1);
+            v
+        };
+        assert_eq!(s.per_date(7, 1, || derive(40)), 40);
+        assert_eq!(s.per_date(7, 1, || derive(99)), 40, "kept");
+        assert_eq!(s.per_date(7, 2, || derive(41)), 41, "another date");
+        assert_eq!(s.per_date(8, 1, || derive(42)), 42, "another key");
+        assert_eq!(s.per_date(8, 1, || derive(43)), 43, "not kept");
+        assert_eq!(s.per_date(7, 9, || derive(44)), 44, "no such date");
+        assert_eq!(calls.get(), 5);
     }
 
     #[test]

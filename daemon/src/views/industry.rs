@@ -179,15 +179,23 @@ impl Acc {
 /// The scale of the pct changes of `date`: the most decimals any of them
 /// has (see [`exact`]), over the rows with an industry. Every industry of a
 /// date is given at this scale, whatever its own members happen to need.
+///
+/// Finding it reads every row of the date (a double's decimals are those
+/// of its shortest text: 5,400 formatted numbers, half of an
+/// `industry.detail`'s CPU at year scale), so it is kept per date for the
+/// generation ([`Store::per_date`]), keyed by the two columns it reads.
 fn pct_scale(store: &Store, c: &Cols, di: usize) -> u32 {
-    let col = &store.columns()[c.pct];
-    store
-        .rows_on(di)
-        .filter(|&r| text_code(store, c.industry, r as usize).is_some())
-        .filter_map(|r| exact::value(col, r as usize))
-        .map(|d| d.scale)
-        .max()
-        .unwrap_or(0)
+    let key = (c.pct as u32) << 16 | c.industry as u32;
+    store.per_date(key, di, || {
+        let col = &store.columns()[c.pct];
+        store
+            .rows_on(di)
+            .filter(|&r| text_code(store, c.industry, r as usize).is_some())
+            .filter_map(|r| exact::value(col, r as usize))
+            .map(|d| d.scale)
+            .max()
+            .unwrap_or(0)
+    })
 }
 
 /// Orders moves by pct (descending if `desc`), then code ascending.
