@@ -65,6 +65,7 @@ use crate::prepare::{DataSet, Universe};
 use crate::redis::{RedisLoad, RedisTarget};
 use crate::report::{
     BaselineLoad, Check, Goal, MemoryResult, RefreshResult, Results, ScaleResult, WarmRestart,
+    WindowRefresh,
 };
 use crate::resp::{RedisAddr, RespConn};
 use crate::rpc::HttpConn;
@@ -843,41 +844,43 @@ impl PeakWatch {
     }
 }
 
-/// Adds one trading day to the table (the last day's rows, one day later)
-/// while a daemon holding the whole table serves it, and times NOTIFY →
-/// the new date served, with the RSS peak; then a full `store.reload` of
-/// the same daemon. The added day is deleted again afterwards.
-async fn refresh_one_day(
-    ctx: &Ctx<'_>,
-    ds: &DataSet,
-    pg: &tokio_postgres::Client,
-) -> Result<RefreshResult> {
+/// The newest date of `ds`'s table, in PostgreSQL days.
+async fn last_day(ds: &DataSet, pg: &tokio_postgres::Client) -> Result<i32> {
     if !ds.columns.iter().any(|c| c.name == "date") {
         bail!("the table has no column named date");
     }
-    let last: i32 = pg
-        .query_one(
-            &format!(
-                "SELECT (max(date) - DATE '2000-01-01') FROM {t}",
-                t = ds.quoted
-            ),
-            &[],
-        )
-        .await?
-        .get::<_, Option<i32>>(0)
-        .context("empty table")?;
-    let whole = DataSet {
-        window_days: 0,
-        ..ds.clone()
-    };
-    let label = format!("{}-refresh", ds.scale);
-    let config = "[source]\nrefresh_interval = \"1h\"\n";
-    let mut d = spawn(ctx, &ctx.bin, &whole, 92, &label, config)?;
-    let (_, info) = d.wait_ready(READY_TIMEOUT).await?;
-    let rows = info.get("rows").and_then(Value::as_u64).unwrap_or(0);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_before = d.proc_mem().map_or(0, |m| m.rss_bytes);
+    pg.query_one(
+        &format!(
+            "SELECT (max(date) - DATE '2000-01-01') FROM {t}",
+            t = ds.quoted
+        ),
+        &[],
+    )
+    .await?
+    .get::<_, Option<i32>>(0)
+    .context("empty table")
+}
 
+/// What adding one day showed: see [`add_day`].
+struct NewDay {
+    new_rows: u64,
+    served_ms: f64,
+    peak_rss_sampled: u64,
+    peak_rss_hwm: Option<u64>,
+    /// `admin.status` → `store` once the day is served.
+    store: Value,
+}
+
+/// Adds the day after `last` to the table (the last day's rows, one day
+/// later), sends NOTIFY and times it until daemon `d` serves the new date,
+/// watching its RSS. The caller deletes the day again.
+async fn add_day(
+    ds: &DataSet,
+    pg: &tokio_postgres::Client,
+    d: &StockdProcess,
+    c: &mut HttpConn,
+    last: i32,
+) -> Result<NewDay> {
     let list: Vec<&str> = ds
         .columns
         .iter()
@@ -902,42 +905,74 @@ async fn refresh_one_day(
             .join(", "),
         sel = select.join(", "),
     );
-    let cleanup = format!(
+    let new_rows = pg.execute(&insert, &[]).await.context("adding a day")?;
+    let new_date = pg
+        .query_one(
+            &format!("SELECT (DATE '2000-01-01' + {last} + 1)::text"),
+            &[],
+        )
+        .await?
+        .get::<_, String>(0);
+    let watch = PeakWatch::start(d.pid);
+    let t0 = Instant::now();
+    pg.batch_execute("NOTIFY stockd_refresh").await?;
+    loop {
+        let i = c.call("market.info", json!({})).await?;
+        if i.pointer("/dates/last").and_then(Value::as_str) == Some(new_date.as_str()) {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(300) {
+            bail!("the new date {new_date} was not served within 300 s: {i}");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let served_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let (peak_rss_sampled, peak_rss_hwm) = watch.finish().await;
+    let st = c.call("admin.status", json!({})).await?;
+    Ok(NewDay {
+        new_rows,
+        served_ms,
+        peak_rss_sampled,
+        peak_rss_hwm,
+        store: st.get("store").cloned().unwrap_or_default(),
+    })
+}
+
+/// `DELETE` of the rows after `last`: the added day.
+fn delete_after(ds: &DataSet, last: i32) -> String {
+    format!(
         "DELETE FROM {t} WHERE date > DATE '2000-01-01' + {last}",
         t = ds.quoted
-    );
+    )
+}
+
+/// Adds one trading day to the table (the last day's rows, one day later)
+/// while a daemon holding the whole table serves it, and times NOTIFY →
+/// the new date served, with the RSS peak; then a full `store.reload` of
+/// the same daemon. The added day is deleted again afterwards. Then the
+/// same day again for a daemon whose window holds as many days as the
+/// table (the data set's `window_days`), which drops the oldest date.
+async fn refresh_one_day(
+    ctx: &Ctx<'_>,
+    ds: &DataSet,
+    pg: &tokio_postgres::Client,
+) -> Result<RefreshResult> {
+    let last = last_day(ds, pg).await?;
+    let whole = DataSet {
+        window_days: 0,
+        ..ds.clone()
+    };
+    let label = format!("{}-refresh", ds.scale);
+    let config = "[source]\nrefresh_interval = \"1h\"\n";
+    let mut d = spawn(ctx, &ctx.bin, &whole, 92, &label, config)?;
+    let (_, info) = d.wait_ready(READY_TIMEOUT).await?;
+    let rows = info.get("rows").and_then(Value::as_u64).unwrap_or(0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_before = d.proc_mem().map_or(0, |m| m.rss_bytes);
     let measured = async {
-        let new_rows = pg.execute(&insert, &[]).await.context("adding a day")?;
-        let new_date = pg
-            .query_one(
-                &format!("SELECT (DATE '2000-01-01' + {last} + 1)::text"),
-                &[],
-            )
-            .await?
-            .get::<_, String>(0);
         let mut c = HttpConn::connect(&d.socket).await?;
-        let watch = PeakWatch::start(d.pid);
-        let t0 = Instant::now();
-        pg.batch_execute("NOTIFY stockd_refresh").await?;
-        loop {
-            let i = c.call("market.info", json!({})).await?;
-            if i.pointer("/dates/last").and_then(Value::as_str) == Some(new_date.as_str()) {
-                break;
-            }
-            if t0.elapsed() > Duration::from_secs(300) {
-                bail!("the new date {new_date} was not served within 300 s: {i}");
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let served_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        let (peak_rss_sampled, peak_rss_hwm) = watch.finish().await;
-        let st = c.call("admin.status", json!({})).await?;
-        let store = st.get("store").cloned().unwrap_or_default();
-        let read_kind = store["read_kind"].as_str().unwrap_or("?").to_string();
-        let (read_rows, read_dates) = (
-            store["read_rows"].as_u64().unwrap_or(0),
-            store["read_dates"].as_u64().unwrap_or(0),
-        );
+        let day = add_day(ds, pg, &d, &mut c, last).await?;
+        let store = &day.store;
 
         // The same daemon, a full reload.
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -947,17 +982,18 @@ async fn refresh_one_day(
         let full_ms = t1.elapsed().as_secs_f64() * 1000.0;
         let (full_peak_rss_sampled, full_peak_rss_hwm) = watch.finish().await;
         let r = RefreshResult {
-            new_rows,
+            new_rows: day.new_rows,
             rss_before,
-            served_ms,
-            peak_rss_sampled,
-            peak_rss_hwm,
-            read_kind,
-            read_rows,
-            read_dates,
+            served_ms: day.served_ms,
+            peak_rss_sampled: day.peak_rss_sampled,
+            peak_rss_hwm: day.peak_rss_hwm,
+            read_kind: store["read_kind"].as_str().unwrap_or("?").to_string(),
+            read_rows: store["read_rows"].as_u64().unwrap_or(0),
+            read_dates: store["read_dates"].as_u64().unwrap_or(0),
             full_ms,
             full_peak_rss_sampled,
             full_peak_rss_hwm,
+            window: None,
         };
         step(&format!(
             "{}: one new day ({} rows) served {:.0} ms after NOTIFY, read {} {} rows / {} dates, RSS {:.1} MiB, peak +{:.1} MiB; full store.reload {:.0} ms, peak +{:.1} MiB",
@@ -975,14 +1011,90 @@ async fn refresh_one_day(
         Ok::<_, anyhow::Error>(r)
     }
     .await;
-    let cleaned = pg.execute(&cleanup, &[]).await;
+    let cleaned = pg.execute(&delete_after(ds, last), &[]).await;
     let _ = d.terminate(Duration::from_secs(15));
-    let r = measured?;
+    let mut r = measured?;
     cleaned.context("deleting the added day")?;
     if rows != ds.rows {
         bail!("the refresh daemon held {rows} rows, the table {}", ds.rows);
     }
+    if ds.window_days > 0 {
+        match window_one_day(ctx, ds, pg, last).await {
+            Ok(w) => r.window = Some(w),
+            Err(e) => step(&format!(
+                "{}: a new day with a moving window not measured: {e:#}",
+                ds.scale
+            )),
+        }
+    }
     Ok(r)
+}
+
+/// A new day for a daemon whose window (`ds.window_days`) holds every
+/// date of the table: the window moves by one, and the oldest date leaves.
+async fn window_one_day(
+    ctx: &Ctx<'_>,
+    ds: &DataSet,
+    pg: &tokio_postgres::Client,
+    last: i32,
+) -> Result<WindowRefresh> {
+    let label = format!("{}-window", ds.scale);
+    let config = "[source]\nrefresh_interval = \"1h\"\n";
+    let mut d = spawn(ctx, &ctx.bin, ds, 93, &label, config)?;
+    let measured = async {
+        let (_, info) = d.wait_ready(READY_TIMEOUT).await?;
+        let first = info.pointer("/dates/first").cloned().unwrap_or_default();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let rss_before = d.proc_mem().map_or(0, |m| m.rss_bytes);
+        let mut c = HttpConn::connect(&d.socket).await?;
+        let day = add_day(ds, pg, &d, &mut c, last).await?;
+        let after = c.call("market.info", json!({})).await?;
+        let s = &day.store;
+        let n = |k: &str| s[k].as_u64().unwrap_or(0);
+        let w = WindowRefresh {
+            window_days: ds.window_days,
+            new_rows: day.new_rows,
+            rss_before,
+            served_ms: day.served_ms,
+            peak_over: day
+                .peak_rss_sampled
+                .max(day.peak_rss_hwm.unwrap_or(0))
+                .saturating_sub(rss_before),
+            read_kind: s["read_kind"].as_str().unwrap_or("?").to_string(),
+            read_rows: n("read_rows"),
+            read_dates: n("read_dates"),
+            dropped_dates: n("read_dropped_dates"),
+            retired_rows: n("retired_rows"),
+            rows_after: after.get("rows").and_then(Value::as_u64).unwrap_or(0),
+            first_before: first.as_str().unwrap_or("?").to_string(),
+            first_after: after
+                .pointer("/dates/first")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string(),
+        };
+        step(&format!(
+            "{}: a new day with a {}-day window served {:.0} ms after NOTIFY, read {} {} rows / {} dates, {} dropped ({} -> {}), {} rows retired, peak +{:.1} MiB",
+            ds.scale,
+            w.window_days,
+            w.served_ms,
+            w.read_kind,
+            w.read_rows,
+            w.read_dates,
+            w.dropped_dates,
+            w.first_before,
+            w.first_after,
+            w.retired_rows,
+            w.peak_over as f64 / 1_048_576.0,
+        ));
+        Ok::<_, anyhow::Error>(w)
+    }
+    .await;
+    let cleaned = pg.execute(&delete_after(ds, last), &[]).await;
+    let _ = d.terminate(Duration::from_secs(15));
+    let w = measured?;
+    cleaned.context("deleting the added day")?;
+    Ok(w)
 }
 
 /// The SQL of `op` with literal values of a sample request (for EXPLAIN).
@@ -1124,6 +1236,16 @@ fn checks(scales: &[ScaleResult], with_redis: bool) -> Vec<Check> {
                 Goal::AtMost(REFRESH_PEAK_MAX_MIB),
                 "MiB",
             ));
+            if let Some(w) = &f.window {
+                out.push(Check::new(
+                    format!(
+                        "{sc}: a new day with a moving window: rows read / rows added (issue #13)"
+                    ),
+                    Some(w.read_rows as f64 / w.new_rows.max(1) as f64),
+                    Goal::AtMost(1.0),
+                    "×",
+                ));
+            }
         }
         out.push(Check::new(
             format!("{sc}: sampled rows that differ from PostgreSQL in any column (issue #13)"),

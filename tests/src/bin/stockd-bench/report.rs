@@ -83,6 +83,28 @@ pub struct RefreshResult {
     pub full_ms: f64,
     pub full_peak_rss_sampled: u64,
     pub full_peak_rss_hwm: Option<u64>,
+    /// The same new day for a daemon whose window moves.
+    pub window: Option<WindowRefresh>,
+}
+
+/// A new day for a daemon with a window of as many days as the table
+/// holds: the oldest date leaves as the new one comes.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WindowRefresh {
+    pub window_days: u32,
+    pub new_rows: u64,
+    pub rss_before: u64,
+    pub served_ms: f64,
+    /// Peak RSS (the higher of the sampled and VmHWM readings) over before.
+    pub peak_over: u64,
+    pub read_kind: String,
+    pub read_rows: u64,
+    pub read_dates: u64,
+    pub dropped_dates: u64,
+    pub retired_rows: u64,
+    pub rows_after: u64,
+    pub first_before: String,
+    pub first_after: String,
 }
 
 impl RefreshResult {
@@ -557,6 +579,43 @@ pub fn markdown(r: &Results) -> String {
             );
         }
         let _ = writeln!(s);
+        if r.scales
+            .iter()
+            .any(|x| x.refresh.as_ref().is_some_and(|f| f.window.is_some()))
+        {
+            let _ = writeln!(
+                s,
+                "The same new day for a daemon whose window (`window_days`) holds as many days as the table: the oldest date leaves the new generation, its rows retired in the shared buffers until a full load:\n"
+            );
+            let _ = writeln!(
+                s,
+                "| scale | window | read (kind, rows, dates) | dates dropped | first date before → after | rows held after | rows retired | NOTIFY → served | RSS before | peak − before |"
+            );
+            let _ = writeln!(s, "|---|---:|---|---:|---|---:|---:|---:|---:|---:|");
+            for x in &r.scales {
+                let Some(w) = x.refresh.as_ref().and_then(|f| f.window.as_ref()) else {
+                    continue;
+                };
+                let _ = writeln!(
+                    s,
+                    "| {} | {} days | {}, {}, {} | {} | {} → {} | {} | {} | {:.0} ms | {} | {} |",
+                    x.scale,
+                    w.window_days,
+                    w.read_kind,
+                    thousands(w.read_rows),
+                    w.read_dates,
+                    w.dropped_dates,
+                    w.first_before,
+                    w.first_after,
+                    thousands(w.rows_after),
+                    thousands(w.retired_rows),
+                    w.served_ms,
+                    mib(w.rss_before),
+                    mib(w.peak_over),
+                );
+            }
+            let _ = writeln!(s);
+        }
     }
     let _ = writeln!(
         s,
