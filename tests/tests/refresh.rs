@@ -1,7 +1,7 @@
 //! Refresh: NOTIFY triggers a reload at once; polling finds changed rows
 //! through the change column and new dates by itself; a new day is read
-//! alone (incremental) while a changed or deleted held row makes a full
-//! load; a load that fails (table renamed, connection killed mid-COPY)
+//! alone (incremental), and so is a date with a changed or deleted row
+//! while the rows retired stay under an eighth (a full load past it); a load that fails (table renamed, connection killed mid-COPY)
 //! leaves the previous generation serving, is logged, and the daemon
 //! recovers afterwards.
 
@@ -766,8 +766,8 @@ async fn a_new_day_is_read_alone_and_a_changed_old_row_reads_all() -> Result<()>
 }
 
 /// With a window of 20 trading days: a new day drops the oldest date and
-/// reads only the new day; a held row edited (its `updated_at` newer) reads
-/// only its date again; each leaves the old rows retired in the shared
+/// reads only the new day; a held row edited (its `updated_at` newer), or
+/// deleted (its date's row count differs), reads only its date again; each leaves the old rows retired in the shared
 /// buffers, and the refresh that would retire more than an eighth of the
 /// rows held loads in full instead, which gives them back. After each,
 /// the daemon holds exactly the window's rows, equal to PostgreSQL's.
@@ -855,6 +855,25 @@ async fn a_moving_window_and_an_edited_day_are_read_alone_until_an_eighth_is_ret
     ensure!(
         last_read_all(&daemon).await? == ("full".into(), 200, 20, 0, 0, 0),
         "a full load gives the retired rows back: {:?}\nstderr:\n{}",
+        last_read_all(&daemon).await?,
+        daemon.stderr()
+    );
+    matches_the_table_since(&daemon, &db, &day(3)).await?;
+
+    // A deleted row: the count of held rows drops, and the one date whose
+    // count differs is read again (9 rows).
+    db.execute(&format!(
+        "DELETE FROM daily_stock_data WHERE stock_code = '600004' AND date = DATE '{}'",
+        day(12)
+    ))
+    .await?;
+    db.notify("stockd_refresh").await?;
+    daemon
+        .wait_info("the delete", Duration::from_secs(10), |i| i["rows"] == 199)
+        .await?;
+    ensure!(
+        last_read_all(&daemon).await? == ("incremental".into(), 9, 1, 0, 1, 10),
+        "only the date that lost a row is read again: {:?}\nstderr:\n{}",
         last_read_all(&daemon).await?,
         daemon.stderr()
     );

@@ -739,15 +739,17 @@ impl PgSource {
     /// day's memory, and PostgreSQL sends one day's rows, not the table.
     /// A window that moved drops its oldest dates from the new generation,
     /// and held dates with rows whose change column is newer than the
-    /// newest held are read again (at most [`MAX_REREAD_DATES`]); their
+    /// newest held are read again, and so are dates whose row counts
+    /// differ from the table's when the rest does not match (at most
+    /// [`MAX_REREAD_DATES`] in all); their
     /// old rows leave the index but stay in the shared buffers until a
     /// full load, which comes when they pass [`RETIRED_SHARE`] of the rows.
     ///
     /// `Ok(None)` when that cannot be known or done, and the caller loads
     /// in full: no change column (an edit of a held row would go unseen),
-    /// other columns or another source, held rows deleted or changed
-    /// without a newer change-column value, too many dates changed, too
-    /// many rows retired.
+    /// other columns or another source, held rows changed without a newer
+    /// change-column value or a different count, too many dates changed,
+    /// too many rows retired.
     pub async fn load_increment(
         &self,
         prev: &Store,
@@ -812,50 +814,90 @@ impl PgSource {
             }
         }
         let moved = start.is_some_and(|s| prev.dates().first().is_some_and(|&first| s > first));
-        let retiring = (moved || !reread.is_empty()).then(|| prev.retiring(start, &reread));
-        let (left, held_newest) = match &retiring {
-            Some(r) => {
-                if r.out > r.left / RETIRED_SHARE {
-                    tracing::info!(
-                        retired = r.out,
-                        rows = r.left,
-                        "rows retired by refreshes would pass 1/{RETIRED_SHARE} of the rows held: a full load",
-                    );
-                    return Ok(None);
+        // The rows that stay must be the table's: the same count, the same
+        // newest change. When they are not, the dates whose row counts
+        // differ (a row deleted, or added without a newer change value)
+        // are read again too, once.
+        let mut counted = false;
+        let (retiring, count) = loop {
+            let retiring = (moved || !reread.is_empty()).then(|| prev.retiring(start, &reread));
+            let (left, held_newest) = match &retiring {
+                Some(r) => {
+                    if r.out > r.left / RETIRED_SHARE {
+                        tracing::info!(
+                            retired = r.out,
+                            rows = r.left,
+                            "rows retired by refreshes would pass 1/{RETIRED_SHARE} of the rows held: a full load",
+                        );
+                        return Ok(None);
+                    }
+                    (r.left, prev.newest_i64(change_col, Some(r)))
                 }
-                (r.left, prev.newest_i64(change_col, Some(r)))
-            }
-            None => (prev.rows(), prev.newest_i64(change_col, None)),
-        };
-        // The rows that stay must be the table's: the same count, the
-        // same newest change. The maximum in a query of its own, as in the
-        // fingerprint, so that an index on the change column answers it.
-        let kept = match reread.is_empty() {
-            true => held.clone(),
-            false => format!(
-                "{held} AND ({d} IS NULL OR {d} NOT IN ({}))",
-                date_list(&reread)
-            ),
-        };
-        let sql = format!(
-            "SELECT a.n, (SELECT max({c}) FROM {t} WHERE {kept}) FROM \
-             (SELECT count(*) AS n FROM {t} WHERE {kept}) a"
-        );
-        let row = self.conn().await?.query_one(&sql, &[]).await?;
-        let (count, newest): (i64, Option<Micros>) = (row.get(0), row.get(1));
-        let newest = newest.map(|m| m.0);
-        if count != left as i64 || newest != held_newest {
-            tracing::info!(
-                "rows already held changed ({left} rows held, {count} in the table through {}; newest {change} {}): a full load",
-                crate::store::time::date_string(held_last),
-                if newest == held_newest {
-                    "unchanged"
-                } else {
-                    "changed"
-                },
+                None => (prev.rows(), prev.newest_i64(change_col, None)),
+            };
+            let kept = match reread.is_empty() {
+                true => held.clone(),
+                false => format!(
+                    "{held} AND ({d} IS NULL OR {d} NOT IN ({}))",
+                    date_list(&reread)
+                ),
+            };
+            // The maximum in a query of its own, as in the fingerprint, so
+            // that an index on the change column answers it.
+            let sql = format!(
+                "SELECT a.n, (SELECT max({c}) FROM {t} WHERE {kept}) FROM \
+                 (SELECT count(*) AS n FROM {t} WHERE {kept}) a"
             );
-            return Ok(None);
-        }
+            let row = self.conn().await?.query_one(&sql, &[]).await?;
+            let (count, newest): (i64, Option<Micros>) = (row.get(0), row.get(1));
+            let newest = newest.map(|m| m.0);
+            if count == left as i64 && newest == held_newest {
+                break (retiring, count);
+            }
+            let mut differ = Vec::new();
+            if !counted {
+                counted = true;
+                let sql = format!(
+                    "SELECT {d} - DATE '2000-01-01', count(*) FROM {t} WHERE {kept} \
+                     AND {d} > '-infinity' AND {d} < 'infinity' GROUP BY 1"
+                );
+                let table: HashMap<i32, i64> = self
+                    .conn()
+                    .await?
+                    .query(&sql, &[])
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), r.get(1)))
+                    .collect();
+                let held_by_date = prev.rows_by_date(retiring.as_ref());
+                differ = table
+                    .keys()
+                    .chain(held_by_date.keys())
+                    .copied()
+                    .filter(|day| {
+                        table.get(day).copied().unwrap_or(0)
+                            != held_by_date.get(day).map_or(0, |&n| n as i64)
+                    })
+                    .collect();
+                differ.sort_unstable();
+                differ.dedup();
+            }
+            if differ.is_empty() || reread.len() + differ.len() > MAX_REREAD_DATES {
+                tracing::info!(
+                    "rows already held changed ({left} rows held, {count} in the table through {}; newest {change} {}; {} dates with other row counts): a full load",
+                    crate::store::time::date_string(held_last),
+                    if newest == held_newest {
+                        "unchanged"
+                    } else {
+                        "changed"
+                    },
+                    differ.len(),
+                );
+                return Ok(None);
+            }
+            reread.extend(differ);
+            reread.sort_unstable();
+        };
         let mut filter =
             format!(" WHERE ({d} > DATE '2000-01-01' + {held_last} AND {d} < 'infinity')");
         if !reread.is_empty() {

@@ -1393,19 +1393,42 @@ impl Store {
         &self.columns
     }
 
+    /// Whether row `r` is this store's (`None`), or stays after `retiring`.
+    #[inline]
+    fn stays(&self, retiring: Option<&Retiring>, r: usize) -> bool {
+        match retiring {
+            Some(t) => !t.bits.get(r),
+            None => self.is_held(r),
+        }
+    }
+
+    /// This store's rows of each date (or those that stay after
+    /// `retiring`), indexed or not; rows without a date or with an
+    /// infinite one are not counted.
+    pub fn rows_by_date(&self, retiring: Option<&Retiring>) -> HashMap<i32, usize> {
+        let mut by_date = HashMap::with_capacity(self.dates.len());
+        let date = &self.columns[self.date_col];
+        if let ColumnData::Date(v) = &date.data {
+            for (r, d) in v.iter().enumerate() {
+                let d = d as i32;
+                if self.stays(retiring, r) && !date.is_null(r) && !matches!(d, i32::MIN | i32::MAX)
+                {
+                    *by_date.entry(d).or_insert(0) += 1;
+                }
+            }
+        }
+        by_date
+    }
+
     /// The largest non-NULL value of a timestamp or bigint column, among
     /// this store's rows, or the rows that stay after `retiring`.
     pub fn newest_i64(&self, col: usize, retiring: Option<&Retiring>) -> Option<i64> {
         let c = self.columns.get(col)?;
-        let held = |r: usize| match retiring {
-            Some(t) => !t.bits.get(r),
-            None => self.is_held(r),
-        };
         match &c.data {
             ColumnData::Timestamp(v) | ColumnData::TimestampTz(v) | ColumnData::Int8(v) => v
                 .iter()
                 .enumerate()
-                .filter(|&(r, _)| held(r) && !c.is_null(r))
+                .filter(|&(r, _)| self.stays(retiring, r) && !c.is_null(r))
                 .map(|(_, x)| x)
                 .max(),
             _ => None,
