@@ -668,6 +668,24 @@ async fn last_read_all(daemon: &Daemon) -> Result<(String, u64, u64, u64, u64, u
     ))
 }
 
+/// After a refresh: what it read is `want` (see [`last_read_all`]), and
+/// the daemon holds exactly the table's rows dated `since` or later.
+async fn read_was(
+    daemon: &Daemon,
+    db: &PgTestDb,
+    want: (String, u64, u64, u64, u64, u64),
+    since: &str,
+    what: &str,
+) -> Result<()> {
+    let got = last_read_all(daemon).await?;
+    ensure!(
+        got == want,
+        "{what}: read {got:?}, expected {want:?}\nstderr:\n{}",
+        daemon.stderr()
+    );
+    matches_the_table_since(daemon, db, since).await
+}
+
 /// `admin.status` → `store`: (read_kind, read_rows, read_dates).
 async fn last_read(daemon: &Daemon) -> Result<(String, u64, u64)> {
     let st = daemon.call("admin.status", json!({})).await?;
@@ -786,12 +804,15 @@ async fn a_moving_window_and_an_edited_day_are_read_alone_until_an_eighth_is_ret
         .env("STOCKD_SOURCE_WINDOW_DAYS", "20")
         .start()
         .await?;
-    ensure!(
-        last_read_all(&daemon).await? == ("full".into(), 200, 20, 0, 0, 0),
-        "the first load reads the window: {:?}",
-        last_read_all(&daemon).await?
-    );
-    matches_the_table_since(&daemon, &db, &day(1)).await?;
+    let full = ("full".to_string(), 200, 20, 0, 0, 0);
+    read_was(
+        &daemon,
+        &db,
+        full.clone(),
+        &day(1),
+        "the first load reads the window",
+    )
+    .await?;
 
     // A new day: the window drops 2024-03-02, and reads 10 rows.
     db.fill_small(TABLE, 10, &[&day(21)]).await?;
@@ -805,13 +826,14 @@ async fn a_moving_window_and_an_edited_day_are_read_alone_until_an_eighth_is_ret
         info["dates"]["first"] == day(2).as_str() && info["rows"] == 200,
         "the oldest date left the window: {info}"
     );
-    ensure!(
-        last_read_all(&daemon).await? == ("incremental".into(), 10, 1, 1, 0, 10),
-        "only the new day's rows are read: {:?}\nstderr:\n{}",
-        last_read_all(&daemon).await?,
-        daemon.stderr()
-    );
-    matches_the_table_since(&daemon, &db, &day(2)).await?;
+    read_was(
+        &daemon,
+        &db,
+        ("incremental".into(), 10, 1, 1, 0, 10),
+        &day(2),
+        "only the new day's rows are read",
+    )
+    .await?;
     let gone = daemon
         .call("stock.get", json!({"code": "600003", "date": day(1)}))
         .await;
@@ -835,13 +857,14 @@ async fn a_moving_window_and_an_edited_day_are_read_alone_until_an_eighth_is_ret
             generation(i) > generation_before
         })
         .await?;
-    ensure!(
-        last_read_all(&daemon).await? == ("incremental".into(), 10, 1, 0, 1, 20),
-        "only the edited date is read again: {:?}\nstderr:\n{}",
-        last_read_all(&daemon).await?,
-        daemon.stderr()
-    );
-    matches_the_table_since(&daemon, &db, &day(2)).await?;
+    read_was(
+        &daemon,
+        &db,
+        ("incremental".into(), 10, 1, 0, 1, 20),
+        &day(2),
+        "only the edited date is read again",
+    )
+    .await?;
 
     // The next day would retire 30 rows of 200, more than an eighth: a
     // full load, which holds no retired row.
@@ -852,13 +875,14 @@ async fn a_moving_window_and_an_edited_day_are_read_alone_until_an_eighth_is_ret
             last_date(i) == day(22)
         })
         .await?;
-    ensure!(
-        last_read_all(&daemon).await? == ("full".into(), 200, 20, 0, 0, 0),
-        "a full load gives the retired rows back: {:?}\nstderr:\n{}",
-        last_read_all(&daemon).await?,
-        daemon.stderr()
-    );
-    matches_the_table_since(&daemon, &db, &day(3)).await?;
+    read_was(
+        &daemon,
+        &db,
+        full,
+        &day(3),
+        "a full load gives the retired rows back",
+    )
+    .await?;
 
     // A deleted row: the count of held rows drops, and the one date whose
     // count differs is read again (9 rows).
@@ -871,12 +895,13 @@ async fn a_moving_window_and_an_edited_day_are_read_alone_until_an_eighth_is_ret
     daemon
         .wait_info("the delete", Duration::from_secs(10), |i| i["rows"] == 199)
         .await?;
-    ensure!(
-        last_read_all(&daemon).await? == ("incremental".into(), 9, 1, 0, 1, 10),
-        "only the date that lost a row is read again: {:?}\nstderr:\n{}",
-        last_read_all(&daemon).await?,
-        daemon.stderr()
-    );
-    matches_the_table_since(&daemon, &db, &day(3)).await?;
+    read_was(
+        &daemon,
+        &db,
+        ("incremental".into(), 9, 1, 0, 1, 10),
+        &day(3),
+        "only the date that lost a row is read again",
+    )
+    .await?;
     Ok(())
 }
