@@ -797,7 +797,8 @@ impl PgSource {
         );
         // Held dates with a row edited (or added) since the newest held.
         let mut reread: Vec<i32> = Vec::new();
-        if let Some(newest) = prev.newest_i64(change_col, None) {
+        let newest_held = prev.newest_i64(change_col, None);
+        if let Some(newest) = newest_held {
             let sql = format!(
                 "SELECT DISTINCT {d} - DATE '2000-01-01' FROM {t} WHERE {held} \
                  AND {d} > '-infinity' AND {d} < 'infinity' AND {c} > $1 LIMIT {}",
@@ -833,7 +834,7 @@ impl PgSource {
                     }
                     (r.left, prev.newest_i64(change_col, Some(r)))
                 }
-                None => (prev.rows(), prev.newest_i64(change_col, None)),
+                None => (prev.rows(), newest_held),
             };
             let kept = match reread.is_empty() {
                 true => held.clone(),
@@ -946,8 +947,8 @@ pub const MAX_REREAD_DATES: usize = 32;
 /// memory back.
 pub const RETIRED_SHARE: usize = 8;
 
-/// `DATE '2000-01-01' + d, …` for PostgreSQL days `d` (the store's own
-/// numbers, never text from outside).
+/// `DATE '2000-01-01' + d, …` for PostgreSQL days `d` (integers, from the
+/// store or read from the table as integers: never text from outside).
 fn date_list(days: &[i32]) -> String {
     days.iter()
         .map(|day| format!("DATE '2000-01-01' + {day}"))

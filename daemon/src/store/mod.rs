@@ -1053,13 +1053,13 @@ impl Store {
         if let ColumnData::Date(v) = &date.data {
             for (r, d) in v.iter().enumerate() {
                 let d = d as i32;
-                let before = !date.is_null(r) && from.is_some_and(|f| d < f);
+                let held = self.is_held(r);
+                let dated = held && !date.is_null(r);
+                let before = dated && from.is_some_and(|f| d < f);
                 if before {
                     leaving.insert(d);
                 }
-                let gone = !self.is_held(r)
-                    || before
-                    || (!date.is_null(r) && dates.binary_search(&d).is_ok());
+                let gone = !held || before || (dated && dates.binary_search(&d).is_ok());
                 out += gone as usize;
                 bits.push(gone);
             }
