@@ -926,7 +926,6 @@ impl PgSource {
         let Some(mut store) = prev.append(more, info, retiring) else {
             return Ok(None);
         };
-        store.info.read.reread_dates = reread.len() as u64;
         fp.newest_from(&store, newest_col.as_deref());
         store.info.loaded_at = SystemTime::now();
         store.hold_back_after(through.unwrap_or(i32::MIN));

@@ -1025,21 +1025,11 @@ pub struct Retiring {
     pub left: usize,
     /// Dates held now that leave because they are before `from`.
     pub dates: usize,
+    /// Dates asked to be read again.
+    reread: usize,
 }
 
 impl Store {
-    /// Indexes `columns` and holds their rows by (date, code).
-    fn index(
-        specs: Vec<ColumnSpec>,
-        columns: Vec<Column>,
-        rows: usize,
-        code_col: usize,
-        date_col: usize,
-        info: LoadInfo,
-    ) -> Store {
-        Store::build(specs, columns, rows, code_col, date_col, info, true, None)
-    }
-
     /// The rows of this store that stay when the dates before `from`
     /// (a window that moved) and `dates` (dates a refresh reads again)
     /// leave it; see [`Store::append`].
@@ -1048,7 +1038,6 @@ impl Store {
         dates.sort_unstable();
         let date = &self.columns[self.date_col];
         let mut bits = Bitmap::with_capacity(self.rows);
-        let mut leaving = std::collections::HashSet::new();
         let mut out = 0;
         if let ColumnData::Date(v) = &date.data {
             for (r, d) in v.iter().enumerate() {
@@ -1056,9 +1045,6 @@ impl Store {
                 let held = self.is_held(r);
                 let dated = held && !date.is_null(r);
                 let before = dated && from.is_some_and(|f| d < f);
-                if before {
-                    leaving.insert(d);
-                }
                 let gone = !held || before || (dated && dates.binary_search(&d).is_ok());
                 out += gone as usize;
                 bits.push(gone);
@@ -1068,10 +1054,8 @@ impl Store {
             bits,
             out,
             left: self.rows - out,
-            dates: leaving
-                .iter()
-                .filter(|&&d| self.date_index(d).is_some())
-                .count(),
+            dates: from.map_or(0, |f| self.dates.partition_point(|&d| d < f)),
+            reread: dates.len(),
         }
     }
 
@@ -1105,9 +1089,9 @@ impl Store {
         {
             return None;
         }
-        let (retired, dropped) = match retiring {
-            Some(r) => (Some(r.bits), r.dates),
-            None => (self.retired.clone(), 0),
+        let (retired, dropped, reread) = match retiring {
+            Some(r) => (Some(r.bits), r.dates, r.reread),
+            None => (self.retired.clone(), 0, 0),
         };
         // A date held before may come again only when its rows leave.
         if let (Some(&last), Some(&first)) = (self.dates.last(), more.dates.first()) {
@@ -1145,7 +1129,7 @@ impl Store {
             rows: more.rows as u64,
             dates: more.dates.len() as u64,
             dropped_dates: dropped as u64,
-            reread_dates: 0,
+            reread_dates: reread as u64,
         };
         let retired = retired.map(|b| Bitmap::concat(Some(&b), self.rows, None, more.rows));
         // The rows stay where they are: this store's by (date, code), then
@@ -1734,13 +1718,15 @@ mod tests {
             [Some(1), Some(2)]
         );
         // Indexed again (as a snapshot restore does), the same rows win.
-        let again = Store::index(
+        let again = Store::build(
             s.specs.clone(),
             s.columns.clone(),
             s.rows,
             s.code_col,
             s.date_col,
             info(),
+            true,
+            None,
         );
         assert_eq!(again.rows_on(1).to_vec(), [3, 4]);
         assert_eq!(again.row(b_id, 1).map(|r| x(&again, r)), Some(Some(4)));

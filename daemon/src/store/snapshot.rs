@@ -575,24 +575,15 @@ fn read_body<R: Read>(i: &mut In<R>) -> Result<Store, SnapshotError> {
         },
     };
     // Rows a refresh retired stay retired; such a store's rows are kept
-    // where they are (a full load orders them again).
-    let mut store = match i.pod::<u8>()? {
-        0 => Store::index(specs, columns, rows, code_col, date_col, info),
-        1 => {
-            let retired = read_bitmap(i, rows)?;
-            Store::build(
-                specs,
-                columns,
-                rows,
-                code_col,
-                date_col,
-                info,
-                false,
-                Some(retired),
-            )
-        }
+    // where they are (a full load orders them again: see Store::build).
+    let retired = match i.pod::<u8>()? {
+        0 => None,
+        1 => Some(read_bitmap(i, rows)?),
         _ => return Err(corrupt("bad retired-rows flag")),
     };
+    let mut store = Store::build(
+        specs, columns, rows, code_col, date_col, info, true, retired,
+    );
     store.info.read.dates = store.dates().len() as u64;
     Ok(store)
 }
