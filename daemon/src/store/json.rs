@@ -5,7 +5,7 @@
 //! hold as numbers (NaN, ±Infinity) are written as the strings `"NaN"`,
 //! `"Infinity"`, `"-Infinity"`.
 
-use super::column::{decimal_exp, Column, ColumnData};
+use super::column::{decimal_exp, decimal_f64, Column, ColumnData};
 use super::{numeric, time};
 
 /// Appends `s` as a JSON string literal.
@@ -158,12 +158,10 @@ pub fn write_value(out: &mut String, col: &Column, row: usize) {
             _ => write_f32(out, v.f32(row)),
         },
         ColumnData::DecimalF64 { den, values } => {
-            match (
-                decimal_exp(*den),
-                values.get(row).and_then(|m| i64::try_from(m).ok()),
-            ) {
-                (Some(e), Some(m)) if write_decimal(out, m, e as u32, &PLAIN_F64) => {}
-                _ => write_f64(out, col.data.f64_at(row)),
+            let m = values.get(row).unwrap_or(0);
+            match (decimal_exp(*den), i64::try_from(m)) {
+                (Some(e), Ok(m)) if write_decimal(out, m, e as u32, &PLAIN_F64) => {}
+                _ => write_f64(out, decimal_f64(m, *den)),
             }
         }
         ColumnData::Float8(_) => write_f64(out, col.data.f64_at(row)),

@@ -154,7 +154,11 @@ impl fmt::Display for PgNumeric {
 /// Writes `mantissa / 10^scale` with exactly `scale` decimals.
 pub fn write_scaled(out: &mut String, mantissa: i128, scale: u16) {
     let mut buf = itoa::Buffer::new();
-    let digits = buf.format(mantissa.unsigned_abs());
+    // u128 digits take a slower division; most mantissas fit a u64.
+    let digits = match u64::try_from(mantissa.unsigned_abs()) {
+        Ok(m) => buf.format(m),
+        Err(_) => buf.format(mantissa.unsigned_abs()),
+    };
     if mantissa < 0 {
         out.push('-');
     }
@@ -257,5 +261,10 @@ mod tests {
         assert_eq!(w(0, 2), "0.00");
         assert_eq!(w(7, 0), "7");
         assert_eq!(w(-123, 4), "-0.0123");
+        // Either side of the u64 fast path, and the extremes of i128.
+        assert_eq!(w(u64::MAX as i128, 2), "184467440737095516.15");
+        assert_eq!(w(-(u64::MAX as i128) - 1, 0), "-18446744073709551616");
+        assert_eq!(w(i128::MIN, 38), "-1.70141183460469231731687303715884105728");
+        assert_eq!(w(i128::MAX, 0), i128::MAX.to_string());
     }
 }
