@@ -264,7 +264,10 @@ mod tests {
         // Either side of the u64 fast path, and the extremes of i128.
         assert_eq!(w(u64::MAX as i128, 2), "184467440737095516.15");
         assert_eq!(w(-(u64::MAX as i128) - 1, 0), "-18446744073709551616");
-        assert_eq!(w(i128::MIN, 38), "-1.70141183460469231731687303715884105728");
+        assert_eq!(
+            w(i128::MIN, 38),
+            "-1.70141183460469231731687303715884105728"
+        );
         assert_eq!(w(i128::MAX, 0), i128::MAX.to_string());
     }
 }
