@@ -1432,9 +1432,9 @@ impl Column {
 
     /// Asks the CPU to start bringing `row`'s value (and its NULL bit)
     /// into cache, without waiting for it. Writers of many values call it
-    /// a row ahead: the loads then overlap instead of each waiting its
-    /// turn on main memory (one column is one array, so one row's values
-    /// are as many cache lines as columns).
+    /// some values ahead (`query::Ahead`): the loads then overlap instead
+    /// of each waiting its turn on main memory (one column is one array,
+    /// so one row's values are as many cache lines as columns).
     #[inline]
     pub fn prefetch(&self, row: usize) {
         let at: *const u8 = match &self.data {

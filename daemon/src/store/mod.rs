@@ -1507,9 +1507,9 @@ impl Store {
         }
     }
 
-    /// Starts fetching `row`'s values of `fields` into cache (see
-    /// [`Column::prefetch`]): call it for the next row before writing
-    /// this one.
+    /// Starts fetching `row`'s values of `fields` into cache, all at once
+    /// (see [`Column::prefetch`]): for a writer of that one row
+    /// (`stock.get`).
     #[inline]
     pub fn prefetch(&self, row: usize, fields: &[usize]) {
         // Every block header first, so that their fetches overlap; each
